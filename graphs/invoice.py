@@ -1,0 +1,327 @@
+"""The invoice graph: extract, validate, score, route, and pay once.
+
+    extract -> validate -> score --autonomous--> pay --------------------> END
+                                 --review------> pay -> queue_review -----> END
+                                 --escalate----> approve_payment
+                                                   |--approve--> pay
+                                                   |--modify---> revalidate --> pay
+                                                   |             (still wrong: back to the gate)
+                                                   '--reject---> reject ----> END
+
+Paying is the irreversible step: one row per invoice in `payments`, keyed by
+`invoice_id`, so an invoice is never paid twice even if the node runs again.
+The graph is a factory taking our checkpointer: it pays into the same SQLite file.
+
+Run it: `langgraph-hitl run invoice --input @examples/invoices/large.json`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict, Field
+
+from langgraph_hitl import ApprovalGate, ApprovalRequest, ConfidenceRouter, RiskRules
+from langgraph_hitl.checkpointing import HitlSqliteSaver
+
+KNOWN_VENDORS = frozenset({"Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp"})
+REQUIRED = ("invoice_id", "vendor", "amount", "currency", "due_date", "line_items")
+MAX_AUTONOMOUS_AMOUNT = 10_000
+
+
+class LineItem(BaseModel):
+    """One line of an invoice."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field(min_length=1)
+    quantity: float = Field(gt=0)
+    unit_price: float = Field(ge=0)
+
+
+class Invoice(BaseModel):
+    """An invoice as it may be paid: the schema a reviewer's edits must fit."""
+
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: str = Field(min_length=1)
+    vendor: str = Field(min_length=1)
+    amount: float = Field(gt=0)
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    po_number: str | None = None
+    due_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    line_items: list[LineItem] = Field(min_length=1)
+
+
+class InvoiceInput(TypedDict, total=False):
+    """The graph's input: one invoice as extracted by OCR."""
+
+    invoice_id: str
+    vendor: str
+    amount: float
+    currency: str
+    po_number: str | None
+    due_date: str
+    line_items: list[dict[str, Any]]
+    ocr_confidence: float
+
+
+class InvoiceState(TypedDict, total=False):
+    invoice: dict[str, Any]
+    ocr_confidence: float
+    problems: list[str]
+    vendor_history: str
+    confidence: float
+    reasons: list[str]
+    route: str
+    decision: dict[str, Any] | None
+    approved_action: dict[str, Any] | None
+    status: str
+    rejection_reason: str | None
+    payment: dict[str, Any] | None
+    review_id: str | None
+
+
+def several_failures(state: dict[str, Any]) -> str | None:
+    problems = state.get("problems") or []
+    if len(problems) >= 2:
+        return f"{len(problems)} validation failures"
+    return None
+
+
+ROUTER = ConfidenceRouter(
+    autonomous_at=0.8,
+    review_at=0.5,
+    rules=RiskRules(
+        max_amount=MAX_AUTONOMOUS_AMOUNT, amount_key="invoice.amount", extra=[several_failures]
+    ),
+)
+
+
+class Payments:
+    """The `payments` table in the graph's SQLite file: one row per invoice, ever."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = str(path)
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS payments (invoice_id TEXT PRIMARY KEY, vendor TEXT,"
+                " amount REAL NOT NULL, currency TEXT, thread_id TEXT NOT NULL,"
+                " approved_by TEXT, paid_at REAL NOT NULL)"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def paid_by(self, invoice_id: str) -> str | None:
+        """The thread that paid this invoice, if any."""
+        conn = self._conn()
+        try:
+            row = conn.execute(
+                "SELECT thread_id FROM payments WHERE invoice_id = ?", (invoice_id,)
+            ).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else str(row[0])
+
+    def vendor_history(self, vendor: str) -> str:
+        conn = self._conn()
+        try:
+            count, total = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM payments WHERE vendor = ?",
+                (vendor,),
+            ).fetchone()
+        finally:
+            conn.close()
+        return f"{count} invoices paid to {vendor}, {total:,.2f} in all"
+
+    def pay(self, invoice: dict[str, Any], thread_id: str, approved_by: str | None) -> str:
+        """Pay once. Returns the thread that holds the payment (this one, or an earlier)."""
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO payments (invoice_id, vendor, amount, currency, thread_id,"
+                " approved_by, paid_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    invoice["invoice_id"],
+                    invoice.get("vendor"),
+                    invoice["amount"],
+                    invoice.get("currency"),
+                    thread_id,
+                    approved_by,
+                    time.time(),
+                ),
+            )
+            row = conn.execute(
+                "SELECT thread_id FROM payments WHERE invoice_id = ?", (invoice["invoice_id"],)
+            ).fetchone()
+        return str(row[0])
+
+
+def check_invoice(invoice: dict[str, Any], payments: Payments, thread_id: str) -> list[str]:
+    """Every validation failure, in words."""
+    problems = [f"missing {name}" for name in REQUIRED if invoice.get(name) in (None, "", [])]
+    items = invoice.get("line_items") or []
+    amount = invoice.get("amount")
+    try:
+        total = sum(float(i["quantity"]) * float(i["unit_price"]) for i in items)
+    except (KeyError, TypeError, ValueError):
+        problems.append("line items are malformed")
+    else:
+        if isinstance(amount, int | float) and items and abs(total - amount) > 0.01:
+            problems.append(f"line items add up to {total:,.2f}, not {amount:,.2f}")
+    vendor = invoice.get("vendor")
+    if vendor and vendor not in KNOWN_VENDORS:
+        problems.append(f"unknown vendor {vendor!r}")
+    if invoice.get("invoice_id"):
+        paid_in = payments.paid_by(invoice["invoice_id"])
+        if paid_in is not None and paid_in != thread_id:
+            problems.append(f"duplicate: {invoice['invoice_id']} was already paid")
+    return problems
+
+
+def _tier(state: InvoiceState) -> str:
+    amount = state["invoice"].get("amount") or 0
+    if amount > MAX_AUTONOMOUS_AMOUNT or len(state.get("problems") or []) >= 2:
+        return "high"
+    return "medium" if state.get("problems") else "low"
+
+
+def payment_request(state: InvoiceState) -> ApprovalRequest:
+    """What the reviewer sees: a pure function of state (it runs again on resume)."""
+    inv = state["invoice"]
+    amount = inv.get("amount") or 0
+    problems = state.get("problems") or []
+    due = inv.get("due_date")
+    deadline = None
+    if isinstance(due, str):
+        try:
+            deadline = datetime.combine(date.fromisoformat(due), datetime.min.time(), UTC)
+        except ValueError:
+            deadline = None
+    return ApprovalRequest.model_validate(
+        {
+            "action": {"name": "pay_invoice", "args": inv},
+            "summary": f"Pay {inv.get('invoice_id')}: {amount:,.2f} {inv.get('currency')} "
+            f"to {inv.get('vendor')}",
+            "goal": "Pay valid supplier invoices on time, and never pay one twice.",
+            "reasons": state.get("reasons") or [],
+            "risk_tier": _tier(state),
+            "confidence": state.get("confidence"),
+            "recommendation": "pay: the invoice checks out"
+            if not problems
+            else "fix the invoice, or reject it",
+            "alternatives": ["reject the invoice", "edit the amount or line items, then pay"],
+            "history": [state.get("vendor_history", "")],
+            "failure_reason": "; ".join(problems) or None,
+            "data": {
+                "po_number": inv.get("po_number"),
+                "due_date": due,
+                "ocr_confidence": state.get("ocr_confidence"),
+            },
+            "deadline": deadline,
+        }
+    )
+
+
+def make_graph(checkpointer: HitlSqliteSaver) -> Any:
+    """Build the invoice graph on our checkpointer (it pays into the same file)."""
+    payments = Payments(checkpointer.path)
+    ledger = checkpointer.ledger
+
+    def thread_of(config: RunnableConfig) -> str:
+        return str(config["configurable"]["thread_id"])
+
+    def extract(state: InvoiceInput) -> dict[str, Any]:
+        invoice = {k: state.get(k) for k in (*REQUIRED, "po_number")}
+        if isinstance(invoice["currency"], str):
+            invoice["currency"] = invoice["currency"].upper()
+        return {"invoice": invoice, "ocr_confidence": float(state.get("ocr_confidence", 0.0))}
+
+    def validate(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
+        invoice = state["invoice"]
+        return {
+            "problems": check_invoice(invoice, payments, thread_of(config)),
+            "vendor_history": payments.vendor_history(str(invoice.get("vendor"))),
+        }
+
+    def score(state: InvoiceState) -> dict[str, Any]:
+        penalty = 0.2 * len(state["problems"]) + (0.05 if not state["invoice"]["po_number"] else 0)
+        confidence = round(max(0.0, min(1.0, state["ocr_confidence"] - penalty)), 3)
+        scored = {**state, "confidence": confidence}
+        reasons = ROUTER.reasons(scored) + [f"validation: {p}" for p in state["problems"]]
+        return {"confidence": confidence, "reasons": reasons, "route": ROUTER(scored)}
+
+    def route(state: InvoiceState) -> Literal["pay", "approve_payment"]:
+        return "approve_payment" if state["route"] == "escalate" else "pay"
+
+    def revalidate(
+        state: InvoiceState, config: RunnableConfig
+    ) -> Command[Literal["pay", "approve_payment"]]:
+        assert state.get("approved_action") is not None
+        edited = state["approved_action"]["args"]  # type: ignore[index]
+        problems = check_invoice(edited, payments, thread_of(config))
+        update: dict[str, Any] = {"invoice": edited, "problems": problems}
+        if problems:
+            # Still wrong after the edit: a human looks again, at the edited invoice.
+            update["reasons"] = [f"validation after edit: {p}" for p in problems]
+            return Command(update=update, goto="approve_payment")
+        return Command(update=update, goto="pay")
+
+    def pay(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
+        approved = state.get("approved_action")
+        invoice = approved["args"] if approved else state["invoice"]
+        decision = state.get("decision") or {}
+        holder = payments.pay(invoice, thread_of(config), decision.get("reviewer"))
+        if holder != thread_of(config):
+            return {"status": "rejected", "rejection_reason": f"already paid in thread {holder}"}
+        return {
+            "status": "paid",
+            "payment": {"invoice_id": invoice["invoice_id"], "amount": invoice["amount"]},
+        }
+
+    def after_pay(state: InvoiceState) -> Literal["queue_review", "__end__"]:
+        return "queue_review" if state.get("route") == "review" else END
+
+    def queue_review(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
+        review_id = ledger.queue_review(
+            thread_id=thread_of(config),
+            request=payment_request(state),
+            graph=checkpointer.graph,
+            node="queue_review",
+        )
+        return {"review_id": review_id}
+
+    def reject(state: InvoiceState) -> dict[str, Any]:
+        decision = state.get("decision") or {}
+        return {"status": "rejected", "rejection_reason": decision.get("reason")}
+
+    gate = ApprovalGate(
+        payment_request,
+        on_approve="pay",
+        on_modify="revalidate",
+        on_reject="reject",
+        args_schema=Invoice,
+    )
+    builder = StateGraph(InvoiceState, input_schema=InvoiceInput)
+    builder.add_node("extract", extract)
+    builder.add_node("validate", validate)
+    builder.add_node("score", score)
+    builder.add_node("approve_payment", gate, destinations=gate.destinations)
+    builder.add_node("revalidate", revalidate)
+    builder.add_node("pay", pay)
+    builder.add_node("queue_review", queue_review)
+    builder.add_node("reject", reject)
+    builder.add_edge(START, "extract")
+    builder.add_edge("extract", "validate")
+    builder.add_edge("validate", "score")
+    builder.add_conditional_edges("score", route)
+    builder.add_conditional_edges("pay", after_pay)
+    builder.add_edge("queue_review", END)
+    builder.add_edge("reject", END)
+    return builder.compile(checkpointer=checkpointer)

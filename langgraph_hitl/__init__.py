@@ -1,0 +1,82 @@
+"""langgraph-hitl: human approval gates, a review ledger and a CLI for LangGraph.
+
+Names are imported lazily, so reading the queue (`ReviewLedger`, `langgraph-hitl
+list` and `show`) never imports LangGraph.
+
+Example:
+    >>> from langgraph_hitl import ApprovalGate, ConfidenceRouter, open_checkpointer
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langgraph_hitl.checkpointing import open_async_checkpointer, open_checkpointer
+    from langgraph_hitl.desk import ReviewDesk, ThreadStatus
+    from langgraph_hitl.errors import (
+        AlreadyDecidedError,
+        BadInputError,
+        ConfigurationError,
+        ConflictError,
+        HitlError,
+        NotPendingError,
+    )
+    from langgraph_hitl.gates import ApprovalGate
+    from langgraph_hitl.ledger import ReviewLedger
+    from langgraph_hitl.models import Action, ApprovalRequest, Decision
+    from langgraph_hitl.routers import ConfidenceRouter, RiskRules
+
+_WHERE = {
+    "Action": "models",
+    "AlreadyDecidedError": "errors",
+    "ApprovalGate": "gates",
+    "ApprovalRequest": "models",
+    "BadInputError": "errors",
+    "ConfidenceRouter": "routers",
+    "ConfigurationError": "errors",
+    "ConflictError": "errors",
+    "Decision": "models",
+    "HitlError": "errors",
+    "NotPendingError": "errors",
+    "ReviewDesk": "desk",
+    "ReviewLedger": "ledger",
+    "RiskRules": "routers",
+    "ThreadStatus": "desk",
+    "open_async_checkpointer": "checkpointing",
+    "open_checkpointer": "checkpointing",
+}
+
+__all__ = [
+    "Action",
+    "AlreadyDecidedError",
+    "ApprovalGate",
+    "ApprovalRequest",
+    "BadInputError",
+    "ConfidenceRouter",
+    "ConfigurationError",
+    "ConflictError",
+    "Decision",
+    "HitlError",
+    "NotPendingError",
+    "ReviewDesk",
+    "ReviewLedger",
+    "RiskRules",
+    "ThreadStatus",
+    "open_async_checkpointer",
+    "open_checkpointer",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langgraph_hitl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"langgraph_hitl.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+from langgraph_hitl.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""Errors raised by langgraph-hitl.
+
+Every error derives from one root, and each branch carries the exit code the CLI
+uses for it, so the mapping lives in exactly one place::
+
+    HitlError                      exit 1   anything not listed below
+    ├── ConfigurationError         exit 1   a gate, router or graph was set up wrongly
+    ├── BadInputError              exit 2   the caller asked for something invalid
+    │   ├── UnknownRequestError             no such request or thread
+    │   ├── DecisionNotAllowedError         the gate does not allow that decision
+    │   ├── InvalidEditError                edited args fail the action's schema
+    │   ├── GraphNotFoundError              a graph reference cannot be loaded
+    │   └── DatabaseError                   missing, unreadable or not a database
+    └── ConflictError              exit 3   the world moved on
+        ├── AlreadyDecidedError             another decision won
+        ├── NotPendingError                 superseded, cancelled, or the thread moved
+        └── ThreadBusyError                 another process is resuming the thread
+
+Developer mistakes (`ConfigurationError`) are raised when a gate or router is built,
+not halfway through a run.
+"""
+
+from __future__ import annotations
+
+
+class HitlError(Exception):
+    """Root of every error langgraph-hitl raises on purpose.
+
+    Example:
+        >>> try:
+        ...     raise AlreadyDecidedError("request r-1 was already approved by ana")
+        ... except HitlError as err:
+        ...     err.exit_code
+        3
+    """
+
+    exit_code: int = 1
+
+
+class ConfigurationError(HitlError, ValueError):
+    """A gate, router or graph reference was configured wrongly by the developer."""
+
+
+class BadInputError(HitlError):
+    """The input names something unknown or asks for something not allowed (exit 2)."""
+
+    exit_code = 2
+
+
+class UnknownRequestError(BadInputError, LookupError):
+    """No request (or thread) has that id."""
+
+
+class DecisionNotAllowedError(BadInputError):
+    """The decision type is not one the request allows."""
+
+
+class InvalidEditError(BadInputError):
+    """The edited args of a `modify` decision do not fit the action's schema."""
+
+
+class GraphNotFoundError(BadInputError):
+    """A graph reference (`file.py:attr`, `module:attr` or a langgraph.json name) failed."""
+
+
+class DatabaseError(BadInputError):
+    """The database is missing, unreadable, read-only or not a SQLite file."""
+
+
+class ConflictError(HitlError):
+    """The request is no longer in the state the caller expected (exit 3)."""
+
+    exit_code = 3
+
+
+class AlreadyDecidedError(ConflictError):
+    """Another decision for the request was recorded first."""
+
+
+class NotPendingError(ConflictError):
+    """The request was superseded, cancelled or its thread moved on."""
+
+
+class ThreadBusyError(ConflictError):
+    """Another process holds the thread's lease and is resuming it."""

@@ -1,0 +1,193 @@
+"""`ApprovalGate`: a prebuilt node that pauses a graph for a human decision.
+
+The gate builds an `ApprovalRequest` from state, calls `interrupt()` with it as plain
+JSON, checks the answer against the request, writes the decision to state and routes
+on with `Command`. LangGraph re-runs a node from its first line on every resume, so
+nothing above `interrupt()` here writes anywhere; the ledger row is written by the
+checkpointer when LangGraph persists the interrupt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, interrupt
+from pydantic import BaseModel, ValidationError
+
+from langgraph_hitl.errors import ConfigurationError, HitlError, InvalidEditError
+from langgraph_hitl.models import (
+    DECISION_TYPES,
+    REQUEST_KIND,
+    Action,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    validate_decision,
+)
+
+RequestBuilder = Callable[[Any], ApprovalRequest | Mapping[str, Any]]
+"""Maps the graph's state to the request a reviewer sees."""
+
+PAYLOAD_VERSION = 1
+
+
+class ApprovalGate:
+    """A node that asks a human to approve, reject or modify an action.
+
+    Args:
+        request: Maps state to an `ApprovalRequest` (or a dict of its fields). Must be
+            pure: it runs again on every resume.
+        on_approve: Node to go to on approval.
+        on_reject: Node to go to on rejection.
+        on_modify: Node to go to after a modify; defaults to `on_approve`.
+        on_respond: Node to go to when a human responds in the agent's place; the
+            `respond` decision is allowed only when this is set.
+        args_schema: A pydantic model (or JSON Schema dict) the action's args must fit
+            after a modify. Edited args are validated, and coerced by the model.
+        allowed_decisions: Limit what reviewers may answer; by default approve, reject,
+            modify, and respond if `on_respond` is set.
+        decision_key: State key that receives the decision (plain JSON).
+        approved_action_key: State key that receives the action as approved, edits
+            applied (`{"name", "args"}`), or None on reject and respond.
+
+    Example:
+        >>> builder.add_node(  # doctest: +SKIP
+        ...     "approve_payment",
+        ...     ApprovalGate(
+        ...         lambda s: {
+        ...             "action": {"name": "pay_invoice", "args": s["invoice"]},
+        ...             "summary": f"Pay {s['invoice']['invoice_id']}",
+        ...             "reasons": s["reasons"],
+        ...         },
+        ...         on_approve="pay",
+        ...         on_reject="notify",
+        ...     ),
+        ...     destinations=("pay", "notify"),
+        ... )
+    """
+
+    def __init__(
+        self,
+        request: RequestBuilder,
+        *,
+        on_approve: str,
+        on_reject: str,
+        on_modify: str | None = None,
+        on_respond: str | None = None,
+        args_schema: type[BaseModel] | dict[str, Any] | None = None,
+        allowed_decisions: Sequence[str] | None = None,
+        decision_key: str = "decision",
+        approved_action_key: str = "approved_action",
+    ) -> None:
+        if not callable(request):
+            raise ConfigurationError(f"request must map state to a request, got {request!r}")
+        for name, node in (("on_approve", on_approve), ("on_reject", on_reject)):
+            if not isinstance(node, str) or not node:
+                raise ConfigurationError(f"{name} must name a node, got {node!r}")
+        allowed = _normalise_allowed(allowed_decisions, respond=on_respond is not None)
+        if "respond" in allowed and on_respond is None:
+            raise ConfigurationError("allowing 'respond' needs on_respond= to name a node")
+        self.request = request
+        self.routes: dict[DecisionType, str] = {
+            "approve": on_approve,
+            "reject": on_reject,
+            "modify": on_modify or on_approve,
+        }
+        if on_respond is not None:
+            self.routes["respond"] = on_respond
+        self.allowed = allowed
+        self.args_model = args_schema if isinstance(args_schema, type) else None
+        if self.args_model is not None and not issubclass(self.args_model, BaseModel):
+            raise ConfigurationError("args_schema must be a pydantic model or a JSON Schema dict")
+        self.args_json_schema = (
+            self.args_model.model_json_schema() if self.args_model is not None else args_schema
+        )
+        self.decision_key = decision_key
+        self.approved_action_key = approved_action_key
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """The nodes this gate may route to, for `add_node(..., destinations=...)`."""
+        return tuple(dict.fromkeys(self.routes.values()))
+
+    def build_request(self, state: Any) -> ApprovalRequest:
+        """The request for this state, with the gate's schema and allowed decisions applied."""
+        built = self.request(state)
+        req = (
+            built
+            if isinstance(built, ApprovalRequest)
+            else ApprovalRequest.model_validate(dict(built))
+        )
+        update: dict[str, Any] = {
+            "allowed_decisions": [d for d in req.allowed_decisions if d in self.allowed]
+            or list(self.allowed)
+        }
+        if req.args_schema is None and self.args_json_schema is not None:
+            update["args_schema"] = self.args_json_schema
+        return req.model_copy(update=update)
+
+    def __call__(self, state: Any, config: RunnableConfig) -> Command[str]:
+        # This node runs again from its first line on every resume: everything above
+        # interrupt() is a pure function of state, so re-running it is harmless.
+        req = self.build_request(state)
+        gate = (config.get("metadata") or {}).get("langgraph_node")
+        payload = {
+            "kind": REQUEST_KIND,
+            "version": PAYLOAD_VERSION,
+            "gate": gate,
+            "request": req.to_wire(),
+            "args_digest": req.action.digest(),
+        }
+        problem: str | None = None
+        while True:
+            asked = payload if problem is None else {**payload, "problem": problem}
+            answer = interrupt(asked, response_schema=Decision)
+            try:
+                decision, approved = self._check(req, answer)
+                break
+            except HitlError as err:
+                # Ask again rather than raise: a node that raises on its resume value
+                # jams the thread, every later resume replaying the same bad value.
+                problem = str(err)
+        update = {
+            self.decision_key: decision.to_wire(),
+            self.approved_action_key: None if approved is None else approved.model_dump(),
+        }
+        return Command(update=update, goto=self.routes[decision.type])
+
+    def _check(self, req: ApprovalRequest, answer: Decision) -> tuple[Decision, Action | None]:
+        decision = validate_decision(req, answer)
+        if decision.seen_digest != req.action.digest():
+            raise InvalidEditError("the decision was made for other args than the request shows")
+        if decision.type == "approve":
+            return decision, req.action
+        if decision.type == "modify":
+            assert decision.args is not None
+            args = decision.args
+            if self.args_model is not None:
+                try:
+                    args = self.args_model.model_validate(args).model_dump(mode="json")
+                except ValidationError as err:
+                    raise InvalidEditError(f"edited args: {err.errors()[0]['msg']}") from err
+            return decision, Action(name=req.action.name, args=args)
+        return decision, None
+
+
+def _normalise_allowed(allowed: Sequence[str] | None, *, respond: bool) -> tuple[DecisionType, ...]:
+    if allowed is None:
+        base: list[DecisionType] = ["approve", "reject", "modify"]
+        return (*base, "respond") if respond else tuple(base)
+    result: list[DecisionType] = []
+    for item in allowed:
+        name = "modify" if item == "edit" else item
+        if name not in DECISION_TYPES:
+            raise ConfigurationError(
+                f"unknown decision {item!r} in allowed_decisions (allowed: "
+                f"{', '.join(DECISION_TYPES)})"
+            )
+        result.append(name)  # type: ignore[arg-type]
+    if not result:
+        raise ConfigurationError("allowed_decisions must name at least one decision")
+    return tuple(dict.fromkeys(result))

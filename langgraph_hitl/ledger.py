@@ -1,0 +1,964 @@
+"""The review ledger: requests, decisions, leases, reviews and an append-only event log.
+
+The ledger lives in the same SQLite file as LangGraph's checkpoints, in tables of its
+own (`hitl_*`). It imports neither LangGraph nor the user's graph, so listing,
+showing and deciding stay fast and safe. Every write is a short `BEGIN IMMEDIATE`
+transaction; every value is bound with `?`; the SQL is plain enough to port to
+PostgreSQL behind this one class.
+
+A decision is recorded first (once: the first valid decision wins) and applied second;
+see `ReviewDesk` for the applying half.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph_hitl.errors import (
+    AlreadyDecidedError,
+    BadInputError,
+    ConflictError,
+    DatabaseError,
+    NotPendingError,
+    UnknownRequestError,
+)
+from langgraph_hitl.models import ApprovalRequest, Decision, canonical_json
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a connection waits for another writer before giving up."""
+
+DEFAULT_LEASE_S = 600.0
+"""How long a resumer holds a thread before another process may take it over."""
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS hitl_threads (
+        thread_id     TEXT PRIMARY KEY,
+        graph         TEXT,
+        created_at    REAL NOT NULL,
+        lease_owner   TEXT,
+        lease_expires REAL
+    );
+    CREATE TABLE IF NOT EXISTS hitl_requests (
+        request_id    TEXT PRIMARY KEY,
+        thread_id     TEXT NOT NULL,
+        interrupt_id  TEXT NOT NULL,
+        task_id       TEXT,
+        graph         TEXT,
+        gate          TEXT,
+        action_name   TEXT NOT NULL,
+        action_args   TEXT NOT NULL,
+        summary       TEXT NOT NULL,
+        tier          TEXT,
+        confidence    REAL,
+        reasons       TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        deadline      REAL,
+        payload       TEXT NOT NULL,
+        args_digest   TEXT NOT NULL,
+        decision_id   TEXT,
+        decided_at    REAL,
+        apply_started_at REAL,
+        applied_at    REAL,
+        UNIQUE (thread_id, interrupt_id)
+    );
+    CREATE INDEX IF NOT EXISTS hitl_requests_status ON hitl_requests (status, created_at);
+    CREATE INDEX IF NOT EXISTS hitl_requests_thread ON hitl_requests (thread_id, status);
+    CREATE TABLE IF NOT EXISTS hitl_decisions (
+        decision_id   TEXT PRIMARY KEY,
+        request_id    TEXT NOT NULL UNIQUE,
+        type          TEXT NOT NULL,
+        reviewer      TEXT,
+        comment       TEXT,
+        payload       TEXT NOT NULL,
+        seen_digest   TEXT NOT NULL,
+        decided_at    REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hitl_reviews (
+        review_id     TEXT PRIMARY KEY,
+        thread_id     TEXT NOT NULL,
+        graph         TEXT,
+        node          TEXT,
+        action_name   TEXT NOT NULL,
+        action_args   TEXT NOT NULL,
+        summary       TEXT NOT NULL,
+        tier          TEXT,
+        confidence    REAL,
+        reasons       TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        closed_at     REAL,
+        reviewer      TEXT,
+        note          TEXT
+    );
+    CREATE INDEX IF NOT EXISTS hitl_reviews_status ON hitl_reviews (status, created_at);
+    CREATE TABLE IF NOT EXISTS hitl_events (
+        seq           INTEGER PRIMARY KEY,
+        at            REAL NOT NULL,
+        kind          TEXT NOT NULL,
+        request_id    TEXT,
+        thread_id     TEXT,
+        actor         TEXT,
+        data          TEXT NOT NULL,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS hitl_events_request ON hitl_events (request_id);
+    CREATE INDEX IF NOT EXISTS hitl_events_thread ON hitl_events (thread_id);
+    """,
+)
+
+_GENESIS = "0" * 64
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def request_id_for(thread_id: str, interrupt_id: str) -> str:
+    """The stable, short id a reviewer types: `req_` and 12 hex digits."""
+    digest = hashlib.sha256(f"{thread_id}\x00{interrupt_id}".encode()).hexdigest()
+    return f"req_{digest[:12]}"
+
+
+def lease_owner() -> str:
+    """This process's lease name: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRecord:
+    """One approval request as the ledger holds it.
+
+    Example:
+        >>> rec = ledger.get("req_3f2a9c1b7d40")  # doctest: +SKIP
+        >>> rec.status, rec.request.action.name  # doctest: +SKIP
+        ('pending', 'pay_invoice')
+    """
+
+    request_id: str
+    thread_id: str
+    interrupt_id: str
+    graph: str | None
+    gate: str | None
+    status: str
+    """pending, decided, applied, cancelled or superseded."""
+    created_at: float
+    deadline: float | None
+    args_digest: str
+    request: ApprovalRequest
+    decision: Decision | None = None
+    decided_at: float | None = None
+    apply_started_at: float | None = None
+    applied_at: float | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """The JSON row `list --json` prints."""
+        req = self.request
+        return {
+            "request_id": self.request_id,
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "gate": self.gate,
+            "status": self.status,
+            "action": {"name": req.action.name, "args": req.action.args},
+            "summary": req.summary,
+            "tier": req.risk_tier,
+            "confidence": req.confidence,
+            "reasons": req.reasons,
+            "created_at": _iso(self.created_at),
+            "deadline": _iso(self.deadline),
+            "args_digest": self.args_digest,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything about the request: `show --json`."""
+        row = self.to_row()
+        row["interrupt_id"] = self.interrupt_id
+        row["request"] = self.request.to_wire()
+        row["decision"] = None if self.decision is None else self.decision.to_wire()
+        row["decided_at"] = _iso(self.decided_at)
+        row["applied_at"] = _iso(self.applied_at)
+        return row
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewItem:
+    """Work done autonomously and queued for review after the fact."""
+
+    review_id: str
+    thread_id: str
+    graph: str | None
+    node: str | None
+    action: dict[str, Any]
+    summary: str
+    tier: str | None
+    confidence: float | None
+    reasons: list[str]
+    status: str
+    """open, ok or problem."""
+    created_at: float
+    closed_at: float | None
+    reviewer: str | None
+    note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "review_id": self.review_id,
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "node": self.node,
+            "action": self.action,
+            "summary": self.summary,
+            "tier": self.tier,
+            "confidence": self.confidence,
+            "reasons": self.reasons,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "closed_at": _iso(self.closed_at),
+            "reviewer": self.reviewer,
+            "note": self.note,
+        }
+
+
+def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open the SQLite file with WAL and a busy timeout, as every part of the project does.
+
+    With `create=False` a missing file is a `DatabaseError`, not a new empty database.
+    """
+    target = str(path)
+    if target != ":memory:" and not create and not Path(target).is_file():
+        raise DatabaseError(f"no database at {target} (run a graph first, or pass --db)")
+    try:
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError as err:
+        raise DatabaseError(f"cannot open {target} as a SQLite database: {err}") from err
+    return conn
+
+
+class ReviewLedger:
+    """The review ledger over a SQLite connection the caller owns, or one it opens.
+
+    Args:
+        conn: An open connection to the checkpoint database.
+        lock: A lock shared with other users of `conn` (the checkpointer's), if any.
+
+    Example:
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # doctest: +SKIP
+        ...     for rec in ledger.pending(tier="high"):
+        ...         print(rec.request_id, rec.request.summary)
+    """
+
+    def __init__(self, conn: sqlite3.Connection, *, lock: threading.Lock | None = None) -> None:
+        self.conn = conn
+        self._lock = lock or threading.Lock()
+        self._is_setup = False
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: str | Path, *, create: bool = False) -> Iterator[ReviewLedger]:
+        """Open the ledger in the file at `path` and close it afterwards.
+
+        Raises `DatabaseError` if the file is missing (unless `create`), is not a SQLite
+        database, or holds no ledger and cannot get one.
+        """
+        conn = connect(path, create=create)
+        try:
+            ledger = cls(conn)
+            ledger.setup()
+            yield ledger
+        finally:
+            conn.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create or migrate the ledger's tables, once per instance."""
+        if self._is_setup:
+            return
+        try:
+            with self._lock:
+                self.conn.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version INTEGER)")
+                row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
+                version = row[0] or 0
+                if version < len(_MIGRATIONS):
+                    self.conn.commit()
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
+                        for number, script in enumerate(_MIGRATIONS, start=1):
+                            if number > (row[0] or 0):
+                                for statement in script.split(";"):
+                                    if statement.strip():
+                                        self.conn.execute(statement)
+                                self.conn.execute(
+                                    "INSERT INTO hitl_schema (version) VALUES (?)", (number,)
+                                )
+                        self.conn.commit()
+                    except BaseException:
+                        self.conn.rollback()
+                        raise
+                else:
+                    self.conn.commit()
+        except sqlite3.OperationalError as err:
+            if "locked" in str(err) or "busy" in str(err):
+                raise
+            raise DatabaseError(f"cannot use the database: {err}") from err
+        except sqlite3.DatabaseError as err:
+            raise DatabaseError(f"not a usable SQLite database: {err}") from err
+        self._is_setup = True
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; nobody else writes until it ends."""
+        with self._lock:
+            if self.conn.in_transaction:
+                self.conn.commit()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            rows = self.conn.execute(sql, params).fetchall()
+            if self.conn.in_transaction:
+                self.conn.commit()
+            return rows
+
+    # -- events ---------------------------------------------------------------
+
+    def _event(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        *,
+        request_id: str | None = None,
+        thread_id: str | None = None,
+        actor: str | None = None,
+        data: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> None:
+        # Called inside a write transaction: the chain's tail cannot move under us.
+        last = conn.execute(
+            "SELECT seq, hash FROM hitl_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, _GENESIS)
+        at = time.time() if at is None else at
+        body = canonical_json(data or {})
+        content = canonical_json([seq, at, kind, request_id, thread_id, actor, body])
+        digest = hashlib.sha256((prev + content).encode()).hexdigest()
+        conn.execute(
+            "INSERT INTO hitl_events (seq, at, kind, request_id, thread_id, actor, data,"
+            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, kind, request_id, thread_id, actor, body, prev, digest),
+        )
+
+    def add_event(
+        self,
+        kind: str,
+        *,
+        request_id: str | None = None,
+        thread_id: str | None = None,
+        actor: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event to the log (e.g. `shown` when a reviewer opens a request)."""
+        with self._tx() as conn:
+            self._event(
+                conn, kind, request_id=request_id, thread_id=thread_id, actor=actor, data=data
+            )
+
+    def events(
+        self, *, request_id: str | None = None, thread_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Events for a request or a thread, oldest first."""
+        if request_id is not None:
+            sql, params = "WHERE request_id = ?", (request_id,)
+        elif thread_id is not None:
+            sql, params = "WHERE thread_id = ?", (thread_id,)
+        else:
+            sql, params = "", ()  # type: ignore[assignment]
+        rows = self._read(
+            "SELECT seq, at, kind, request_id, thread_id, actor, data FROM hitl_events "
+            f"{sql} ORDER BY seq",
+            params,
+        )
+        return [
+            {
+                "seq": seq,
+                "at": _iso(at),
+                "kind": kind,
+                "request_id": rid,
+                "thread_id": tid,
+                "actor": actor,
+                "data": json.loads(data),
+            }
+            for seq, at, kind, rid, tid, actor, data in rows
+        ]
+
+    # -- threads --------------------------------------------------------------
+
+    def register_thread(self, thread_id: str, graph: str | None) -> None:
+        """Remember which graph a thread belongs to (first registration wins)."""
+        with self._tx() as conn:
+            self._register(conn, thread_id, graph)
+
+    def _register(self, conn: sqlite3.Connection, thread_id: str, graph: str | None) -> None:
+        conn.execute(
+            "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (thread_id) DO UPDATE SET graph = COALESCE(hitl_threads.graph, "
+            "excluded.graph)",
+            (thread_id, graph, time.time()),
+        )
+
+    def thread_graph(self, thread_id: str) -> str | None:
+        """The graph reference a thread was run with, if known."""
+        rows = self._read("SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,))
+        return rows[0][0] if rows else None
+
+    def acquire_lease(self, thread_id: str, owner: str, ttl: float = DEFAULT_LEASE_S) -> bool:
+        """Take the thread's lease unless a live process holds it; True on success.
+
+        A lease past its expiry, or held by a process on this host that no longer
+        exists, is taken over.
+        """
+        now = time.time()
+        with self._tx() as conn:
+            self._register(conn, thread_id, None)
+            current, expires = conn.execute(
+                "SELECT lease_owner, lease_expires FROM hitl_threads WHERE thread_id = ?",
+                (thread_id,),
+            ).fetchone()
+            free = (
+                current is None
+                or current == owner
+                or (expires is not None and expires < now)
+                or _owner_is_dead(current)
+            )
+            if free:
+                conn.execute(
+                    "UPDATE hitl_threads SET lease_owner = ?, lease_expires = ? "
+                    "WHERE thread_id = ?",
+                    (owner, now + ttl, thread_id),
+                )
+            return free
+
+    def release_lease(self, thread_id: str, owner: str) -> None:
+        """Give the lease back, if `owner` still holds it."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE hitl_threads SET lease_owner = NULL, lease_expires = NULL "
+                "WHERE thread_id = ? AND lease_owner = ?",
+                (thread_id, owner),
+            )
+
+    # -- requests -------------------------------------------------------------
+
+    def record_request(
+        self,
+        *,
+        thread_id: str,
+        interrupt_id: str,
+        payload: dict[str, Any],
+        graph: str | None = None,
+        task_id: str | None = None,
+    ) -> str:
+        """Record a request from a gate's interrupt payload; idempotent. Returns its id."""
+        with self._tx() as conn:
+            return self._record_request(conn, thread_id, interrupt_id, payload, graph, task_id)
+
+    def _record_request(
+        self,
+        conn: sqlite3.Connection,
+        thread_id: str,
+        interrupt_id: str,
+        payload: dict[str, Any],
+        graph: str | None,
+        task_id: str | None,
+    ) -> str:
+        request_id = request_id_for(thread_id, interrupt_id)
+        request = ApprovalRequest.model_validate(payload["request"])
+        self._register(conn, thread_id, graph)
+        graph = conn.execute(
+            "SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()[0]
+        now = time.time()
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO hitl_requests (request_id, thread_id, interrupt_id, task_id,"
+            " graph, gate, action_name, action_args, summary, tier, confidence, reasons, status,"
+            " created_at, deadline, payload, args_digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (
+                request_id,
+                thread_id,
+                interrupt_id,
+                task_id,
+                graph,
+                payload.get("gate"),
+                request.action.name,
+                canonical_json(request.action.args),
+                request.summary,
+                request.risk_tier,
+                request.confidence,
+                canonical_json(request.reasons),
+                now,
+                _ts(request.deadline),
+                canonical_json(payload),
+                request.action.digest(),
+            ),
+        )
+        if cur.rowcount:
+            self._event(
+                conn,
+                "created",
+                request_id=request_id,
+                thread_id=thread_id,
+                data={"gate": payload.get("gate"), "action": request.action.name},
+                at=now,
+            )
+        return request_id
+
+    def settle_task(
+        self,
+        thread_id: str,
+        task_id: str,
+        answers: Sequence[Any],
+        *,
+        keep: Sequence[str] = (),
+    ) -> None:
+        """Close requests of a gate task that finished with answers given outside the ledger.
+
+        Called by the checkpointer when a task's writes land. A request still `pending`
+        here was answered by a direct `Command(resume=...)`; it is recorded as decided
+        and applied with what was answered, so the queue never shows it again.
+        """
+        with self._tx() as conn:
+            # A task's requests, oldest first, line up with its interrupt answers by index.
+            rows = conn.execute(
+                "SELECT request_id, interrupt_id, status FROM hitl_requests WHERE thread_id = ? "
+                "AND task_id = ? ORDER BY created_at, rowid",
+                (thread_id, task_id),
+            ).fetchall()
+            now = time.time()
+            for (request_id, interrupt_id, status), answer in zip(rows, answers, strict=False):
+                if status != "pending" or interrupt_id in keep:
+                    continue
+                conn.execute(
+                    "UPDATE hitl_requests SET status = 'applied', decided_at = ?, applied_at = ?"
+                    " WHERE request_id = ?",
+                    (now, now, request_id),
+                )
+                self._event(
+                    conn,
+                    "answered_directly",
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    data={"answer": answer},
+                    at=now,
+                )
+
+    _COLUMNS = (
+        "request_id, thread_id, interrupt_id, graph, gate, status, created_at, deadline,"
+        " args_digest, payload, decided_at, apply_started_at, applied_at,"
+        " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id)"
+    )
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> RequestRecord:
+        (rid, tid, iid, graph, gate, status, created, deadline, digest, payload) = row[:10]
+        decided_at, apply_started_at, applied_at, decision = row[10:]
+        return RequestRecord(
+            request_id=rid,
+            thread_id=tid,
+            interrupt_id=iid,
+            graph=graph,
+            gate=gate,
+            status=status,
+            created_at=created,
+            deadline=deadline,
+            args_digest=digest,
+            request=ApprovalRequest.model_validate(json.loads(payload)["request"]),
+            decision=None if decision is None else Decision.model_validate_json(decision),
+            decided_at=decided_at,
+            apply_started_at=apply_started_at,
+            applied_at=applied_at,
+        )
+
+    def get(self, request_id: str) -> RequestRecord:
+        """The request with that id; `UnknownRequestError` if there is none."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE request_id = ?", (request_id,)
+        )
+        if not rows:
+            raise UnknownRequestError(f"no request with id {request_id!r}")
+        return self._record(rows[0])
+
+    def resolve(self, ident: str, *, status: str | None = "pending") -> RequestRecord:
+        """A request by its id, or by a thread id with exactly one request in `status`."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE request_id = ?", (ident,)
+        )
+        if rows:
+            return self._record(rows[0])
+        where = "thread_id = ?" + ("" if status is None else " AND status = ?")
+        params: tuple[Any, ...] = (ident,) if status is None else (ident, status)
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY created_at",
+            params,
+        )
+        if len(rows) == 1:
+            return self._record(rows[0])
+        if not rows:
+            known = self._read("SELECT 1 FROM hitl_requests WHERE thread_id = ? LIMIT 1", (ident,))
+            if known and status is not None:
+                raise UnknownRequestError(f"thread {ident!r} has no {status} request")
+            raise UnknownRequestError(f"no request or thread with id {ident!r}")
+        ids = ", ".join(r[0] for r in rows)
+        raise BadInputError(f"thread {ident!r} has {len(rows)} {status} requests: name one ({ids})")
+
+    def requests(self, thread_id: str) -> list[RequestRecord]:
+        """Every request of a thread, oldest first."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ? ORDER BY created_at",
+            (thread_id,),
+        )
+        return [self._record(row) for row in rows]
+
+    def pending(
+        self,
+        *,
+        gate: str | None = None,
+        tier: str | None = None,
+        thread_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[RequestRecord]:
+        """Pending requests, oldest first: an indexed query, never a scan of checkpoints."""
+        where, params = ["status = 'pending'"], []
+        for column, value in (("gate", gate), ("tier", tier), ("thread_id", thread_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, request_id"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._record(row) for row in self._read(sql, params)]
+
+    def count_pending(self, *, gate: str | None = None, tier: str | None = None) -> int:
+        """How many requests are pending (with the same filters as `pending`)."""
+        where, params = ["status = 'pending'"], []
+        for column, value in (("gate", gate), ("tier", tier)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self._read(f"SELECT COUNT(*) FROM hitl_requests WHERE {' AND '.join(where)}", params)
+        return int(rows[0][0])
+
+    def record_decision(self, request_id: str, decision: Decision) -> RequestRecord:
+        """Record a decision for a pending request, exactly once.
+
+        The first valid decision wins: a later one raises `AlreadyDecidedError`; one
+        for a request no longer pending raises `NotPendingError`; one made against
+        args other than the request's current args raises `NotPendingError` too.
+        """
+        decision_id = f"dec_{uuid.uuid4().hex[:12]}"
+        refusal: ConflictError | None = None
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status, args_digest, thread_id FROM hitl_requests WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no request with id {request_id!r}")
+            status, digest, thread_id = row
+            if status in ("decided", "applied"):
+                who = conn.execute(
+                    "SELECT type, reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
+                ).fetchone()
+                what = f"{who[0]} by {who[1] or 'someone'}" if who else status
+                refusal = AlreadyDecidedError(f"request {request_id} was already decided ({what})")
+            elif status != "pending":
+                refusal = NotPendingError(f"request {request_id} is {status}, not pending")
+            elif decision.seen_digest not in (None, digest):
+                refusal = NotPendingError(
+                    f"request {request_id} changed since it was shown (args digest "
+                    f"{digest[:12]}, decision made against {decision.seen_digest[:12]})"
+                )
+            if refusal is not None:
+                # The refusal is kept in the trail; the transaction commits only that.
+                self._event(
+                    conn,
+                    "refused",
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    actor=decision.reviewer,
+                    data={"why": str(refusal), "type": decision.type},
+                )
+            else:
+                self._insert_decision(conn, decision_id, request_id, thread_id, digest, decision)
+        if refusal is not None:
+            raise refusal
+        return self.get(request_id)
+
+    def _insert_decision(
+        self,
+        conn: sqlite3.Connection,
+        decision_id: str,
+        request_id: str,
+        thread_id: str,
+        digest: str,
+        decision: Decision,
+    ) -> None:
+        decided_at = decision.decided_at.timestamp()
+        conn.execute(
+            "INSERT INTO hitl_decisions (decision_id, request_id, type, reviewer, comment,"
+            " payload, seen_digest, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                decision_id,
+                request_id,
+                decision.type,
+                decision.reviewer,
+                decision.comment,
+                json.dumps(decision.to_wire()),
+                digest,
+                decided_at,
+            ),
+        )
+        conn.execute(
+            "UPDATE hitl_requests SET status = 'decided', decision_id = ?, decided_at = ? "
+            "WHERE request_id = ?",
+            (decision_id, decided_at, request_id),
+        )
+        self._event(
+            conn,
+            "decided",
+            request_id=request_id,
+            thread_id=thread_id,
+            actor=decision.reviewer,
+            data=decision.to_wire(),
+        )
+
+    def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:
+        """Decided requests not yet applied, oldest decision first."""
+        where = "status = 'decided'" + ("" if thread_id is None else " AND thread_id = ?")
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY decided_at",
+            () if thread_id is None else (thread_id,),
+        )
+        return [self._record(row) for row in rows]
+
+    def mark_apply_started(self, request_ids: Sequence[str], actor: str | None) -> None:
+        """Note that a resume with these decisions is about to reach LangGraph."""
+        now = time.time()
+        with self._tx() as conn:
+            for request_id in request_ids:
+                conn.execute(
+                    "UPDATE hitl_requests SET apply_started_at = COALESCE(apply_started_at, ?) "
+                    "WHERE request_id = ? AND status = 'decided'",
+                    (now, request_id),
+                )
+
+    def mark_applied(self, request_ids: Sequence[str], *, actor: str | None, outcome: str) -> None:
+        """Mark decided requests applied, with where the thread ended."""
+        now = time.time()
+        with self._tx() as conn:
+            for request_id in request_ids:
+                cur = conn.execute(
+                    "UPDATE hitl_requests SET status = 'applied', applied_at = ? "
+                    "WHERE request_id = ? AND status = 'decided'",
+                    (now, request_id),
+                )
+                if cur.rowcount:
+                    thread_id = conn.execute(
+                        "SELECT thread_id FROM hitl_requests WHERE request_id = ?", (request_id,)
+                    ).fetchone()[0]
+                    self._event(
+                        conn,
+                        "applied",
+                        request_id=request_id,
+                        thread_id=thread_id,
+                        actor=actor,
+                        data={"outcome": outcome},
+                        at=now,
+                    )
+
+    def close_request(self, request_id: str, *, status: str, why: str, actor: str | None) -> None:
+        """Move a pending or decided request to `superseded` or `cancelled`."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE hitl_requests SET status = ? WHERE request_id = ? "
+                "AND status IN ('pending', 'decided')",
+                (status, request_id),
+            )
+            if cur.rowcount:
+                thread_id = conn.execute(
+                    "SELECT thread_id FROM hitl_requests WHERE request_id = ?", (request_id,)
+                ).fetchone()[0]
+                self._event(
+                    conn,
+                    status,
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    actor=actor,
+                    data={"why": why},
+                )
+
+    # -- after-the-fact review ----------------------------------------------------
+
+    def queue_review(
+        self,
+        *,
+        thread_id: str,
+        request: ApprovalRequest,
+        graph: str | None = None,
+        node: str | None = None,
+    ) -> str:
+        """Queue autonomous work for review after the fact; idempotent per thread and action.
+
+        Example:
+            >>> ledger.queue_review(thread_id="inv-7", request=req)  # doctest: +SKIP
+            'rev_5b1c0e9a2d77'
+        """
+        key = f"{thread_id}\x00{node}\x00{request.action.digest()}"
+        review_id = f"rev_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        now = time.time()
+        with self._tx() as conn:
+            self._register(conn, thread_id, graph)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO hitl_reviews (review_id, thread_id, graph, node,"
+                " action_name, action_args, summary, tier, confidence, reasons, status,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                (
+                    review_id,
+                    thread_id,
+                    graph,
+                    node,
+                    request.action.name,
+                    canonical_json(request.action.args),
+                    request.summary,
+                    request.risk_tier,
+                    request.confidence,
+                    canonical_json(request.reasons),
+                    now,
+                ),
+            )
+            if cur.rowcount:
+                self._event(
+                    conn,
+                    "queued_for_review",
+                    request_id=review_id,
+                    thread_id=thread_id,
+                    data={"action": request.action.name},
+                    at=now,
+                )
+        return review_id
+
+    _REVIEW_COLUMNS = (
+        "review_id, thread_id, graph, node, action_name, action_args, summary, tier,"
+        " confidence, reasons, status, created_at, closed_at, reviewer, note"
+    )
+
+    @staticmethod
+    def _review(row: tuple[Any, ...]) -> ReviewItem:
+        (rid, tid, graph, node, name, args, summary, tier, conf, reasons) = row[:10]
+        status, created, closed, reviewer, note = row[10:]
+        return ReviewItem(
+            review_id=rid,
+            thread_id=tid,
+            graph=graph,
+            node=node,
+            action={"name": name, "args": json.loads(args)},
+            summary=summary,
+            tier=tier,
+            confidence=conf,
+            reasons=json.loads(reasons),
+            status=status,
+            created_at=created,
+            closed_at=closed,
+            reviewer=reviewer,
+            note=note,
+        )
+
+    def reviews(self, *, status: str | None = "open", limit: int | None = None) -> list[ReviewItem]:
+        """Items queued for review after the fact, oldest first."""
+        sql = f"SELECT {self._REVIEW_COLUMNS} FROM hitl_reviews"
+        params: tuple[Any, ...] = ()
+        if status is not None:
+            sql, params = sql + " WHERE status = ?", (status,)
+        sql += " ORDER BY created_at, review_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._review(row) for row in self._read(sql, params)]
+
+    def close_review(
+        self, review_id: str, *, problem: str | None, reviewer: str | None
+    ) -> ReviewItem:
+        """Close an after-the-fact review: fine (`problem=None`) or a problem found."""
+        status = "ok" if problem is None else "problem"
+        now = time.time()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status, thread_id FROM hitl_reviews WHERE review_id = ?", (review_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no review item with id {review_id!r}")
+            if row[0] != "open":
+                raise AlreadyDecidedError(f"review item {review_id} was already closed ({row[0]})")
+            conn.execute(
+                "UPDATE hitl_reviews SET status = ?, closed_at = ?, reviewer = ?, note = ? "
+                "WHERE review_id = ?",
+                (status, now, reviewer, problem, review_id),
+            )
+            self._event(
+                conn,
+                "reviewed",
+                request_id=review_id,
+                thread_id=row[1],
+                actor=reviewer,
+                data={"status": status, "problem": problem},
+                at=now,
+            )
+        rows = self._read(
+            f"SELECT {self._REVIEW_COLUMNS} FROM hitl_reviews WHERE review_id = ?", (review_id,)
+        )
+        return self._review(rows[0])
