@@ -647,9 +647,16 @@ class ReviewLedger:
         if len(rows) == 1:
             return self._record(rows[0])
         if not rows:
-            known = self._read("SELECT 1 FROM hitl_requests WHERE thread_id = ? LIMIT 1", (ident,))
-            if known and status is not None:
-                raise UnknownRequestError(f"thread {ident!r} has no {status} request")
+            last = self._read(
+                "SELECT request_id, status FROM hitl_requests WHERE thread_id = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                (ident,),
+            )
+            if last and status is not None:
+                raise NotPendingError(
+                    f"thread {ident!r} has no {status} request (its last, {last[0][0]}, is "
+                    f"{last[0][1]})"
+                )
             raise UnknownRequestError(f"no request or thread with id {ident!r}")
         ids = ", ".join(r[0] for r in rows)
         raise BadInputError(f"thread {ident!r} has {len(rows)} {status} requests: name one ({ids})")
