@@ -175,6 +175,9 @@ def _print_thread(status: Any, as_json: bool) -> None:
         _print_json(status.to_json())
         return
     line = f"thread {status.thread_id}: {status.status}"
+    outcome = status.values.get("status")
+    if status.status == "done" and isinstance(outcome, str):
+        line += f" ({outcome})"
     if status.pending:
         line += f", waiting on {', '.join(status.pending)}"
     out.print(line, markup=False)
