@@ -224,8 +224,10 @@ class ReviewDesk:
                     f"thread {thread_id} is paused at {waiting[0].request_id}: decide it, or run"
                     " on a new thread"
                 )
-            ledger.register_thread(thread_id, ref)
         with self._graph(ref) as graph:
+            # Only once the graph has loaded: a reference that fails to load must not
+            # become the thread's graph (the first registration wins).
+            graph.checkpointer.ledger.register_thread(thread_id, ref)
             config = {"configurable": {"thread_id": thread_id}}
             if graph.get_state(config).interrupts:
                 raise ConflictError(f"thread {thread_id} is paused: decide it first")

@@ -120,10 +120,14 @@ class ApprovalGate:
             if isinstance(built, ApprovalRequest)
             else ApprovalRequest.model_validate(dict(built))
         )
-        update: dict[str, Any] = {
-            "allowed_decisions": [d for d in req.allowed_decisions if d in self.allowed]
-            or list(self.allowed)
-        }
+        # Only a list the builder gave narrows the gate's; the model's default list
+        # would otherwise drop `respond` from a gate that has `on_respond`.
+        narrowed = (
+            [d for d in req.allowed_decisions if d in self.allowed]
+            if "allowed_decisions" in req.model_fields_set
+            else []
+        )
+        update: dict[str, Any] = {"allowed_decisions": narrowed or list(self.allowed)}
         if req.args_schema is None and self.args_json_schema is not None:
             update["args_schema"] = self.args_json_schema
         return req.model_copy(update=update)

@@ -263,9 +263,13 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
         raise DatabaseError(f"no database at {target} (run a graph first, or pass --db)")
     try:
         conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    except sqlite3.DatabaseError as err:
+        raise DatabaseError(f"cannot open {target} as a SQLite database: {err}") from err
+    try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.DatabaseError as err:
+        conn.close()  # do not leak it: Python 3.13 warns about unclosed connections
         raise DatabaseError(f"cannot open {target} as a SQLite database: {err}") from err
     return conn
 

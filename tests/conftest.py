@@ -1,0 +1,37 @@
+"""Shared fixtures: the repository root, the sample invoices and a fresh database path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The repository root: where `langgraph.json` and `examples/` live."""
+    return REPO_ROOT
+
+
+@pytest.fixture
+def load_invoice() -> Callable[[str], dict[str, Any]]:
+    """Load a sample invoice by name, e.g. `load_invoice("large")`."""
+
+    def load(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            (REPO_ROOT / "examples" / "invoices" / f"{name}.json").read_text()
+        )
+        return data
+
+    return load
+
+
+@pytest.fixture
+def hitl_db(tmp_path: Path) -> Path:
+    """A path for a fresh SQLite file (checkpoints and ledger); not created yet."""
+    return tmp_path / "hitl.sqlite"

@@ -1,0 +1,122 @@
+"""A small gated graph for the end-to-end crash tests: a gate, then a `pay` side effect.
+
+    START -> approve_pay --approve/modify--> pay ----> END
+                         '--reject-------> refuse -> END
+
+`pay` inserts one row per `item_id` into `paid` (INSERT OR IGNORE), so it may run
+again without paying twice; every run of it also appends to `pay_attempts`.
+
+Crash points, for tests only, set through the environment of the process under test:
+
+    E2E_BLOCK_AT     `import` (while this module is imported), `pay-before` (in `pay`,
+                     before the insert) or `pay-after` (in `pay`, after the insert)
+    E2E_READY_FIFO   a FIFO this process writes one line to when it reaches the point
+    E2E_BLOCK_FIFO   a FIFO it then opens for reading; nobody writes it, so it blocks
+                     there until the test kills the process
+
+Nothing here sleeps; the test learns the process is at the point from the ready line.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from typing import Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, ConfigDict, Field
+
+from langgraph_hitl import ApprovalGate, ApprovalRequest
+
+
+def _block_here(point: str) -> None:
+    """At the named crash point, say so on the ready FIFO and block on the other."""
+    if os.environ.get("E2E_BLOCK_AT") != point:
+        return
+    with open(os.environ["E2E_READY_FIFO"], "w") as ready:
+        ready.write(f"{point} {os.getpid()}\n")
+    with open(os.environ["E2E_BLOCK_FIFO"]) as block:
+        block.read()
+    raise SystemExit(f"{os.environ['E2E_BLOCK_FIFO']} was written to: tests never do that")
+
+
+_block_here("import")
+
+
+class PayArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: str = Field(min_length=1)
+    amount: float = Field(gt=0)
+
+
+class State(TypedDict, total=False):
+    item_id: str
+    amount: float
+    decision: dict[str, Any] | None
+    approved_action: dict[str, Any] | None
+    status: str
+
+
+def pay_request(state: State) -> ApprovalRequest:
+    return ApprovalRequest.model_validate(
+        {
+            "action": {
+                "name": "pay",
+                "args": {"item_id": state["item_id"], "amount": state["amount"]},
+            },
+            "summary": f"Pay {state['item_id']}: {state['amount']:,.2f}",
+            "reasons": ["every payment is approved by a human"],
+            "risk_tier": "high",
+        }
+    )
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=30)
+
+
+def make_graph(checkpointer: Any) -> Any:
+    path = str(checkpointer.path)
+    with closing(_connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
+            " thread_id TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
+            " pid INTEGER)"
+        )
+
+    def pay(state: State, config: RunnableConfig) -> dict[str, Any]:
+        args = (state.get("approved_action") or {}).get("args") or {
+            "item_id": state["item_id"],
+            "amount": state["amount"],
+        }
+        with closing(_connect(path)) as conn, conn:
+            conn.execute(
+                "INSERT INTO pay_attempts (item_id, pid) VALUES (?, ?)",
+                (args["item_id"], os.getpid()),
+            )
+        _block_here("pay-before")
+        with closing(_connect(path)) as conn, conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO paid (item_id, amount, thread_id) VALUES (?, ?, ?)",
+                (args["item_id"], args["amount"], config["configurable"]["thread_id"]),
+            )
+        _block_here("pay-after")
+        return {"status": "paid"}
+
+    def refuse(state: State) -> dict[str, Any]:
+        return {"status": "rejected"}
+
+    gate = ApprovalGate(pay_request, on_approve="pay", on_reject="refuse", args_schema=PayArgs)
+    builder = StateGraph(State)
+    builder.add_node("approve_pay", gate, destinations=gate.destinations)
+    builder.add_node("pay", pay)
+    builder.add_node("refuse", refuse)
+    builder.add_edge(START, "approve_pay")
+    builder.add_edge("pay", END)
+    builder.add_edge("refuse", END)
+    return builder.compile(checkpointer=checkpointer)
