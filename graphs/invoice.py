@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypedDict
 
@@ -114,31 +116,26 @@ class Payments:
                 " approved_by TEXT, paid_at REAL NOT NULL)"
             )
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """A short connection: one transaction, committed, then closed."""
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+            yield conn
 
     def paid_by(self, invoice_id: str) -> str | None:
         """The thread that paid this invoice, if any."""
-        conn = self._conn()
-        try:
+        with self._conn() as conn:
             row = conn.execute(
                 "SELECT thread_id FROM payments WHERE invoice_id = ?", (invoice_id,)
             ).fetchone()
-        finally:
-            conn.close()
         return None if row is None else str(row[0])
 
     def vendor_history(self, vendor: str) -> str:
-        conn = self._conn()
-        try:
+        with self._conn() as conn:
             count, total = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM payments WHERE vendor = ?",
                 (vendor,),
             ).fetchone()
-        finally:
-            conn.close()
         return f"{count} invoices paid to {vendor}, {total:,.2f} in all"
 
     def pay(self, invoice: dict[str, Any], thread_id: str, approved_by: str | None) -> str:

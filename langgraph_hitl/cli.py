@@ -159,7 +159,8 @@ def _main(
     graph: Annotated[
         str | None,
         typer.Option(
-            help="Graph for threads that recorded none (name, file.py:attr, module:attr)."
+            help="Graph to load when applying decisions, instead of the one the thread "
+            "recorded (name, file.py:attr, module:attr)."
         ),
     ] = None,
 ) -> None:
@@ -537,5 +538,19 @@ def review(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors, too, are one line on stderr (exit 2)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("error: aborted", markup=False)
+        code = 1
+    except typer.TyperException as error:
+        # Typer's usage errors (missing option, bad value, unknown command).
+        formatter = getattr(error, "format_message", None)
+        message = formatter() if callable(formatter) else str(error)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            out.print(message, markup=False)  # bare `langgraph-hitl`: the help, no error
+        else:
+            err.print(f"error: {message}", markup=False)
+        code = getattr(error, "exit_code", 2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl.errors import (
+    ApplyError,
     ConfigurationError,
     ConflictError,
     NotPendingError,
@@ -116,10 +117,10 @@ class ReviewDesk:
 
     Example:
         >>> desk = ReviewDesk("hitl.sqlite")  # doctest: +SKIP
-        >>> run = desk.run("invoice", {"invoice_id": "INV-7", "amount": 52000, ...})
+        >>> run = desk.run("invoice", invoice)  # doctest: +SKIP
         >>> run.status, run.pending  # doctest: +SKIP
         ('paused', ['req_3f2a9c1b7d40'])
-        >>> desk.decide(run.pending[0], Decision.approve(reviewer="ana")).thread.status
+        >>> desk.approve(run.pending[0], reviewer="ana").thread.status  # doctest: +SKIP
         'done'
     """
 
@@ -194,7 +195,8 @@ class ReviewDesk:
             yield with_checkpointer(target, saver)
 
     def _graph_for(self, ledger: ReviewLedger, thread_id: str) -> str:
-        ref = ledger.thread_graph(thread_id) or self.graph
+        # An explicit graph wins: it is how a moved or renamed graph file is pointed at.
+        ref = self.graph or ledger.thread_graph(thread_id)
         if ref is None:
             raise ConfigurationError(
                 f"thread {thread_id!r} recorded no graph; name one with --graph"
@@ -284,7 +286,15 @@ class ReviewDesk:
             recorded = ledger.record_decision(rec.request_id, decision)
         if not apply:
             return Outcome(request=recorded, thread=None, applied=False)
-        thread = self.apply_thread(recorded.thread_id)
+        try:
+            thread = self.apply_thread(recorded.thread_id)
+        except ThreadBusyError:
+            raise
+        except Exception as err:
+            raise ApplyError(
+                f"{decision.type} of {recorded.request_id} is recorded, but applying it failed:"
+                f" {err}; fix that, then run `langgraph-hitl resume {recorded.request_id}`"
+            ) from err
         with self.ledger() as ledger:
             final = ledger.get(recorded.request_id)
         return Outcome(request=final, thread=thread, applied=final.status == "applied")

@@ -5,6 +5,7 @@ uses for it, so the mapping lives in exactly one place::
 
     HitlError                      exit 1   anything not listed below
     ├── ConfigurationError         exit 1   a gate, router or graph was set up wrongly
+    ├── ApplyError                 exit 1   a decision is recorded, applying it failed
     ├── BadInputError              exit 2   the caller asked for something invalid
     │   ├── UnknownRequestError             no such request or thread
     │   ├── DecisionNotAllowedError         the gate does not allow that decision
@@ -39,6 +40,14 @@ class HitlError(Exception):
 
 class ConfigurationError(HitlError, ValueError):
     """A gate, router or graph reference was configured wrongly by the developer."""
+
+
+class ApplyError(HitlError):
+    """A decision was recorded, but resuming the thread with it failed.
+
+    The decision stands (it is never asked for again); `resume` applies it once the
+    cause (a graph that no longer loads, a node that raised) is fixed.
+    """
 
 
 class BadInputError(HitlError):

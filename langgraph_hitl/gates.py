@@ -127,6 +127,11 @@ class ApprovalGate:
             if "allowed_decisions" in req.model_fields_set
             else []
         )
+        if "allowed_decisions" in req.model_fields_set and not narrowed:
+            raise ConfigurationError(
+                f"the request allows {req.allowed_decisions}, none of which this gate can route"
+                f" (it routes {list(self.allowed)})"
+            )
         update: dict[str, Any] = {"allowed_decisions": narrowed or list(self.allowed)}
         if req.args_schema is None and self.args_json_schema is not None:
             update["args_schema"] = self.args_json_schema

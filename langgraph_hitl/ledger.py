@@ -661,9 +661,12 @@ class ReviewLedger:
                     f"thread {ident!r} has no {status} request (its last, {last[0][0]}, is "
                     f"{last[0][1]})"
                 )
+            if self._read("SELECT 1 FROM hitl_threads WHERE thread_id = ?", (ident,)):
+                raise NotPendingError(f"thread {ident!r} has never paused for a decision")
             raise UnknownRequestError(f"no request or thread with id {ident!r}")
         ids = ", ".join(r[0] for r in rows)
-        raise BadInputError(f"thread {ident!r} has {len(rows)} {status} requests: name one ({ids})")
+        which = f"{status} requests" if status else "requests"
+        raise BadInputError(f"thread {ident!r} has {len(rows)} {which}: name one ({ids})")
 
     def requests(self, thread_id: str) -> list[RequestRecord]:
         """Every request of a thread, oldest first."""

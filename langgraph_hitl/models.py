@@ -58,7 +58,7 @@ class Action(BaseModel):
 
         Example:
             >>> Action(name="pay", args={"amount": 1}).digest()[:12]
-            '4a4c0bc6bd49'
+            'f7250f54809c'
         """
         payload = canonical_json({"name": self.name, "args": self.args})
         return hashlib.sha256(payload.encode()).hexdigest()

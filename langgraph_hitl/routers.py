@@ -8,6 +8,7 @@ node so the gate can show them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal, TypeAlias
 
@@ -20,6 +21,29 @@ RiskRule: TypeAlias = Callable[[Any], str | None]
 """A custom rule: returns the reason to escalate, or None."""
 
 _MISSING = object()
+
+
+def as_number(value: Any) -> float | None:
+    """A finite number from a state value (numeric text included), else None.
+
+    `True` is not a number here, and neither is NaN: rules fail closed on them.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.replace(",", ""))
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def as_confidence(value: Any) -> float | None:
+    """A confidence in 0..1, else None (missing, NaN, a percentage, text)."""
+    number = None if isinstance(value, str) else as_number(value)
+    return number if number is not None and 0.0 <= number <= 1.0 else None
 
 
 def lookup(state: Any, key: str, default: Any = None) -> Any:
@@ -100,24 +124,28 @@ class RiskRules:
         """Every rule that fires for this state, in words a reviewer reads."""
         found: list[str] = []
         if self.max_amount is not None:
-            amount = lookup(state, self.amount_key)
-            if isinstance(amount, int | float) and amount > self.max_amount:
+            raw = lookup(state, self.amount_key)
+            amount = as_number(raw)
+            if amount is None and raw is not None:
+                # Fail closed: a limit nobody can check is not a limit that passed.
+                found.append(f"amount unreadable ({raw!r}), so the limit cannot be checked")
+            elif amount is not None and amount > self.max_amount:
                 found.append(f"amount {amount:,.2f} is over the {self.max_amount:,.2f} limit")
         if self.irreversible_actions:
             action = lookup(state, self.action_key)
             if action in self.irreversible_actions:
                 found.append(f"{action} cannot be undone")
         if self.min_sentiment is not None:
-            sentiment = lookup(state, self.sentiment_key)
-            if isinstance(sentiment, int | float) and sentiment < self.min_sentiment:
+            sentiment = as_number(lookup(state, self.sentiment_key))
+            if sentiment is not None and sentiment < self.min_sentiment:
                 found.append(f"negative sentiment ({sentiment:.2f} < {self.min_sentiment:.2f})")
         if self.regulated_domains:
             domain = lookup(state, self.domain_key)
             if domain in self.regulated_domains:
                 found.append(f"regulated domain: {domain}")
         if self.min_confidence is not None:
-            confidence = lookup(state, self.confidence_key)
-            if not isinstance(confidence, int | float):
+            confidence = as_confidence(lookup(state, self.confidence_key))
+            if confidence is None:
                 found.append("no confidence score")
             elif confidence < self.min_confidence:
                 found.append(f"low confidence ({confidence:.2f} < {self.min_confidence:.2f})")
@@ -173,8 +201,8 @@ class ConfidenceRouter:
     def reasons(self, state: Any) -> list[str]:
         """Why this state would be escalated (empty if it would not)."""
         found = self.rules.reasons(state) if self.rules is not None else []
-        confidence = lookup(state, self.confidence_key)
-        if not isinstance(confidence, int | float):
+        confidence = as_confidence(lookup(state, self.confidence_key))
+        if confidence is None:
             found.append("no confidence score")
         elif confidence < self.review_at:
             found.append(f"low confidence ({confidence:.2f} < {self.review_at:.2f})")
@@ -183,7 +211,8 @@ class ConfidenceRouter:
     def __call__(self, state: Any) -> Route:
         if self.rules is not None and self.rules.reasons(state):
             return "escalate"
-        confidence = lookup(state, self.confidence_key)
-        if not isinstance(confidence, int | float) or confidence < self.review_at:
+        confidence = as_confidence(lookup(state, self.confidence_key))
+        if confidence is None or confidence < self.review_at:
+            # Missing, NaN, out of 0..1: fail closed, a human looks.
             return "escalate"
         return "autonomous" if confidence >= self.autonomous_at else "review"

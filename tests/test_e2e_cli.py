@@ -712,16 +712,11 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(tmp_path: Path, db:
         (empty_dir, ["list", "--json"], 2, (str(empty_dir),)),
     ]  # fmt: skip
     procs = [start(path, *args) for path, args, _, _ in cases]
-    # `reject` without `--reason` is a usage error: typer's own message, exit 2.
+    # `reject` without `--reason` is a usage error: still one line, exit 2.
     usage = start(db, "reject", rid)
     for proc, (_, _, code, needles) in zip(procs, cases, strict=True):
         refused(finish(proc), code, *needles)
-    usage_error = finish(usage)
-    assert usage_error.code == 2, str(usage_error)
-    assert "Traceback" not in usage_error.err
-    assert [line for line in usage_error.err.splitlines() if line.startswith("Error")] == [
-        "Error: Missing option '--reason'."
-    ], str(usage_error)
+    refused(finish(usage), 2, "Missing option '--reason'")
 
     assert not no_db.exists()
     assert not fresh_db.exists()
@@ -745,11 +740,32 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(tmp_path: Path, db:
 def test_thread_that_never_paused_has_nothing_to_decide(db: Path) -> None:
     run_invoice(db, "t-routine", example("routine"))
     result = cli(db, "approve", "t-routine")
-    # The thread exists but never had a request; today this is "unknown id" (2). A
-    # "nothing pending" conflict (3) would be as defensible: either, on one line.
-    assert result.code in (2, 3), str(result)
-    refused(result, result.code, "t-routine")
+    # The thread exists but never had a request: nothing pending is a conflict (3).
+    refused(result, 3, "t-routine", "never paused")
     assert len(payments(db)) == 1
+
+
+def test_graph_moved_after_pausing_decision_stands_and_graph_option_recovers(
+    tmp_path: Path, db: Path
+) -> None:
+    """Applying fails if the graph file moved; the decision is kept; --graph then resume."""
+    moved = tmp_path / "gated_pay.py"
+    moved.write_text((REPO / GATED_PAY.rpartition(":")[0]).read_text())
+    data = {"item_id": "M-1", "amount": 3.0}
+    status = ok(cli(db, *run_args("g-moved", data, graph=f"{moved}:make_graph")))
+    [rid] = status["pending"]
+    moved.rename(tmp_path / "elsewhere.py")
+
+    failed = refused(cli(db, "approve", rid, "--reviewer", "ana"), 1, "is recorded", "resume")
+    assert "no such file" in failed
+    assert request_row(db, rid)["status"] == "decided"
+    refused(cli(db, "approve", rid), 3, "already decided")
+
+    graph = f"{tmp_path / 'elsewhere.py'}:make_graph"
+    resumed = ok(cli(db, "--graph", graph, "resume", rid, "--json"))
+    assert resumed[0]["status"] == "done"
+    assert request_row(db, rid)["status"] == "applied"
+    assert paid(db) == [("M-1", 3.0, "g-moved")]
 
 
 # -- 6. a process killed between recording and applying a decision --------------------------------

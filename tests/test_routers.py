@@ -314,3 +314,20 @@ def test_routers_are_pure() -> None:
         assert first == second
         assert state == snapshot
     assert [router(s) for s in states] == ["autonomous", "review", "escalate", "escalate"]
+
+
+@pytest.mark.parametrize("confidence", [float("nan"), 45, 1.5, -0.1, True, "0.9"])
+def test_unusable_confidence_fails_closed(confidence: Any) -> None:
+    """NaN, a percentage, a bool or text is not a confidence: a human decides."""
+    router = ConfidenceRouter()
+    assert router({"confidence": confidence}) == "escalate"
+    assert router.reasons({"confidence": confidence}) == ["no confidence score"]
+
+
+def test_amount_as_text_is_read_and_unreadable_amount_escalates() -> None:
+    """OCR text like "52,000" still trips the limit; text that is no number escalates."""
+    rules = RiskRules(max_amount=10_000)
+    assert rules.reasons({"amount": "52,000"}) == ["amount 52,000.00 is over the 10,000.00 limit"]
+    assert rules({"amount": "fifty thousand"}) == "escalate"
+    assert rules({"amount": float("nan")}) == "escalate"
+    assert rules({}) == "continue"
