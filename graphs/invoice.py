@@ -29,7 +29,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
-from langgraph_hitl import ApprovalGate, ApprovalRequest, ConfidenceRouter, RiskRules
+from langgraph_hitl import (
+    ApprovalGate,
+    ApprovalRequest,
+    ConfidenceRouter,
+    RiskRules,
+    require_approval,
+)
 from langgraph_hitl.checkpointing import HitlSqliteSaver
 
 KNOWN_VENDORS = frozenset({"Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp"})
@@ -273,6 +279,10 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
     def pay(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         approved = state.get("approved_action")
         invoice = approved["args"] if approved else state["invoice"]
+        if approved is not None or (invoice.get("amount") or 0) > MAX_AUTONOMOUS_AMOUNT:
+            # State can be written by anyone holding the checkpointer; the ledger's
+            # decisions only by a reviewer. Pay nothing a human did not approve.
+            require_approval(ledger, config, {"name": "pay_invoice", "args": invoice})
         decision = state.get("decision") or {}
         holder = payments.pay(invoice, thread_of(config), decision.get("reviewer"))
         if holder != thread_of(config):

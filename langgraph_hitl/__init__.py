@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         HitlError,
         NotPendingError,
     )
-    from langgraph_hitl.gates import ApprovalGate
+    from langgraph_hitl.gates import ApprovalGate, require_approval
     from langgraph_hitl.ledger import ReviewLedger
     from langgraph_hitl.models import Action, ApprovalRequest, Decision
     from langgraph_hitl.routers import ConfidenceRouter, RiskRules
@@ -46,6 +46,7 @@ _WHERE = {
     "ThreadStatus": "desk",
     "open_async_checkpointer": "checkpointing",
     "open_checkpointer": "checkpointing",
+    "require_approval": "gates",
 }
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "ThreadStatus",
     "open_async_checkpointer",
     "open_checkpointer",
+    "require_approval",
 ]
 
 

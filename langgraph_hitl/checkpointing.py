@@ -68,7 +68,7 @@ def _note_writes(
         elif channel != _ERROR:
             finished = True
     if answers and (finished or interrupt_ids):
-        ledger.settle_task(thread_id, task_id, answers, keep=interrupt_ids)
+        ledger.settle_task(thread_id, task_id, answers, finished=finished and not interrupt_ids)
 
 
 class HitlSqliteSaver(SqliteSaver):

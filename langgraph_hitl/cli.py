@@ -82,6 +82,8 @@ def _handled(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except typer.Exit:
+            raise
         except HitlError as error:
             _fail(str(error), error.exit_code)
         except sqlite3.OperationalError as error:
@@ -535,6 +537,112 @@ def review(
         _print_json(item.to_json())
     else:
         out.print(f"{item.review_id}: {item.status}", markup=False)
+
+
+# -- keeping it right ----------------------------------------------------------------
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify the hash chain, export it.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@_handled
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(help="The head hash kept from an earlier verify: catches cut-off events."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every event's hash link; exit 1 and name the first broken one."""
+    from langgraph_hitl.audit import verify
+
+    with _desk().ledger() as ledger:
+        report = verify(ledger, expect_head=expect_head)
+    if as_json:
+        _print_json(report.to_json())
+    elif report.ok:
+        out.print(f"audit trail intact: {report.events} events, head {report.head}", markup=False)
+    if not report.ok:
+        _fail(f"audit trail broken: {report.problem}", 1)
+
+
+@audit_app.command("export")
+@_handled
+def audit_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write JSONL here (default stdout).")
+    ] = None,
+) -> None:
+    """Write every event, with its hashes, as JSON lines for an auditor."""
+    from langgraph_hitl.audit import export
+
+    with _desk().ledger() as ledger:
+        if output is None:
+            export(ledger, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            count = export(ledger, handle)
+    err.print(f"wrote {count} events to {output}", markup=False)
+
+
+@app.command()
+@_handled
+def doctor(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; change nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find and repair disagreements between the ledger and the checkpoints."""
+    from langgraph_hitl.maintenance import doctor as run_doctor
+
+    report = run_doctor(_desk(), repair=not dry_run)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        out.print(f"checked {report.checked_threads} threads", markup=False)
+        for item in report.findings:
+            mark = "fixed" if item["fixed"] else "open "
+            out.print(
+                f"  {mark} {item['kind']:<18} {item['thread_id']}: {item['detail']}", markup=False
+            )
+        if not report.findings:
+            out.print("ledger and checkpoints agree", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_handled
+def prune(
+    older_than: Annotated[
+        str, typer.Option(help="Age of the last checkpoint, e.g. 30d, 12h, 90m.")
+    ],
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="VACUUM afterwards so the file shrinks.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete finished threads' checkpoints; keep their audit trail; never touch a paused one."""
+    from langgraph_hitl.maintenance import parse_duration
+    from langgraph_hitl.maintenance import prune as run_prune
+
+    report = run_prune(_desk(), older_than=parse_duration(older_than), vacuum=vacuum)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    out.print(f"pruned {len(report.pruned)} finished threads", markup=False)
+    for reason, count in sorted(report.kept.items()):
+        out.print(f"  kept {count}: {reason}", markup=False)
+    out.print(
+        f"database: {report.bytes_before:,} -> {report.bytes_after:,} bytes on disk, "
+        f"{report.used_before:,} -> {report.used_after:,} bytes in use",
+        markup=False,
+    )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ uses for it, so the mapping lives in exactly one place::
     HitlError                      exit 1   anything not listed below
     ├── ConfigurationError         exit 1   a gate, router or graph was set up wrongly
     ├── ApplyError                 exit 1   a decision is recorded, applying it failed
+    ├── UnapprovedActionError      exit 1   an action path found no human approval for it
     ├── BadInputError              exit 2   the caller asked for something invalid
     │   ├── UnknownRequestError             no such request or thread
     │   ├── DecisionNotAllowedError         the gate does not allow that decision
@@ -47,6 +48,14 @@ class ApplyError(HitlError):
 
     The decision stands (it is never asked for again); `resume` applies it once the
     cause (a graph that no longer loads, a node that raised) is fixed.
+    """
+
+
+class UnapprovedActionError(HitlError):
+    """An action that needs a human approval found none in the ledger for what it would do.
+
+    Raised by `require_approval`: state written as if by the gate (`update_state(...,
+    as_node=...)`) cannot forge an approval the ledger never recorded.
     """
 
 

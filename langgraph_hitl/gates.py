@@ -16,7 +16,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ValidationError
 
-from langgraph_hitl.errors import ConfigurationError, HitlError, InvalidEditError
+from langgraph_hitl.errors import (
+    ConfigurationError,
+    HitlError,
+    InvalidEditError,
+    UnapprovedActionError,
+)
+from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.models import (
     DECISION_TYPES,
     REQUEST_KIND,
@@ -200,3 +206,32 @@ def _normalise_allowed(allowed: Sequence[str] | None, *, respond: bool) -> tuple
     if not result:
         raise ConfigurationError("allowed_decisions must name at least one decision")
     return tuple(dict.fromkeys(result))
+
+
+def require_approval(
+    ledger: ReviewLedger, config: RunnableConfig, action: Action | Mapping[str, Any]
+) -> Decision:
+    """Refuse to act unless the ledger holds a human approval of exactly this action.
+
+    Call it first thing in the node that performs an irreversible action. The gate's
+    state keys are only state: anyone who can call `update_state(..., as_node=gate)`
+    can write them. The ledger's decision rows are written only by a recorded decision.
+
+    Raises:
+        UnapprovedActionError: No approve or modify decision on this thread matches.
+
+    Example:
+        >>> def pay(state: InvoiceState, config: RunnableConfig) -> dict:  # doctest: +SKIP
+        ...     action = state["approved_action"]
+        ...     require_approval(saver.ledger, config, action)
+        ...     ...
+    """
+    thread_id = str(config["configurable"]["thread_id"])
+    wanted = action if isinstance(action, Action) else Action.model_validate(dict(action))
+    decision = ledger.approval_for(thread_id, wanted)
+    if decision is None:
+        raise UnapprovedActionError(
+            f"no human approval in the ledger for {wanted.name} with these args "
+            f"on thread {thread_id}"
+        )
+    return decision

@@ -35,7 +35,7 @@ from langgraph_hitl.errors import (
     NotPendingError,
     UnknownRequestError,
 )
-from langgraph_hitl.models import ApprovalRequest, Decision, canonical_json
+from langgraph_hitl.models import Action, ApprovalRequest, Decision, canonical_json
 
 BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another writer before giving up."""
@@ -122,7 +122,40 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_GENESIS = "0" * 64
+GENESIS_HASH = "0" * 64
+"""The `prev_hash` of the first event."""
+
+
+def event_hash(prev_hash: str, row: Sequence[Any]) -> str:
+    """An event's hash: SHA-256 over the previous hash and the row's own content.
+
+    `row` is `(seq, at, kind, request_id, thread_id, actor, data_json)`.
+    """
+    return hashlib.sha256((prev_hash + canonical_json(list(row))).encode()).hexdigest()
+
+
+def _parse_decision(answer: Any) -> Decision | None:
+    try:
+        return Decision.model_validate(answer)
+    except ValueError:
+        return None
+
+
+def _loose(name: str, args: Any) -> str:
+    """Canonical JSON of an action with every number as a float."""
+
+    def norm(value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, dict):
+            return {k: norm(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [norm(v) for v in value]
+        return value
+
+    return canonical_json({"name": name, "args": norm(args)})
 
 
 def _iso(ts: float | None) -> str | None:
@@ -384,11 +417,10 @@ class ReviewLedger:
         last = conn.execute(
             "SELECT seq, hash FROM hitl_events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, _GENESIS)
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         at = time.time() if at is None else at
         body = canonical_json(data or {})
-        content = canonical_json([seq, at, kind, request_id, thread_id, actor, body])
-        digest = hashlib.sha256((prev + content).encode()).hexdigest()
+        digest = event_hash(prev, (seq, at, kind, request_id, thread_id, actor, body))
         conn.execute(
             "INSERT INTO hitl_events (seq, at, kind, request_id, thread_id, actor, data,"
             " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -561,43 +593,80 @@ class ReviewLedger:
         return request_id
 
     def settle_task(
-        self,
-        thread_id: str,
-        task_id: str,
-        answers: Sequence[Any],
-        *,
-        keep: Sequence[str] = (),
+        self, thread_id: str, task_id: str, answers: Sequence[Any], *, finished: bool
     ) -> None:
-        """Close requests of a gate task that finished with answers given outside the ledger.
+        """Close requests of a gate task that was answered outside the desk.
 
         Called by the checkpointer when a task's writes land. A request still `pending`
-        here was answered by a direct `Command(resume=...)`; it is recorded as decided
-        and applied with what was answered, so the queue never shows it again.
+        here was answered by a direct `Command(resume=...)`. The task's last answer, if
+        the task then finished, is the one the gate accepted: it is recorded as a
+        decision, applied. Earlier answers were refused by the gate, which asked again:
+        their requests are superseded, with no decision.
         """
         with self._tx() as conn:
             # A task's requests, oldest first, line up with its interrupt answers by index.
             rows = conn.execute(
-                "SELECT request_id, interrupt_id, status FROM hitl_requests WHERE thread_id = ? "
-                "AND task_id = ? ORDER BY created_at, rowid",
+                "SELECT request_id, status, args_digest FROM hitl_requests WHERE thread_id = ?"
+                " AND task_id = ? ORDER BY created_at, rowid",
                 (thread_id, task_id),
             ).fetchall()
             now = time.time()
-            for (request_id, interrupt_id, status), answer in zip(rows, answers, strict=False):
-                if status != "pending" or interrupt_id in keep:
+            last = len(answers) - 1
+            for index, ((request_id, status, digest), answer) in enumerate(
+                zip(rows, answers, strict=False)
+            ):
+                if status != "pending":
                     continue
+                accepted = finished and index == last
+                decision = _parse_decision(answer) if accepted else None
+                if decision is not None:
+                    self._insert_decision(
+                        conn,
+                        f"dec_{uuid.uuid4().hex[:12]}",
+                        request_id,
+                        thread_id,
+                        digest,
+                        decision,
+                    )
                 conn.execute(
-                    "UPDATE hitl_requests SET status = 'applied', decided_at = ?, applied_at = ?"
+                    "UPDATE hitl_requests SET status = ?, decided_at = ?, applied_at = ?"
                     " WHERE request_id = ?",
-                    (now, now, request_id),
+                    ("applied" if accepted else "superseded", now, now, request_id),
                 )
                 self._event(
                     conn,
-                    "answered_directly",
+                    "answered_directly" if accepted else "answer_refused_by_gate",
                     request_id=request_id,
                     thread_id=thread_id,
                     data={"answer": answer},
                     at=now,
                 )
+
+    def approval_for(self, thread_id: str, action: Action) -> Decision | None:
+        """The human approval on this thread of exactly `action`, if the ledger holds one.
+
+        An approval matches when the request showed this action (`approve`) or the
+        reviewer edited it into this action (`modify`); numbers compare by value, so
+        args a schema coerced (`1880` to `1880.0`) still match.
+
+        Example:
+            >>> ledger.approval_for("INV-7", Action(name="pay", args=inv))  # doctest: +SKIP
+            Decision(type='approve', ...)
+        """
+        want = _loose(action.name, action.args)
+        rows = self._read(
+            "SELECT r.action_name, r.action_args, d.payload FROM hitl_decisions d"
+            " JOIN hitl_requests r ON r.request_id = d.request_id"
+            " WHERE r.thread_id = ? AND d.type IN ('approve', 'modify')"
+            " AND r.status IN ('decided', 'applied') ORDER BY d.decided_at DESC",
+            (thread_id,),
+        )
+        for name, args, payload in rows:
+            decision = Decision.model_validate_json(payload)
+            shown = decision.args if decision.type == "modify" else json.loads(args)
+            if _loose(name, shown) == want:
+                return decision
+        return None
 
     _COLUMNS = (
         "request_id, thread_id, interrupt_id, graph, gate, status, created_at, deadline,"

@@ -39,6 +39,7 @@ PUBLIC_NAMES = [
     "ThreadStatus",
     "open_async_checkpointer",
     "open_checkpointer",
+    "require_approval",
 ]
 
 INVOICE_SCHEMA: dict[str, Any] = {

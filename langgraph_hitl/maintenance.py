@@ -1,0 +1,274 @@
+"""Keeping the ledger and the checkpoints in agreement, and the file small.
+
+`doctor` finds what disagrees (a pending request whose interrupt is gone, an
+interrupt with no request, a lease held by a dead process, decisions recorded but
+not applied) and repairs what can be repaired safely. `prune` deletes the
+checkpoints of finished threads older than a cutoff and keeps their audit trail;
+a paused, decided or stalled thread is never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph_hitl.errors import BadInputError, HitlError
+from langgraph_hitl.ledger import _owner_is_dead, connect
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `30d`, `12h`, `90m`, `45s`, `2w` (combinations like `1d12h` too).
+
+    Example:
+        >>> parse_duration("1d12h")
+        129600.0
+    """
+    parts = re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", text.strip())
+    if not parts:
+        raise BadInputError(f"bad duration {text!r}: use a number and a unit, e.g. 30d, 12h, 90m")
+    return float(
+        sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
+    )
+
+
+@dataclass(kw_only=True)
+class DoctorReport:
+    """What `doctor` found and did."""
+
+    checked_threads: int = 0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, kind: str, thread_id: str, detail: str, *, fixed: bool, **extra: Any) -> None:
+        self.findings.append(
+            {"kind": kind, "thread_id": thread_id, "detail": detail, "fixed": fixed, **extra}
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was left in disagreement."""
+        return all(f["fixed"] for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked_threads": self.checked_threads, "findings": self.findings}
+
+
+def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
+    """Compare the ledger with the checkpoints thread by thread; repair unless told not to.
+
+    Args:
+        desk: The `ReviewDesk` whose database to check.
+        repair: Supersede requests whose interrupt is gone, record interrupts the ledger
+            missed, release leases of dead processes. Decisions recorded but not applied
+            are reported, not applied: `resume` does that.
+    """
+    report = DoctorReport()
+    with desk.ledger() as ledger:
+        conn = ledger.conn
+        threads = {
+            row[0]
+            for row in conn.execute(
+                "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
+            )
+        }
+        has_writes = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'writes'"
+        ).fetchone()
+        if has_writes:
+            threads |= {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT thread_id FROM writes WHERE channel = '__interrupt__'"
+                )
+            }
+        for thread_id, owner in conn.execute(
+            "SELECT thread_id, lease_owner FROM hitl_threads WHERE lease_owner IS NOT NULL"
+        ).fetchall():
+            if _owner_is_dead(owner):
+                if repair:
+                    ledger.release_lease(thread_id, owner)
+                report.add("dead_lease", thread_id, f"lease held by dead {owner}", fixed=repair)
+        graphs = {t: desk.graph or ledger.thread_graph(t) for t in threads}
+    by_graph: dict[str, list[str]] = {}
+    for thread_id, ref in sorted(graphs.items()):
+        if ref is None:
+            report.add("no_graph", thread_id, "no graph recorded: pass --graph", fixed=False)
+        else:
+            by_graph.setdefault(ref, []).append(thread_id)
+    for ref, thread_ids in by_graph.items():
+        try:
+            with desk._graph(ref) as graph:
+                for thread_id in thread_ids:
+                    report.checked_threads += 1
+                    _check_thread(graph, thread_id, report, repair=repair)
+        except HitlError as err:
+            for thread_id in thread_ids:
+                report.add("graph_unloadable", thread_id, str(err), fixed=False)
+    return report
+
+
+def _check_thread(graph: Any, thread_id: str, report: DoctorReport, *, repair: bool) -> None:
+    from langgraph_hitl.models import REQUEST_KIND
+
+    ledger = graph.checkpointer.ledger
+    snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+    waiting = {item.id: item for item in snapshot.interrupts}
+    known = {rec.interrupt_id: rec for rec in ledger.requests(thread_id)}
+    for rec in known.values():
+        if rec.status == "pending" and rec.interrupt_id not in waiting:
+            if repair:
+                ledger.close_request(
+                    rec.request_id,
+                    status="superseded",
+                    why="doctor: its interrupt is no longer pending",
+                    actor="doctor",
+                )
+            report.add(
+                "orphan_request",
+                thread_id,
+                f"{rec.request_id} is pending but its interrupt is gone",
+                fixed=repair,
+                request_id=rec.request_id,
+            )
+        elif rec.status == "decided":
+            report.add(
+                "unapplied_decision",
+                thread_id,
+                f"{rec.request_id} is decided, not applied: run `langgraph-hitl resume --all`",
+                fixed=False,
+                request_id=rec.request_id,
+            )
+    for interrupt_id, item in waiting.items():
+        payload = getattr(item, "value", None)
+        if not (isinstance(payload, dict) and payload.get("kind") == REQUEST_KIND):
+            continue
+        if interrupt_id not in known:
+            request_id = None
+            if repair:
+                request_id = ledger.record_request(
+                    thread_id=thread_id,
+                    interrupt_id=interrupt_id,
+                    payload=payload,
+                    graph=graph.checkpointer.graph,
+                )
+            report.add(
+                "missing_request",
+                thread_id,
+                f"interrupt {interrupt_id[:12]} had no request in the ledger",
+                fixed=repair,
+                request_id=request_id,
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneReport:
+    """What `prune` deleted, and the file before and after."""
+
+    pruned: list[str]
+    kept: dict[str, int]
+    """Threads kept, by reason (paused, decided, stalled, recent, no_graph)."""
+    bytes_before: int
+    bytes_after: int
+    used_before: int
+    used_after: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pruned": self.pruned,
+            "kept": self.kept,
+            "file_bytes_before": self.bytes_before,
+            "file_bytes_after": self.bytes_after,
+            "used_bytes_before": self.used_before,
+            "used_bytes_after": self.used_after,
+        }
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    conn = connect(path, create=False)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    finally:
+        conn.close()
+    return path.stat().st_size, (pages - free) * page_size
+
+
+def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
+    """Delete checkpoints of finished threads last touched more than `older_than` seconds ago.
+
+    Only a thread whose graph loads, whose state has nothing left to run and nothing
+    waiting, and whose ledger has nothing pending or decided is pruned. The ledger's
+    rows and events stay: the audit trail outlives the checkpoints.
+    """
+    from datetime import datetime
+
+    bytes_before, used_before = _sizes(desk.path)
+    cutoff = time.time() - older_than
+    kept: dict[str, int] = {}
+    pruned: list[str] = []
+    with desk.ledger() as ledger:
+        has_checkpoints = ledger.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'"
+        ).fetchone()
+        threads = (
+            [r[0] for r in ledger.conn.execute("SELECT DISTINCT thread_id FROM checkpoints")]
+            if has_checkpoints
+            else []
+        )
+        open_threads = {
+            r[0]
+            for r in ledger.conn.execute(
+                "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
+            )
+        }
+        refs = {t: desk.graph or ledger.thread_graph(t) for t in threads}
+
+    def keep(reason: str) -> None:
+        kept[reason] = kept.get(reason, 0) + 1
+
+    by_graph: dict[str, list[str]] = {}
+    for thread_id in threads:
+        if thread_id in open_threads:
+            keep("waiting on a human")
+        elif refs[thread_id] is None:
+            keep("no graph recorded")
+        else:
+            by_graph.setdefault(str(refs[thread_id]), []).append(thread_id)
+    for ref, thread_ids in by_graph.items():
+        with desk._graph(ref) as graph:
+            saver = graph.checkpointer
+            for thread_id in thread_ids:
+                config = {"configurable": {"thread_id": thread_id}}
+                snapshot = graph.get_state(config)
+                if snapshot.interrupts:
+                    keep("paused")
+                elif snapshot.next:
+                    keep("stalled")
+                elif datetime.fromisoformat(str(snapshot.created_at)).timestamp() > cutoff:
+                    keep("recent")
+                else:
+                    saver.delete_thread(thread_id)
+                    saver.ledger.add_event(
+                        "pruned", thread_id=thread_id, actor="prune", data={"graph": ref}
+                    )
+                    pruned.append(thread_id)
+    if vacuum and pruned:
+        conn = connect(desk.path, create=False)
+        try:
+            conn.execute("VACUUM")
+        finally:
+            conn.close()
+    bytes_after, used_after = _sizes(desk.path)
+    return PruneReport(
+        pruned=pruned,
+        kept=kept,
+        bytes_before=bytes_before,
+        bytes_after=bytes_after,
+        used_before=used_before,
+        used_after=used_after,
+    )
