@@ -1,0 +1,140 @@
+"""doctor repairs ledger/checkpoint disagreements; prune keeps paused threads and the trail."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langgraph_hitl import ReviewDesk
+from langgraph_hitl.audit import verify
+from langgraph_hitl.errors import BadInputError
+from langgraph_hitl.maintenance import doctor, parse_duration, prune
+from langgraph_hitl.models import Decision
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def invoice(name: str, **changes: object) -> dict[str, object]:
+    data = json.loads((REPO / "examples" / "invoices" / f"{name}.json").read_text())
+    return {**data, **changes}
+
+
+@pytest.fixture
+def desk(hitl_db: Path) -> ReviewDesk:
+    return ReviewDesk(hitl_db, base=REPO)
+
+
+def statuses(desk: ReviewDesk) -> dict[str, str]:
+    with desk.ledger() as ledger:
+        rows = ledger.conn.execute("SELECT thread_id, status FROM hitl_requests").fetchall()
+    return dict(rows)
+
+
+def test_healthy_database_has_no_findings(desk: ReviewDesk) -> None:
+    desk.run("invoice", invoice("large"), thread_id="a")
+    report = doctor(desk)
+    assert report.ok and report.findings == [] and report.checked_threads == 1
+
+
+def test_pending_request_whose_interrupt_is_gone_is_superseded(desk: ReviewDesk) -> None:
+    desk.run("invoice", invoice("large"), thread_id="gone")
+    with sqlite3.connect(desk.path) as conn:  # the checkpoints vanish; the ledger remembers
+        conn.execute("DELETE FROM checkpoints WHERE thread_id = 'gone'")
+        conn.execute("DELETE FROM writes WHERE thread_id = 'gone'")
+    dry = doctor(desk, repair=False)
+    assert [f["kind"] for f in dry.findings] == ["orphan_request"] and not dry.ok
+    assert statuses(desk) == {"gone": "pending"}
+    fixed = doctor(desk)
+    assert fixed.ok and [f["kind"] for f in fixed.findings] == ["orphan_request"]
+    assert statuses(desk) == {"gone": "superseded"}
+    assert desk.pending() == []
+    assert doctor(desk).findings == []
+
+
+def test_interrupt_with_no_request_is_recorded(desk: ReviewDesk) -> None:
+    status = desk.run("invoice", invoice("large"), thread_id="lost")
+    with sqlite3.connect(desk.path) as conn:  # as if the process died between the writes
+        conn.execute("DELETE FROM hitl_requests")
+    report = doctor(desk)
+    assert [f["kind"] for f in report.findings] == ["missing_request"] and report.ok
+    assert [r.request_id for r in desk.pending()] == status.pending
+    outcome = desk.approve(status.pending[0], reviewer="ana")
+    assert outcome.thread is not None and outcome.thread.values["status"] == "paid"
+
+
+def test_unapplied_decision_is_reported_for_resume(desk: ReviewDesk) -> None:
+    status = desk.run("invoice", invoice("large"), thread_id="later")
+    desk.decide(status.pending[0], Decision.approve(reviewer="ana"), apply=False)
+    report = doctor(desk)
+    assert [f["kind"] for f in report.findings] == ["unapplied_decision"] and not report.ok
+    desk.resume()
+    assert doctor(desk).ok
+
+
+def test_dead_process_lease_is_released(desk: ReviewDesk) -> None:
+    desk.run("invoice", invoice("large"), thread_id="leased")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    owner = f"{socket.gethostname()}:{dead}:deadbeef"
+    with desk.ledger() as ledger:
+        assert ledger.acquire_lease("leased", owner)
+    report = doctor(desk)
+    assert "dead_lease" in [f["kind"] for f in report.findings]
+    with desk.ledger() as ledger:
+        assert ledger.acquire_lease("leased", "someone-else")
+
+
+def test_prune_deletes_finished_threads_only_and_keeps_the_trail(desk: ReviewDesk) -> None:
+    for i in range(5):
+        desk.run("invoice", invoice("routine", invoice_id=f"INV-R{i}"), thread_id=f"done-{i}")
+    desk.run("invoice", invoice("large"), thread_id="paused")
+    decided = desk.run("invoice", invoice("large", invoice_id="INV-L2"), thread_id="decided")
+    desk.decide(decided.pending[0], Decision.approve(reviewer="ana"), apply=False)
+    report = prune(desk, older_than=0)
+    assert sorted(report.pruned) == [f"done-{i}" for i in range(5)]
+    assert report.kept == {"waiting on a human": 2}
+    assert report.used_after < report.used_before
+    with sqlite3.connect(desk.path) as conn:
+        left = {r[0] for r in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert left == {"paused", "decided"}
+    assert desk.thread("paused").status == "paused"
+    desk.resume()
+    assert desk.thread("decided").values["status"] == "paid"
+    with desk.ledger() as ledger:
+        assert verify(ledger).ok
+        assert [e["kind"] for e in ledger.events(thread_id="done-0")] == ["pruned"]
+
+
+def test_prune_keeps_recent_threads(desk: ReviewDesk) -> None:
+    desk.run("invoice", invoice("routine"), thread_id="fresh")
+    report = prune(desk, older_than=parse_duration("1h"))
+    assert report.pruned == [] and report.kept == {"recent": 1}
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30d", 2592000), ("1d12h", 129600), ("90m", 5400)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "3x", "-1d", "1 d"])
+def test_bad_duration_is_bad_input(text: str) -> None:
+    with pytest.raises(BadInputError, match="bad duration"):
+        parse_duration(text)
+
+
+def test_cli_prune_and_doctor(desk: ReviewDesk) -> None:
+    desk.run("invoice", invoice("routine"), thread_id="old")
+    base = [sys.executable, "-m", "langgraph_hitl", "--db", str(desk.path)]
+    pruned = subprocess.run([*base, "prune", "--older-than", "0s", "--vacuum"], cwd=REPO,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 1 finished threads" in pruned.stdout and "bytes on disk" in pruned.stdout
+    checked = subprocess.run([*base, "doctor", "--json"], cwd=REPO,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True
