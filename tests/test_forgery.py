@@ -118,3 +118,29 @@ def test_direct_resume_answer_counts_as_an_approval(
         assert rec.status == "applied"
         assert rec.decision is not None and rec.decision.type == "approve"
     assert payments(desk.path) == [("INV-1003", 52000.0)]
+
+
+def test_strict_resume_refuses_an_unknown_interrupt_id_before_writing(
+    desk: ReviewDesk, load_invoice: LoadInvoice, repo_root: Path
+) -> None:
+    """LangGraph's private strict switch, set in one place, still does what we rely on.
+
+    Without it an unknown id is silently ignored; with it LangGraph raises before
+    writing anything, and the real interrupt can still be answered.
+    """
+    from langgraph.errors import UnknownInterruptError
+
+    from langgraph_hitl.desk import strict_config
+
+    status = desk.run("invoice", load_invoice("large"), thread_id="strict")
+    with open_checkpointer(desk.path, graph="invoice") as saver:
+        graph = with_checkpointer(load_target("invoice", repo_root), saver)
+        config = strict_config("strict")
+        before = list(saver.list({"configurable": {"thread_id": "strict"}}))
+        with pytest.raises(UnknownInterruptError):
+            graph.invoke(Command(resume={"0" * 32: {"type": "approve"}}), config)
+        after = list(saver.list({"configurable": {"thread_id": "strict"}}))
+        assert len(after) == len(before)
+        assert [i.id for i in graph.get_state(config).interrupts] != []
+    outcome = desk.approve(status.pending[0], reviewer="ana")
+    assert outcome.thread is not None and outcome.thread.values["status"] == "paid"
