@@ -286,6 +286,22 @@ class ReviewItem:
         }
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _foreign(path: str) -> bool:
+    """A file with content that does not begin as every SQLite file does.
+
+    SQLite itself takes a one-byte file for an empty database and writes over it.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return False  # missing, a directory or unreadable: sqlite3 says which
+    return bool(head) and head != _SQLITE_MAGIC
+
+
 def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     """Open the SQLite file with WAL and a busy timeout, as every part of the project does.
 
@@ -294,6 +310,8 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     target = str(path)
     if target != ":memory:" and not create and not Path(target).is_file():
         raise DatabaseError(f"no database at {target} (run a graph first, or pass --db)")
+    if target != ":memory:" and _foreign(target):
+        raise DatabaseError(f"cannot open {target} as a SQLite database: file is not a database")
     try:
         conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
     except sqlite3.DatabaseError as err:
@@ -886,45 +904,45 @@ class ReviewLedger:
         now = time.time()
         with self._tx() as conn:
             for request_id in request_ids:
-                cur = conn.execute(
-                    "UPDATE hitl_requests SET status = 'applied', applied_at = ? "
-                    "WHERE request_id = ? AND status = 'decided'",
-                    (now, request_id),
+                self._move(
+                    conn, request_id, "applied", ("decided",), actor, {"outcome": outcome}, now
                 )
-                if cur.rowcount:
-                    thread_id = conn.execute(
-                        "SELECT thread_id FROM hitl_requests WHERE request_id = ?", (request_id,)
-                    ).fetchone()[0]
-                    self._event(
-                        conn,
-                        "applied",
-                        request_id=request_id,
-                        thread_id=thread_id,
-                        actor=actor,
-                        data={"outcome": outcome},
-                        at=now,
-                    )
 
     def close_request(self, request_id: str, *, status: str, why: str, actor: str | None) -> None:
         """Move a pending or decided request to `superseded` or `cancelled`."""
         with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE hitl_requests SET status = ? WHERE request_id = ? "
-                "AND status IN ('pending', 'decided')",
-                (status, request_id),
+            self._move(
+                conn, request_id, status, ("pending", "decided"), actor, {"why": why}, time.time()
             )
-            if cur.rowcount:
-                thread_id = conn.execute(
-                    "SELECT thread_id FROM hitl_requests WHERE request_id = ?", (request_id,)
-                ).fetchone()[0]
-                self._event(
-                    conn,
-                    status,
-                    request_id=request_id,
-                    thread_id=thread_id,
-                    actor=actor,
-                    data={"why": why},
-                )
+
+    def _move(
+        self,
+        conn: sqlite3.Connection,
+        request_id: str,
+        status: str,
+        from_statuses: tuple[str, ...],
+        actor: str | None,
+        data: dict[str, Any],
+        now: float,
+    ) -> None:
+        """Change a request's status if it is in one of `from_statuses`, and log it."""
+        marks = ", ".join("?" for _ in from_statuses)
+        row = conn.execute(
+            f"UPDATE hitl_requests SET status = ?, applied_at = CASE WHEN ? = 'applied' THEN ?"
+            f" ELSE applied_at END WHERE request_id = ? AND status IN ({marks})"
+            " RETURNING thread_id",
+            (status, status, now, request_id, *from_statuses),
+        ).fetchone()
+        if row is not None:
+            self._event(
+                conn,
+                status,
+                request_id=request_id,
+                thread_id=row[0],
+                actor=actor,
+                data=data,
+                at=now,
+            )
 
     # -- after-the-fact review ----------------------------------------------------
 

@@ -223,7 +223,7 @@ def test_direct_answer_marks_request_applied(tmp_path: Path) -> None:
         assert ledger.pending() == []
         assert ledger.get(rid).status == "applied"
         events = ledger.events(request_id=rid)
-        assert [e["kind"] for e in events] == ["created", "answered_directly"]
+        assert [e["kind"] for e in events] == ["created", "decided", "answered_directly"]
         assert events[-1]["data"] == {"answer": {"type": "approve"}}
 
 
@@ -257,13 +257,14 @@ def test_gate_asking_again_replaces_the_request(tmp_path: Path) -> None:
         out = graph.invoke(Command(resume={"type": "respond", "response": "x"}), config("t"))
         (again,) = out["__interrupt__"]
         first, second = saver.ledger.requests("t")
-        assert first.status == "applied"
+        assert (first.status, first.decision) == ("superseded", None)
         assert (second.status, second.interrupt_id) == ("pending", again.id)
         graph.invoke(Command(resume={again.id: {"type": "approve"}}), config("t"))
         assert saver.ledger.pending() == []
         kinds = [e["kind"] for e in saver.ledger.events(thread_id="t")]
     assert kinds.count("created") == 2
-    assert kinds.count("answered_directly") == 2
+    assert kinds.count("answer_refused_by_gate") == 1
+    assert kinds.count("answered_directly") == 1
 
 
 def test_parallel_gates_settle_separately(tmp_path: Path) -> None:
@@ -313,7 +314,7 @@ def test_rerun_on_resume_records_nothing_twice(tmp_path: Path) -> None:
         assert out["done"] == ["pay"]
         (rec,) = saver.ledger.requests("t")
         kinds = [e["kind"] for e in saver.ledger.events(thread_id="t")]
-    assert kinds == ["created", "answered_directly"]
+    assert kinds == ["created", "decided", "answered_directly"]
     assert rec.status == "applied"
 
 

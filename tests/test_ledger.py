@@ -303,15 +303,26 @@ def test_applying_is_recorded_once(ledger: ReviewLedger) -> None:
 def test_settle_task_marks_direct_answers(ledger: ReviewLedger) -> None:
     """A request answered straight through LangGraph leaves the queue as applied."""
     answered = new_request(ledger, "t-1")
-    kept_interrupt = uuid.uuid4().hex
-    kept = ledger.record_request(
-        thread_id="t-1", interrupt_id=kept_interrupt, payload=make_payload(), task_id="task-1"
-    )
-    ledger.settle_task("t-1", "task-1", [{"type": "approve"}, None], keep=[kept_interrupt])
-    assert ledger.get(answered).status == "applied"
-    assert ledger.get(kept).status == "pending"
+    ledger.settle_task("t-1", "task-1", [{"type": "approve"}], finished=True)
+    rec = ledger.get(answered)
+    assert rec.status == "applied"
+    assert rec.decision is not None and rec.decision.type == "approve"
     event = ledger.events(request_id=answered)[-1]
     assert (event["kind"], event["data"]) == ("answered_directly", {"answer": {"type": "approve"}})
+
+
+def test_settle_task_answer_the_gate_refused_is_superseded(ledger: ReviewLedger) -> None:
+    """An answer the gate refused (it asked again) is no decision: superseded, new one pending."""
+    refused = new_request(ledger, "t-1")
+    asked_again = ledger.record_request(
+        thread_id="t-1", interrupt_id=uuid.uuid4().hex, payload=make_payload(), task_id="task-1"
+    )
+    ledger.settle_task("t-1", "task-1", [{"type": "respond", "message": "x"}], finished=False)
+    assert ledger.get(refused).status == "superseded"
+    assert ledger.get(refused).decision is None
+    assert ledger.get(asked_again).status == "pending"
+    kinds = [e["kind"] for e in ledger.events(request_id=refused)]
+    assert kinds[-1] == "answer_refused_by_gate"
 
 
 # -- resolving an id ---------------------------------------------------------------------------
