@@ -239,6 +239,11 @@ class ReviewDesk:
     def thread(self, thread_id: str) -> ThreadStatus:
         """Where a thread stands, read from its checkpoints."""
         with self.ledger() as ledger:
+            if self.graph is None and ledger.thread_graph(thread_id) is None:
+                raise UnknownRequestError(
+                    f"no thread {thread_id!r} with a known graph in {self.path} (one run"
+                    " outside langgraph-hitl: name its graph with --graph)"
+                )
             ref = self._graph_for(ledger, thread_id)
         with self._graph(ref) as graph:
             return self._status(graph, thread_id)
@@ -262,7 +267,10 @@ class ReviewDesk:
                         graph=saver.graph,
                     )
                 )
-        status = "paused" if snapshot.interrupts else ("stalled" if snapshot.next else "done")
+        # `next` leaves out tasks whose writes were saved before their step's checkpoint
+        # was (a process killed in between): the step is still to finish. `tasks` has them.
+        unfinished = snapshot.next or snapshot.tasks
+        status = "paused" if snapshot.interrupts else ("stalled" if unfinished else "done")
         return ThreadStatus(
             thread_id=thread_id, status=status, pending=pending, values=dict(snapshot.values)
         )
@@ -388,8 +396,10 @@ class ReviewDesk:
                 graph.invoke(Command(resume=resume), config, durability="sync")
             except UnknownInterruptError as err:
                 raise NotPendingError(f"LangGraph refused the resume: {err}") from err
-        elif consumed and snapshot.next:
+        elif consumed and (snapshot.next or snapshot.tasks):
             # Finish the run the dead process left halfway; the nodes are idempotent.
+            # (`tasks`, too: the gate's answer may be saved as writes with no checkpoint
+            # after them yet, and then `next` is empty although `pay` never ran.)
             graph.invoke(None, config, durability="sync")
         after = self._status(graph, thread_id)
         ledger.mark_applied(ids + consumed, actor=actor, outcome=after.status)

@@ -293,8 +293,16 @@ def _foreign(path: str) -> bool:
     """A file with content that does not begin as every SQLite file does.
 
     SQLite itself takes a one-byte file for an empty database and writes over it.
+
+    Only a file too short to be a database (a live one is empty or at least a 512-byte
+    page) is opened here: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, SQLite's too, and another process's checkpoint can then reset
+    the WAL under our connection (sqlite.org/howtocorrupt.html, 2.2). SQLite refuses
+    every longer foreign file by itself.
     """
     try:
+        if not 0 < os.stat(path).st_size < 512:
+            return False
         with open(path, "rb") as file:
             head = file.read(len(_SQLITE_MAGIC))
     except OSError:

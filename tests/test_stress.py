@@ -1,0 +1,355 @@
+"""Stress: many processes deciding the same pending requests at the same moment.
+
+200 invoice threads (each over the autonomous limit, so each pauses at the gate) are
+populated in this process. Then 8 decider processes, each going through all 200 in its
+own seeded order with a seeded random approve / reject / modify, and a handful of real
+`langgraph-hitl approve` processes are released together from one start pipe, while a
+reader runs `langgraph-hitl list --json` over and over. Afterwards: one decision per
+request, every other attempt refused with exit code 3, every request applied, payments
+exactly for the approvals and edits, no lock error, no forked checkpoint history.
+
+`HITL_STRESS_REQUESTS` sets the number of requests (default 200), `HITL_STRESS_SEED`
+the seed. Run with `-s` to see the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langgraph_hitl.desk import ReviewDesk
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER = Path(__file__).resolve().parent / "race_worker.py"
+REQUESTS = int(os.environ.get("HITL_STRESS_REQUESTS", "200"))
+SEED = int(os.environ.get("HITL_STRESS_SEED", "20260611"))
+DECIDERS = 8
+CLI_RACERS = 6
+READY_TIMEOUT_S = 120.0
+PROCESS_TIMEOUT_S = 600.0
+LIST_BOUND_S = 10.0  # catches a reader blocked behind the deciders, nothing finer
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes() -> Iterator[None]:
+    """Kill, by their own handles, any process a failing test left running."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _env() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LANGGRAPH_HITL_", "E2E_"))
+    }
+    env["LANGGRAPH_HITL_REVIEWER"] = "stress-default"
+    return env
+
+
+def _cli_argv() -> list[str]:
+    script = Path(sys.executable).parent / "langgraph-hitl"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "langgraph_hitl"]
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+class StartPipe:
+    """Processes do their imports, say so on `ready`, then block on `start` until released.
+
+    Closing the write end of `start` wakes every reader at once (EOF): a start barrier
+    across unrelated processes, with no sleeping.
+    """
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.ready_r, self.ready_w = os.pipe()
+        self.start_r, self.start_w = os.pipe()
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(self, name: str, mode: str, *args: str) -> subprocess.Popen[bytes]:
+        with (
+            open(self.logs / f"{name}.out", "wb") as out,
+            open(self.logs / f"{name}.err", "wb") as err,
+        ):
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER), mode, str(self.ready_w), str(self.start_r), *args],
+                cwd=REPO,
+                env=_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=(self.ready_w, self.start_r),
+            )
+        _started.append(proc)
+        self.procs.append((name, proc))
+        return proc
+
+    def wait_ready(self) -> None:
+        """Every spawned process has written its ready byte (bounded wait)."""
+        os.close(self.ready_w)
+        os.close(self.start_r)
+        got = 0
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while got < len(self.procs):
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([self.ready_r], [], [], max(0.0, min(left, 1.0)))
+            if readable:
+                chunk = os.read(self.ready_r, 64)
+                if not chunk:
+                    break  # every process exited or closed its end
+                got += len(chunk)
+            elif left <= 0:
+                break
+        os.close(self.ready_r)
+        if got < len(self.procs):
+            dead = [(name, self.output(name)) for name, p in self.procs if p.poll() is not None]
+            pytest.fail(f"{got} of {len(self.procs)} processes got ready; exited: {dead}")
+
+    def release(self) -> None:
+        os.close(self.start_w)
+
+    def output(self, name: str) -> tuple[str, str]:
+        return (
+            (self.logs / f"{name}.out").read_text(),
+            (self.logs / f"{name}.err").read_text(),
+        )
+
+
+def populate(db: Path, count: int) -> dict[str, dict[str, Any]]:
+    """`count` paused invoice threads, all in this one process; request id -> facts."""
+    base = json.loads((REPO / "examples" / "invoices" / "large.json").read_text())
+    desk = ReviewDesk(db, base=REPO)
+    made: dict[str, dict[str, Any]] = {}
+    for i in range(count):
+        amount = 10_000.0 + 1.0 + 37.0 * i
+        invoice = {
+            **base,
+            "invoice_id": f"INV-S{i:05d}",
+            "amount": amount,
+            "line_items": [{"description": "Licences", "quantity": 1, "unit_price": amount}],
+        }
+        thread_id = f"stress-{i:05d}"
+        status = desk.run("invoice", invoice, thread_id=thread_id)
+        assert status.status == "paused", status
+        [rid] = status.pending
+        made[rid] = {"thread_id": thread_id, "invoice_id": invoice["invoice_id"], "amount": amount}
+    return made
+
+
+def first_in_order(request_ids: Sequence[str], seed: int) -> str:
+    """The request a decider with `seed` tries first (it shuffles the same way)."""
+    order = list(request_ids)
+    random.Random(seed).shuffle(order)
+    return order[0]
+
+
+def run_list(argv: list[str], db: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*argv, "--db", str(db), "list", "--json"],
+        cwd=REPO,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT_S,
+    )
+    elapsed = time.monotonic() - started
+    rows = None
+    if proc.returncode == 0:
+        try:
+            rows = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            rows = None
+    return {"code": proc.returncode, "seconds": elapsed, "rows": rows, "err": proc.stderr}
+
+
+def final_threads(db: Path, thread_ids: Sequence[str]) -> dict[str, Any]:
+    """Each thread's checkpointed state, read through LangGraph with our checkpointer."""
+    from langgraph_hitl._loader import load_target, with_checkpointer
+    from langgraph_hitl.checkpointing import open_checkpointer
+
+    out: dict[str, Any] = {}
+    with open_checkpointer(db, graph="invoice") as saver:
+        graph = with_checkpointer(load_target("invoice", REPO), saver)
+        for thread_id in thread_ids:
+            out[thread_id] = graph.get_state({"configurable": {"thread_id": thread_id}})
+    return out
+
+
+def test_many_deciders_one_winner_per_request(tmp_path: Path) -> None:
+    db = tmp_path / "stress.sqlite"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    began = time.monotonic()
+    made = populate(db, REQUESTS)
+    populated_s = time.monotonic() - began
+    rids = [rec.request_id for rec in ReviewDesk(db, base=REPO).pending()]
+    assert sorted(rids) == sorted(made)
+
+    rng = random.Random(SEED)
+    gate = StartPipe(logs)
+    decider_seeds = [SEED * 100 + i for i in range(DECIDERS)]
+    deciders = [
+        gate.spawn(f"w{i}", "decide", str(db), str(seed), f"w{i}")
+        for i, seed in enumerate(decider_seeds)
+    ]
+    # Half the CLI racers take on a decider's first request (a tight race), half a
+    # random one (which they usually win, so the CLI applies too).
+    cli_targets = [
+        first_in_order(rids, decider_seeds[j % DECIDERS]) if j % 2 == 0 else rng.choice(rids)
+        for j in range(CLI_RACERS)
+    ]
+    racers = [
+        gate.spawn(
+            f"cli{j}", "cli", "--db", str(db), "approve", rid, "--reviewer", f"cli{j}", "--json"
+        )
+        for j, rid in enumerate(cli_targets)
+    ]
+    gate.wait_ready()
+    list_argv = _cli_argv()
+
+    released = time.monotonic()
+    gate.release()
+    lists: list[dict[str, Any]] = []
+    while any(proc.poll() is None for proc in (*deciders, *racers)) or not lists:
+        lists.append(run_list(list_argv, db))
+    for proc in (*deciders, *racers):
+        proc.wait(timeout=PROCESS_TIMEOUT_S)
+    raced_s = time.monotonic() - released
+
+    # -- what each process saw -------------------------------------------------------
+    reports = []
+    for i, proc in enumerate(deciders):
+        out, err = gate.output(f"w{i}")
+        assert proc.returncode == 0, (f"w{i}", proc.returncode, err)
+        assert err == "", (f"w{i}", err)
+        reports.append(json.loads(out))
+    wins: dict[str, list[dict[str, Any]]] = {}
+    attempts = refusals = 0
+    refusal_kinds: Counter[str] = Counter()
+    for report in reports:
+        assert report["unexpected"] == [], report["unexpected"]
+        assert report["locked"] == 0
+        assert report["attempts"] == REQUESTS
+        assert len(report["wins"]) + sum(report["refusals"].values()) == REQUESTS
+        assert set(report["refusal_codes"]) <= {3}
+        attempts += report["attempts"]
+        refusals += sum(report["refusals"].values())
+        refusal_kinds.update(report["refusals"])
+        for win in report["wins"]:
+            assert win["applied"] is True, win
+            assert win["thread_status"] == "done", win
+            win["who"] = report["name"]
+            wins.setdefault(win["request_id"], []).append(win)
+    cli_wins = 0
+    for j, (proc, rid) in enumerate(zip(racers, cli_targets, strict=True)):
+        out, err = gate.output(f"cli{j}")
+        attempts += 1
+        if proc.returncode == 0:
+            assert err == "", err
+            outcome = json.loads(out)
+            assert outcome["request_id"] == rid and outcome["applied"] is True, outcome
+            assert outcome["thread"]["status"] == "done", outcome
+            cli_wins += 1
+            wins.setdefault(rid, []).append(
+                {"request_id": rid, "type": "approve", "args": None, "who": f"cli{j}"}
+            )
+        else:
+            assert proc.returncode == 3, (f"cli{j}", proc.returncode, out, err)
+            assert out == "", out
+            lines = err.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), err
+            assert "already decided" in lines[0], err
+            refusals += 1
+            refusal_kinds["cli exit 3"] += 1
+
+    # -- one winner per request, every other attempt refused --------------------------
+    assert {rid: len(ws) for rid, ws in wins.items() if len(ws) != 1} == {}
+    assert set(wins) == set(made)
+    assert attempts - refusals == REQUESTS
+    statuses = dict(query(db, "SELECT status, COUNT(*) FROM hitl_requests GROUP BY status"))
+    assert statuses == {"applied": REQUESTS}
+    decisions = query(db, "SELECT request_id, type, reviewer FROM hitl_decisions")
+    assert len(decisions) == REQUESTS
+    assert {rid: (kind, who) for rid, kind, who in decisions} == {
+        rid: (ws[0]["type"], ws[0]["who"]) for rid, ws in wins.items()
+    }
+    events = dict(query(db, "SELECT kind, COUNT(*) FROM hitl_events GROUP BY kind"))
+    assert events.get("decided") == REQUESTS and events.get("applied") == REQUESTS, events
+    assert events.get("refused", 0) == refusals, events  # each refusal is in the trail
+    assert query(db, "SELECT thread_id FROM hitl_threads WHERE lease_owner IS NOT NULL") == []
+
+    # -- payments: exactly the approvals and edits, each once ------------------------
+    doubled = "SELECT invoice_id, COUNT(*) FROM payments GROUP BY 1 HAVING COUNT(*) > 1"
+    assert query(db, doubled) == []
+    rows = query(db, "SELECT invoice_id, amount, thread_id FROM payments")
+    paid = {invoice_id: (amount, thread_id) for invoice_id, amount, thread_id in rows}
+    expected = {}
+    for rid, [win] in wins.items():
+        facts = made[rid]
+        if win["type"] == "approve":
+            expected[facts["invoice_id"]] = (facts["amount"], facts["thread_id"])
+        elif win["type"] == "modify":
+            assert win["args"]["amount"] == round(facts["amount"] / 2, 2), win
+            expected[facts["invoice_id"]] = (round(facts["amount"] / 2, 2), facts["thread_id"])
+    assert paid == expected
+
+    # -- checkpoints: done, never forked ------------------------------------------------
+    forks = query(
+        db,
+        "SELECT thread_id, parent_checkpoint_id, COUNT(*) FROM checkpoints WHERE checkpoint_ns = ''"
+        " AND parent_checkpoint_id IS NOT NULL GROUP BY thread_id, parent_checkpoint_id"
+        " HAVING COUNT(*) > 1",
+    )
+    assert forks == []
+    states = final_threads(db, [facts["thread_id"] for facts in made.values()])
+    for rid, [win] in wins.items():
+        state = states[made[rid]["thread_id"]]
+        assert state.interrupts == () and state.next == () and state.tasks == (), (rid, state)
+        want = "rejected" if win["type"] == "reject" else "paid"
+        assert state.values["status"] == want, (rid, win["type"], state.values)
+
+    # -- the reader ---------------------------------------------------------------------
+    failed = [entry for entry in lists if entry["code"] != 0 or entry["err"]]
+    assert failed == []
+    assert all(isinstance(entry["rows"], list) for entry in lists)
+    depths = [len(entry["rows"]) for entry in lists]
+    assert depths == sorted(depths, reverse=True), depths  # the queue only drains
+    listed = {row["request_id"] for entry in lists for row in entry["rows"]}
+    assert listed <= set(made)
+    slowest = max(entry["seconds"] for entry in lists)
+    assert slowest < LIST_BOUND_S, slowest
+
+    kinds = Counter(ws[0]["type"] for ws in wins.values())
+    print(
+        f"\nstress: seed {SEED}, {REQUESTS} requests, {DECIDERS} deciders + {CLI_RACERS} CLI"
+        f" approvers; populated in {populated_s:.1f}s, raced in {raced_s:.1f}s;"
+        f" attempts {attempts}, wins {REQUESTS} ({dict(kinds)}; CLI {cli_wins}),"
+        f" refusals {refusals} ({dict(refusal_kinds)}); payments {len(paid)};"
+        f" list --json x{len(lists)}, max {slowest:.3f}s,"
+        f" median {sorted(e['seconds'] for e in lists)[len(lists) // 2]:.3f}s"
+    )
