@@ -286,24 +286,26 @@ class ReviewDesk:
         """
         if decision.reviewer is None:
             decision = decision.model_copy(update={"reviewer": default_reviewer()})
+        # One ledger connection for the whole decision: while it stays open, closing
+        # the checkpointer's does not fold the WAL back (an fsync) midway.
         with self.ledger() as ledger:
             rec = ledger.resolve(ident, status=None if ident.startswith("req_") else "pending")
             # Validate completely first: a node that raises on a resume value jams
             # its thread, so nothing invalid may reach LangGraph.
             decision = validate_decision(rec.request, decision)
             recorded = ledger.record_decision(rec.request_id, decision)
-        if not apply:
-            return Outcome(request=recorded, thread=None, applied=False)
-        try:
-            thread = self.apply_thread(recorded.thread_id)
-        except ThreadBusyError:
-            raise
-        except Exception as err:
-            raise ApplyError(
-                f"{decision.type} of {recorded.request_id} is recorded, but applying it failed:"
-                f" {err}; fix that, then run `langgraph-hitl resume {recorded.request_id}`"
-            ) from err
-        with self.ledger() as ledger:
+            if not apply:
+                return Outcome(request=recorded, thread=None, applied=False)
+            try:
+                thread = self._apply_thread(ledger, recorded.thread_id)
+            except ThreadBusyError:
+                raise
+            except Exception as err:
+                raise ApplyError(
+                    f"{decision.type} of {recorded.request_id} is recorded, but applying it"
+                    f" failed: {err}; fix that, then run"
+                    f" `langgraph-hitl resume {recorded.request_id}`"
+                ) from err
             final = ledger.get(recorded.request_id)
         return Outcome(request=final, thread=thread, applied=final.status == "applied")
 
@@ -353,7 +355,11 @@ class ReviewDesk:
 
     def apply_thread(self, thread_id: str) -> ThreadStatus:
         """Apply every recorded, unapplied decision of a thread, under its lease."""
-        with self.ledger() as ledger, self._lease(ledger, thread_id):
+        with self.ledger() as ledger:
+            return self._apply_thread(ledger, thread_id)
+
+    def _apply_thread(self, ledger: ReviewLedger, thread_id: str) -> ThreadStatus:
+        with self._lease(ledger, thread_id):
             ref = self._graph_for(ledger, thread_id)
             with self._graph(ref) as graph:
                 # Decisions recorded while we ran are ours to apply too: loop until none.
