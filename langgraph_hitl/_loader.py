@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from langgraph_hitl.errors import ConfigurationError, GraphNotFoundError
+from langgraph_hitl.errors import GraphNotFoundError
 
 CONFIG_FILE = "langgraph.json"
 
@@ -77,7 +77,7 @@ def _import_file(path: Path) -> Any:
             sys.path.insert(0, extra)
     try:
         spec.loader.exec_module(module)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # a script that exits on import is no graph
         del sys.modules[name]
         raise GraphNotFoundError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     return module
@@ -101,7 +101,7 @@ def load_target(ref: str, base: Path | None = None) -> Any:
             sys.path.insert(0, str(base))
         try:
             module = importlib.import_module(path)
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise GraphNotFoundError(
                 f"cannot import module {path!r}: {type(err).__name__}: {err}"
             ) from err
@@ -125,7 +125,7 @@ def with_checkpointer(target: Any, checkpointer: Any) -> Any:
         built = target(checkpointer) if params else target()
         if isinstance(built, StateGraph | Pregel):
             return with_checkpointer(built, checkpointer)
-        raise ConfigurationError(f"{target!r} returned {type(built).__name__}, not a graph")
-    raise ConfigurationError(
+        raise GraphNotFoundError(f"{target!r} returned {type(built).__name__}, not a graph")
+    raise GraphNotFoundError(
         f"{type(target).__name__} is not a StateGraph, a compiled graph or a graph factory"
     )

@@ -81,6 +81,7 @@ def _handled(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_text(kwargs)
             return command(*args, **kwargs)
         except typer.Exit:
             raise
@@ -103,8 +104,27 @@ def _handled(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _check_text(params: dict[str, Any]) -> None:
+    """Refuse arguments holding bytes that are not UTF-8 (SQLite cannot store them)."""
+    for name, value in params.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not _is_unicode(text):
+                option = name.rstrip("_").replace("_", "-")
+                raise BadInputError(f"{option}: not UTF-8 text (undecodable bytes)")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: undecodable argv bytes, or a JSON escape
+        return False
+    return True
+
+
 def _fail(message: str, code: int) -> None:
-    err.print(f"error: {message}", markup=False)
+    # One line, whatever the message carries (a path, a key, an error text with newlines).
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err.print(f"error: {line}", markup=False)
     raise typer.Exit(code)
 
 
@@ -127,10 +147,20 @@ def _parse_json(text: str, what: str) -> Any:
             text = Path(text[1:]).read_text()
         except OSError as error:
             raise BadInputError(f"cannot read {what} file {text[1:]}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            raise BadInputError(f"{what} file {text[1:]} is not UTF-8: {error.reason}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        # ValueError: JSONDecodeError, or an integer past Python's digit limit.
         raise BadInputError(f"{what} is not valid JSON: {error}") from None
+    try:
+        unicode = _is_unicode(json.dumps(value, ensure_ascii=False))
+    except RecursionError:
+        raise BadInputError(f"{what} is nested too deeply") from None
+    if not unicode:
+        raise BadInputError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff)")
+    return value
 
 
 def _ago(ts: float | None) -> str:
@@ -486,7 +516,7 @@ def modify(
                 raise BadInputError(f"--set {item!r}: expected KEY=VALUE")
             try:
                 value = json.loads(raw)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON (or too big, too deep): text
                 value = raw
             _set_path(edited, key, value)
     payload = {"type": "modify", "args": edited, "reviewer": reviewer, "comment": comment}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
@@ -241,7 +242,8 @@ def validate_decision(request: ApprovalRequest, decision: Decision) -> Decision:
     """Check a decision completely against the request it answers.
 
     Raises `DecisionNotAllowedError` for a decision type the request does not allow and
-    `InvalidEditError` for edited args that rename the action or fail `args_schema`.
+    `InvalidEditError` for edited args that rename the action or fail `args_schema`, or
+    for args or a response that would not be stored as the same JSON.
     Returns the decision, bound to the digest of the action the request shows.
 
     Example:
@@ -258,6 +260,7 @@ def validate_decision(request: ApprovalRequest, decision: Decision) -> Decision:
         raise DecisionNotAllowedError(
             f"{decision.type!r} is not allowed for this request (allowed: {allowed})"
         )
+    check_json(decision)
     digest = request.action.digest()
     if decision.type == "modify":
         if decision.action_name not in (None, request.action.name):
@@ -268,6 +271,51 @@ def validate_decision(request: ApprovalRequest, decision: Decision) -> Decision:
         assert decision.args is not None
         check_args(request, decision.args)
     return decision.model_copy(update={"seen_digest": decision.seen_digest or digest})
+
+
+def check_json(decision: Decision) -> None:
+    """Raise `InvalidEditError` unless the decision is stored and resumed exactly as it is.
+
+    JSON has no NaN or infinity (pydantic would store null); LangGraph's checkpoints hold
+    integers of 64 bits at most and SQLite only text that is valid Unicode: a decision
+    holding anything else would be recorded and then never apply. Checked before recording.
+    """
+    for name, value in decision.model_dump(exclude_none=True).items():
+        problem = _not_json(value)
+        if problem is not None:
+            where, what = problem
+            subject = f"edited {where or 'args'}" if name == "args" else f"{name} {where}"
+            raise InvalidEditError(f"{subject.strip()}: {what}")
+    try:
+        decision.to_wire()
+    except ValueError as err:  # nested deeper than pydantic serializes
+        raise InvalidEditError(f"the decision cannot be stored as JSON: {err}") from None
+
+
+_INT_RANGE = range(-(2**63), 2**64)
+"""The integers msgpack, and so a LangGraph checkpoint, can hold."""
+
+
+def _not_json(value: Any) -> tuple[str, str] | None:
+    """Where in `value` something JSON, msgpack or SQLite cannot carry sits, and what; or None."""
+    todo: list[tuple[Any, str]] = [(value, "")]
+    while todo:
+        item, where = todo.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where, f"{item} is not a JSON number"
+        if isinstance(item, int) and not isinstance(item, bool) and item not in _INT_RANGE:
+            return where, "an integer past 64 bits"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return where, "text with a lone surrogate, not valid Unicode"
+        elif isinstance(item, dict):
+            todo.extend((key, where) for key in item)
+            todo.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            todo.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
+    return None
 
 
 def check_args(request: ApprovalRequest, args: dict[str, Any]) -> None:
