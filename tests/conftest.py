@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import STARTED
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,3 +36,14 @@ def load_invoice() -> Callable[[str], dict[str, Any]]:
 def hitl_db(tmp_path: Path) -> Path:
     """A path for a fresh SQLite file (checkpoints and ledger); not created yet."""
     return tmp_path / "hitl.sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes() -> Iterator[None]:
+    """Kill, by their own handles, any process a failing test left running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

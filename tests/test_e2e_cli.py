@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import track
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "invoices"
@@ -52,19 +53,6 @@ THREAD_KEYS = {"thread_id", "status", "pending", "values"}
 
 
 # -- processes -------------------------------------------------------------------------
-
-_started: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_processes() -> Iterator[None]:
-    """Kill, by their own handles, any process a failing test left running."""
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 @dataclass(frozen=True)
@@ -102,7 +90,7 @@ def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
     )
-    _started.append(proc)
+    track(proc)
     return proc
 
 

@@ -47,7 +47,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import track
 
 from langgraph_hitl.desk import ReviewDesk
 from langgraph_hitl.models import Decision
@@ -83,19 +83,6 @@ KINDS = ("approve", "reject", "modify")
 PROCESS_TIMEOUT_S = 120.0
 HANDSHAKE_TIMEOUT_S = 60.0
 
-_started: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_processes() -> Iterator[None]:
-    """Kill, by their own handles, any process a failing test left running."""
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
@@ -123,7 +110,7 @@ def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
     )
-    _started.append(proc)
+    track(proc)
     return proc
 
 

@@ -23,12 +23,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import track
 
 from langgraph_hitl.desk import ReviewDesk
 
@@ -41,19 +42,6 @@ CLI_RACERS = 6
 READY_TIMEOUT_S = 120.0
 PROCESS_TIMEOUT_S = 600.0
 LIST_BOUND_S = 10.0  # catches a reader blocked behind the deciders, nothing finer
-
-_started: list[subprocess.Popen[bytes]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_processes() -> Iterator[None]:
-    """Kill, by their own handles, any process a failing test left running."""
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _env() -> dict[str, str]:
@@ -103,7 +91,7 @@ class StartPipe:
                 stderr=err,
                 pass_fds=(self.ready_w, self.start_r),
             )
-        _started.append(proc)
+        track(proc)
         self.procs.append((name, proc))
         return proc
 
