@@ -20,15 +20,14 @@ Nothing here sleeps; the test learns the process is at the point from the ready 
 from __future__ import annotations
 
 import os
-import sqlite3
 from contextlib import closing
-from typing import Any, TypedDict
+from typing import Any
 
+from _pay_common import PayArgs, State, _connect, pay_request
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, Field
 
-from langgraph_hitl import ApprovalGate, ApprovalRequest
+from langgraph_hitl import ApprovalGate
 
 
 def _block_here(point: str) -> None:
@@ -43,38 +42,6 @@ def _block_here(point: str) -> None:
 
 
 _block_here("import")
-
-
-class PayArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    item_id: str = Field(min_length=1)
-    amount: float = Field(gt=0)
-
-
-class State(TypedDict, total=False):
-    item_id: str
-    amount: float
-    decision: dict[str, Any] | None
-    approved_action: dict[str, Any] | None
-    status: str
-
-
-def pay_request(state: State) -> ApprovalRequest:
-    return ApprovalRequest.model_validate(
-        {
-            "action": {
-                "name": "pay",
-                "args": {"item_id": state["item_id"], "amount": state["amount"]},
-            },
-            "summary": f"Pay {state['item_id']}: {state['amount']:,.2f}",
-            "reasons": ["every payment is approved by a human"],
-            "risk_tier": "high",
-        }
-    )
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=30)
 
 
 def make_graph(checkpointer: Any) -> Any:
