@@ -738,7 +738,9 @@ def test_graph_moved_after_pausing_decision_stands_and_graph_option_recovers(
 ) -> None:
     """Applying fails if the graph file moved; the decision is kept; --graph then resume."""
     moved = tmp_path / "gated_pay.py"
-    moved.write_text((REPO / GATED_PAY.rpartition(":")[0]).read_text())
+    source = REPO / GATED_PAY.rpartition(":")[0]
+    moved.write_text(source.read_text())
+    (tmp_path / "_pay_common.py").write_text((source.parent / "_pay_common.py").read_text())
     data = {"item_id": "M-1", "amount": 3.0}
     status = ok(cli(db, *run_args("g-moved", data, graph=f"{moved}:make_graph")))
     [rid] = status["pending"]
