@@ -71,6 +71,18 @@ def _note_writes(
         ledger.settle_task(thread_id, task_id, answers, finished=finished and not interrupt_ids)
 
 
+def _attach(
+    saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
+    path: str | Path,
+    graph: str | None,
+    ledger: ReviewLedger,
+) -> None:
+    saver.path = Path(path)
+    saver.graph = graph
+    saver.ledger = ledger
+    ledger.setup()
+
+
 class HitlSqliteSaver(SqliteSaver):
     """A `SqliteSaver` that mirrors gate interrupts into the review ledger.
 
@@ -82,6 +94,10 @@ class HitlSqliteSaver(SqliteSaver):
         path: The database file.
     """
 
+    path: Path
+    graph: str | None
+    ledger: ReviewLedger
+
     def __init__(
         self,
         conn: Any,
@@ -91,12 +107,9 @@ class HitlSqliteSaver(SqliteSaver):
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
-        self.path = Path(path)
-        self.graph = graph
-        self.ledger = ReviewLedger(conn, lock=self.lock)
-        # Set up now, outside the saver's lock: `setup()` runs under it and the lock
-        # is not re-entrant.
-        self.ledger.setup()
+        # The ledger shares this saver's connection and lock. Set it up now, outside
+        # the lock: `setup()` runs under it and the lock is not re-entrant.
+        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))
 
     def put_writes(
         self,
@@ -112,6 +125,10 @@ class HitlSqliteSaver(SqliteSaver):
 class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     """The async twin of `HitlSqliteSaver`; use `open_async_checkpointer`."""
 
+    path: Path
+    graph: str | None
+    ledger: ReviewLedger
+
     def __init__(
         self,
         conn: Any,
@@ -121,10 +138,8 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
-        self.path = Path(path)
-        self.graph = graph
-        self.ledger = ReviewLedger(connect(path))
-        self.ledger.setup()
+        # aiosqlite's connection is async: the ledger opens its own on the same file.
+        _attach(self, path, graph, ReviewLedger(connect(path)))
 
     async def aput_writes(
         self,

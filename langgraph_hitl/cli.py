@@ -508,7 +508,7 @@ def modify(
             raise BadInputError("--args must be a JSON object")
     else:
         with _desk().ledger() as ledger:
-            current = ledger.resolve(ident, status=None if ident.startswith("req_") else "pending")
+            current = ledger.resolve(ident)
         edited = copy.deepcopy(current.request.action.args)
         for item in set_ or []:
             key, sep, raw = item.partition("=")

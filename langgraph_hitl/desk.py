@@ -147,7 +147,7 @@ class ReviewDesk:
     def show(self, ident: str, *, reviewer: str | None = None) -> RequestRecord:
         """A request by id (or thread id), noting in the log who opened it."""
         with self.ledger() as ledger:
-            rec = ledger.resolve(ident, status=None if ident.startswith("req_") else "pending")
+            rec = ledger.resolve(ident)
             if rec.status == "pending":
                 ledger.add_event(
                     "shown",
@@ -289,7 +289,7 @@ class ReviewDesk:
         # One ledger connection for the whole decision: while it stays open, closing
         # the checkpointer's does not fold the WAL back (an fsync) midway.
         with self.ledger() as ledger:
-            rec = ledger.resolve(ident, status=None if ident.startswith("req_") else "pending")
+            rec = ledger.resolve(ident)
             # Validate completely first: a node that raises on a resume value jams
             # its thread, so nothing invalid may reach LangGraph.
             decision = validate_decision(rec.request, decision)

@@ -177,7 +177,8 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _owner_is_dead(owner: str) -> bool:
+def owner_is_dead(owner: str) -> bool:
+    """True when a lease owner names a process on this host that no longer exists."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
@@ -511,6 +512,10 @@ class ReviewLedger:
             (thread_id, graph, time.time()),
         )
 
+    def thread_graphs(self) -> dict[str, str | None]:
+        """Every known thread's graph reference, in one query."""
+        return dict(self._read("SELECT thread_id, graph FROM hitl_threads"))
+
     def thread_graph(self, thread_id: str) -> str | None:
         """The graph reference a thread was run with, if known."""
         rows = self._read("SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,))
@@ -533,7 +538,7 @@ class ReviewLedger:
                 current is None
                 or current == owner
                 or (expires is not None and expires < now)
-                or _owner_is_dead(current)
+                or owner_is_dead(current)
             )
             if free:
                 conn.execute(
@@ -780,28 +785,25 @@ class ReviewLedger:
         limit: int | None = None,
     ) -> list[RequestRecord]:
         """Pending requests, oldest first: an indexed query, never a scan of checkpoints."""
-        where, params = ["status = 'pending'"], []
-        for column, value in (("gate", gate), ("tier", tier), ("thread_id", thread_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = (
-            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {' AND '.join(where)} "
-            "ORDER BY created_at, request_id"
-        )
+        where, params = self._pending_where(gate=gate, tier=tier, thread_id=thread_id)
+        sql = f"SELECT {self._COLUMNS} FROM hitl_requests r {where} ORDER BY created_at, request_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [self._record(row) for row in self._read(sql, params)]
 
     def count_pending(self, *, gate: str | None = None, tier: str | None = None) -> int:
         """How many requests are pending (with the same filters as `pending`)."""
+        where, params = self._pending_where(gate=gate, tier=tier)
+        return int(self._read(f"SELECT COUNT(*) FROM hitl_requests {where}", params)[0][0])
+
+    @staticmethod
+    def _pending_where(**filters: str | None) -> tuple[str, list[str]]:
         where, params = ["status = 'pending'"], []
-        for column, value in (("gate", gate), ("tier", tier)):
+        for column, value in filters.items():
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        rows = self._read(f"SELECT COUNT(*) FROM hitl_requests WHERE {' AND '.join(where)}", params)
-        return int(rows[0][0])
+        return "WHERE " + " AND ".join(where), params
 
     def record_decision(self, request_id: str, decision: Decision) -> RequestRecord:
         """Record a decision for a pending request, exactly once.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl.errors import BadInputError, HitlError
-from langgraph_hitl.ledger import _owner_is_dead, connect
+from langgraph_hitl.ledger import connect, owner_is_dead
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -34,6 +34,30 @@ def parse_duration(text: str) -> float:
     return float(
         sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
     )
+
+
+def _has_table(conn: Any, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+    )
+
+
+def _group_by_graph(
+    desk: Any, ledger: Any, threads: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Threads by the graph to load them with (`--graph` first), and those with none."""
+    recorded = ledger.thread_graphs()
+    by_graph: dict[str, list[str]] = {}
+    without: list[str] = []
+    for thread_id in threads:
+        ref = desk.graph or recorded.get(thread_id)
+        if ref is None:
+            without.append(thread_id)
+        else:
+            by_graph.setdefault(ref, []).append(thread_id)
+    return by_graph, without
 
 
 @dataclass(kw_only=True)
@@ -75,10 +99,7 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
                 "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
             )
         }
-        has_writes = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'writes'"
-        ).fetchone()
-        if has_writes:
+        if _has_table(conn, "writes"):
             threads |= {
                 row[0]
                 for row in conn.execute(
@@ -88,17 +109,13 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
         for thread_id, owner in conn.execute(
             "SELECT thread_id, lease_owner FROM hitl_threads WHERE lease_owner IS NOT NULL"
         ).fetchall():
-            if _owner_is_dead(owner):
+            if owner_is_dead(owner):
                 if repair:
                     ledger.release_lease(thread_id, owner)
                 report.add("dead_lease", thread_id, f"lease held by dead {owner}", fixed=repair)
-        graphs = {t: desk.graph or ledger.thread_graph(t) for t in threads}
-    by_graph: dict[str, list[str]] = {}
-    for thread_id, ref in sorted(graphs.items()):
-        if ref is None:
-            report.add("no_graph", thread_id, "no graph recorded: pass --graph", fixed=False)
-        else:
-            by_graph.setdefault(ref, []).append(thread_id)
+        by_graph, without = _group_by_graph(desk, ledger, sorted(threads))
+    for thread_id in without:
+        report.add("no_graph", thread_id, "no graph recorded: pass --graph", fixed=False)
     for ref, thread_ids in by_graph.items():
         try:
             with desk._graph(ref) as graph:
@@ -212,12 +229,9 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     kept: dict[str, int] = {}
     pruned: list[str] = []
     with desk.ledger() as ledger:
-        has_checkpoints = ledger.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'"
-        ).fetchone()
         threads = (
             [r[0] for r in ledger.conn.execute("SELECT DISTINCT thread_id FROM checkpoints")]
-            if has_checkpoints
+            if _has_table(ledger.conn, "checkpoints")
             else []
         )
         open_threads = {
@@ -226,19 +240,16 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
                 "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
             )
         }
-        refs = {t: desk.graph or ledger.thread_graph(t) for t in threads}
+        by_graph, without = _group_by_graph(
+            desk, ledger, [t for t in threads if t not in open_threads]
+        )
 
-    def keep(reason: str) -> None:
-        kept[reason] = kept.get(reason, 0) + 1
+    def keep(reason: str, count: int = 1) -> None:
+        if count:
+            kept[reason] = kept.get(reason, 0) + count
 
-    by_graph: dict[str, list[str]] = {}
-    for thread_id in threads:
-        if thread_id in open_threads:
-            keep("waiting on a human")
-        elif refs[thread_id] is None:
-            keep("no graph recorded")
-        else:
-            by_graph.setdefault(str(refs[thread_id]), []).append(thread_id)
+    keep("waiting on a human", sum(1 for t in threads if t in open_threads))
+    keep("no graph recorded", len(without))
     for ref, thread_ids in by_graph.items():
         with desk._graph(ref) as graph:
             saver = graph.checkpointer

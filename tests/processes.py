@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
+import time
 from typing import Any
 
 STARTED: list[subprocess.Popen[Any]] = []
@@ -13,3 +16,24 @@ def track(proc: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
     """Remember a started process, to be killed if the test ends while it still runs."""
     STARTED.append(proc)
     return proc
+
+
+def read_line(fd: int, proc: subprocess.Popen[Any], timeout: float) -> str:
+    """The first line `proc` writes to the FIFO whose read end is `fd`; no sleeping.
+
+    Raises `TimeoutError` (after killing `proc`) when no line comes within `timeout`
+    seconds, and `ChildProcessError` when `proc` exits first.
+    """
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.kill()
+            raise TimeoutError(f"no ready line in {timeout}s")
+        readable, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if readable:
+            data += os.read(fd, 4096)
+        elif proc.poll() is not None:
+            raise ChildProcessError("exited before its crash point")
+    return data.decode()

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import track
+from processes import read_line, track
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "invoices"
@@ -776,20 +774,10 @@ class Fifos:
 
     def wait_ready(self, proc: subprocess.Popen[str]) -> str:
         """The line the process writes when it reaches its crash point (bounded wait)."""
-        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                proc.kill()
-                result = finish(proc)
-                pytest.fail(f"no ready line in {HANDSHAKE_TIMEOUT_S}s\n{result}")
-            readable, _, _ = select.select([self.fd], [], [], min(left, 1.0))
-            if readable:
-                data += os.read(self.fd, 4096)
-            elif proc.poll() is not None:
-                pytest.fail(f"exited before its crash point\n{finish(proc)}")
-        return data.decode()
+        try:
+            return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
+        except (TimeoutError, ChildProcessError) as error:
+            pytest.fail(f"{error}\n{finish(proc)}")
 
 
 @pytest.fixture

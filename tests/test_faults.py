@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import sqlite3
 import statistics
@@ -54,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import track
+from processes import read_line, track
 
 from langgraph_hitl.desk import ReviewDesk
 from langgraph_hitl.models import Decision
@@ -298,19 +297,10 @@ class Fifos:
 
     def wait_ready(self, proc: subprocess.Popen[str]) -> str:
         """The line the process writes at its crash point (bounded wait, no sleeping)."""
-        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                proc.kill()
-                raise AssertionError(f"no ready line in {HANDSHAKE_TIMEOUT_S}s: {finish(proc)}")
-            readable, _, _ = select.select([self.fd], [], [], min(left, 1.0))
-            if readable:
-                data += os.read(self.fd, 4096)
-            elif proc.poll() is not None:
-                raise AssertionError(f"exited before its crash point: {finish(proc)}")
-        return data.decode()
+        try:
+            return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
+        except (TimeoutError, ChildProcessError) as error:
+            raise AssertionError(f"{error}: {finish(proc)}") from None
 
     def release(self) -> None:
         """Let the process carry on from its crash point (it holds the block FIFO open)."""
