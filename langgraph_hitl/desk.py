@@ -24,6 +24,7 @@ from langgraph_hitl.errors import (
     ApplyError,
     ConfigurationError,
     ConflictError,
+    HitlError,
     NotPendingError,
     ThreadBusyError,
     UnknownRequestError,
@@ -220,6 +221,8 @@ class ReviewDesk:
         ref = canonical_ref(graph_ref, self.base)
         thread_id = thread_id or uuid.uuid4().hex[:12]
         with self.ledger(create=True) as ledger:
+            if ledger.thread_result(thread_id) == "cancelled":
+                raise ConflictError(f"thread {thread_id} was cancelled: it never runs again")
             waiting = ledger.pending(thread_id=thread_id) + ledger.to_apply(thread_id)
             if waiting:
                 raise ConflictError(
@@ -294,7 +297,8 @@ class ReviewDesk:
             # its thread, so nothing invalid may reach LangGraph.
             decision = validate_decision(rec.request, decision)
             recorded = ledger.record_decision(rec.request_id, decision)
-            if not apply:
+            if not apply or recorded.status == "pending":
+                # Not applied, or an approval short of its quorum: the request waits.
                 return Outcome(request=recorded, thread=None, applied=False)
             try:
                 thread = self._apply_thread(ledger, recorded.thread_id)
@@ -320,6 +324,64 @@ class ReviewDesk:
     def modify(self, ident: str, args: dict[str, Any], **fields: Any) -> Outcome:
         """Approve a request with edited args (the whole args)."""
         return self.decide(ident, Decision.modify(args, **fields))
+
+    def respond(self, ident: str, response: Any, **fields: Any) -> Outcome:
+        """Supply the outcome in the agent's place; the graph continues from it.
+
+        The gate must allow `respond` (it has `on_respond=`).
+        """
+        return self.decide(ident, Decision.respond(response, **fields))
+
+    def cancel(self, ident: str, reason: str, *, reviewer: str | None = None) -> list[str]:
+        """Stop a thread for good (a request id or a thread id): it never resumes.
+
+        Its pending requests are cancelled; a reviewer must be allowed to decide each
+        of them (exit 4 otherwise). Returns the requests cancelled.
+        """
+        who = reviewer or default_reviewer()
+        with self.ledger() as ledger:
+            try:
+                thread_id = ledger.get(ident).thread_id
+            except UnknownRequestError:
+                thread_id = ident
+            for rec in ledger.pending(thread_id=thread_id):
+                ledger.check_may_decide(rec.request_id, Decision.reject(reason, reviewer=who))
+            return ledger.cancel_thread(thread_id, reason=reason, actor=who)
+
+    def sweep(self, *, now: float | None = None, apply: bool = True) -> list[dict[str, Any]]:
+        """Move overdue requests one step up their chain; decide those at its end.
+
+        Safe to run from cron, and twice at once: every step is taken once. A request
+        whose chain ran out gets its `on_timeout` decision (reject unless configured)
+        recorded and, with `apply`, applied. Returns one row per step taken.
+        """
+        steps: list[dict[str, Any]] = []
+        with self.ledger() as ledger:
+            for rec in ledger.overdue(now):
+                taken = ledger.sweep_step(rec.request_id, level=rec.level, now=now)
+                if taken is None:
+                    continue
+                after = ledger.get(rec.request_id)
+                steps.append(
+                    {
+                        "request_id": rec.request_id,
+                        "thread_id": rec.thread_id,
+                        "step": taken,
+                        "role": after.required_role,
+                        "decision": None if after.decision is None else after.decision.type,
+                        "applied": False,
+                    }
+                )
+        if apply:
+            for row in steps:
+                if row["step"] == "timed_out":
+                    try:
+                        self.apply_thread(row["thread_id"])
+                    except HitlError as error:
+                        row["error"] = str(error)
+                    with self.ledger() as ledger:
+                        row["applied"] = ledger.get(row["request_id"]).status == "applied"
+        return steps
 
     def resume(self, ident: str | None = None) -> list[ThreadStatus]:
         """Apply recorded decisions not yet applied: one request or thread, or all."""

@@ -13,10 +13,11 @@ uses for it, so the mapping lives in exactly one place::
     │   ├── InvalidEditError                edited args fail the action's schema
     │   ├── GraphNotFoundError              a graph reference cannot be loaded
     │   └── DatabaseError                   missing, unreadable or not a database
-    └── ConflictError              exit 3   the world moved on
-        ├── AlreadyDecidedError             another decision won
-        ├── NotPendingError                 superseded, cancelled, or the thread moved
-        └── ThreadBusyError                 another process is resuming the thread
+    ├── ConflictError              exit 3   the world moved on
+    │   ├── AlreadyDecidedError             another decision won
+    │   ├── NotPendingError                 superseded, cancelled, or the thread moved
+    │   └── ThreadBusyError                 another process is resuming the thread
+    └── NotAuthorizedError         exit 4   this reviewer may not take this decision
 
 Developer mistakes (`ConfigurationError`) are raised when a gate or router is built,
 not halfway through a run.
@@ -101,3 +102,13 @@ class NotPendingError(ConflictError):
 
 class ThreadBusyError(ConflictError):
     """Another process holds the thread's lease and is resuming it."""
+
+
+class NotAuthorizedError(HitlError):
+    """The reviewer's role may not decide this request, or they own the work (exit 4).
+
+    The refusal is kept in the audit trail. A reviewer's name is attribution, not proof
+    of identity: see the README on what to put in front of a shared ledger.
+    """
+
+    exit_code = 4

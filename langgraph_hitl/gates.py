@@ -32,6 +32,7 @@ from langgraph_hitl.models import (
     DecisionType,
     validate_decision,
 )
+from langgraph_hitl.policy import ReviewPolicy
 
 RequestBuilder = Callable[[Any], ApprovalRequest | Mapping[str, Any]]
 """Maps the graph's state to the request a reviewer sees."""
@@ -54,6 +55,8 @@ class ApprovalGate:
             after a modify. Edited args are validated, and coerced by the model.
         allowed_decisions: Limit what reviewers may answer; by default approve, reject,
             modify, and respond if `on_respond` is set.
+        policy: A `ReviewPolicy` whose tier terms (role chain, quorum, deadline,
+            timeout decision) are stamped on every request this gate makes.
         decision_key: State key that receives the decision (plain JSON).
         approved_action_key: State key that receives the action as approved, edits
             applied (`{"name", "args"}`), or None on reject and respond.
@@ -84,6 +87,7 @@ class ApprovalGate:
         on_respond: str | None = None,
         args_schema: type[BaseModel] | dict[str, Any] | None = None,
         allowed_decisions: Sequence[str] | None = None,
+        policy: ReviewPolicy | None = None,
         decision_key: str = "decision",
         approved_action_key: str = "approved_action",
     ) -> None:
@@ -110,6 +114,7 @@ class ApprovalGate:
         self.args_json_schema = (
             self.args_model.model_json_schema() if self.args_model is not None else args_schema
         )
+        self.policy = policy
         self.decision_key = decision_key
         self.approved_action_key = approved_action_key
 
@@ -141,7 +146,8 @@ class ApprovalGate:
         update: dict[str, Any] = {"allowed_decisions": narrowed or list(self.allowed)}
         if req.args_schema is None and self.args_json_schema is not None:
             update["args_schema"] = self.args_json_schema
-        return req.model_copy(update=update)
+        req = req.model_copy(update=update)
+        return req if self.policy is None else self.policy.stamp(req)
 
     def __call__(self, state: Any, config: RunnableConfig) -> Command[str]:
         # This node runs again from its first line on every resume: everything above

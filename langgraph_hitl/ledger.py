@@ -22,16 +22,18 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
-    ConflictError,
     DatabaseError,
+    DecisionNotAllowedError,
+    HitlError,
+    NotAuthorizedError,
     NotPendingError,
     UnknownRequestError,
 )
@@ -120,7 +122,77 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS hitl_events_request ON hitl_events (request_id);
     CREATE INDEX IF NOT EXISTS hitl_events_thread ON hitl_events (thread_id);
     """,
+    # Review at scale: who may decide (roles, quorum, owner), deadlines and escalation,
+    # the routing log, reviewers, partial approvals, the notification outbox.
+    """
+    ALTER TABLE hitl_requests ADD COLUMN required_role TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN eligible TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN level INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE hitl_requests ADD COLUMN quorum INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE hitl_requests ADD COLUMN owner TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN opened_at REAL;
+    CREATE INDEX IF NOT EXISTS hitl_requests_deadline ON hitl_requests (status, deadline);
+    CREATE INDEX IF NOT EXISTS hitl_requests_decided ON hitl_requests (decided_at);
+    ALTER TABLE hitl_threads ADD COLUMN result TEXT;
+    ALTER TABLE hitl_threads ADD COLUMN cost REAL;
+    ALTER TABLE hitl_threads ADD COLUMN finished_at REAL;
+    ALTER TABLE hitl_reviews ADD COLUMN route_id TEXT;
+    ALTER TABLE hitl_reviews ADD COLUMN sample_rate REAL;
+    CREATE TABLE IF NOT EXISTS hitl_routes (
+        route_id      TEXT PRIMARY KEY,
+        thread_id     TEXT NOT NULL,
+        graph         TEXT,
+        node          TEXT,
+        outcome       TEXT NOT NULL,
+        tier          TEXT,
+        confidence    REAL,
+        score         REAL,
+        sampled       INTEGER NOT NULL DEFAULT 0,
+        sample_rate   REAL,
+        reasons       TEXT NOT NULL,
+        action_name   TEXT,
+        action_args   TEXT,
+        created_at    REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS hitl_routes_created ON hitl_routes (created_at);
+    CREATE INDEX IF NOT EXISTS hitl_routes_thread ON hitl_routes (thread_id);
+    CREATE TABLE IF NOT EXISTS hitl_reviewers (
+        name          TEXT PRIMARY KEY,
+        role          TEXT NOT NULL,
+        added_at      REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hitl_votes (
+        request_id    TEXT NOT NULL,
+        reviewer      TEXT NOT NULL,
+        type          TEXT NOT NULL,
+        comment       TEXT,
+        voted_at      REAL NOT NULL,
+        PRIMARY KEY (request_id, reviewer)
+    );
+    CREATE TABLE IF NOT EXISTS hitl_outbox (
+        outbox_id     INTEGER PRIMARY KEY,
+        event_seq     INTEGER NOT NULL,
+        kind          TEXT NOT NULL,
+        request_id    TEXT,
+        thread_id     TEXT,
+        body          TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        claimed_by    TEXT,
+        claimed_until REAL,
+        delivered_at  REAL,
+        last_error    TEXT
+    );
+    CREATE INDEX IF NOT EXISTS hitl_outbox_due ON hitl_outbox (delivered_at, next_attempt_at);
+    """,
 )
+
+NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled"})
+"""Events that also go to the notification outbox."""
+
+SWEEP_ACTOR = "langgraph-hitl:sweep"
+"""Who the trail names for what `sweep` decides when a deadline ran out."""
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first event."""
@@ -156,6 +228,11 @@ def _loose(name: str, args: Any) -> str:
         return value
 
     return canonical_json({"name": name, "args": norm(args)})
+
+
+def _with_approvers(comment: str | None, approvals: Sequence[str]) -> str:
+    note = f"approved by {', '.join(approvals)}"
+    return note if not comment else f"{comment} ({note})"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -217,6 +294,16 @@ class RequestRecord:
     decided_at: float | None = None
     apply_started_at: float | None = None
     applied_at: float | None = None
+    required_role: str | None = None
+    """The lowest role that may decide now; rises as deadlines pass."""
+    eligible: list[str] = field(default_factory=list)
+    """Roles that may decide now (empty: anyone)."""
+    level: int = 0
+    """Escalation steps taken so far."""
+    quorum: int = 1
+    approvals: list[str] = field(default_factory=list)
+    """Reviewers who approved so far, while a quorum is incomplete."""
+    owner: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The JSON row `list --json` prints."""
@@ -235,6 +322,12 @@ class RequestRecord:
             "created_at": _iso(self.created_at),
             "deadline": _iso(self.deadline),
             "args_digest": self.args_digest,
+            "required_role": self.required_role,
+            "eligible_roles": self.eligible,
+            "escalation_level": self.level,
+            "quorum": self.quorum,
+            "approvals": self.approvals,
+            "owner": self.owner,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -453,6 +546,32 @@ class ReviewLedger:
             " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at, kind, request_id, thread_id, actor, body, prev, digest),
         )
+        if kind in NOTIFY_KINDS:
+            # Same transaction as the event: a notification is never lost, and sending
+            # it (see `langgraph_hitl.notify`) never holds up the graph.
+            conn.execute(
+                "INSERT INTO hitl_outbox (event_seq, kind, request_id, thread_id, body,"
+                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    kind,
+                    request_id,
+                    thread_id,
+                    canonical_json(
+                        {
+                            "seq": seq,
+                            "at": at,
+                            "kind": kind,
+                            "request_id": request_id,
+                            "thread_id": thread_id,
+                            "actor": actor,
+                            "data": data or {},
+                        }
+                    ),
+                    at,
+                    at,
+                ),
+            )
 
     def add_event(
         self,
@@ -588,11 +707,14 @@ class ReviewLedger:
             "SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,)
         ).fetchone()[0]
         now = time.time()
+        deadline = _ts(request.deadline)
+        if deadline is None and request.deadline_in is not None:
+            deadline = now + request.deadline_in
         cur = conn.execute(
             "INSERT OR IGNORE INTO hitl_requests (request_id, thread_id, interrupt_id, task_id,"
             " graph, gate, action_name, action_args, summary, tier, confidence, reasons, status,"
-            " created_at, deadline, payload, args_digest)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            " created_at, deadline, payload, args_digest, required_role, eligible, quorum, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request_id,
                 thread_id,
@@ -607,9 +729,13 @@ class ReviewLedger:
                 request.confidence,
                 canonical_json(request.reasons),
                 now,
-                _ts(request.deadline),
+                deadline,
                 canonical_json(payload),
                 request.action.digest(),
+                request.reviewer_role,
+                canonical_json(request.review_roles) if request.review_roles else None,
+                request.quorum,
+                request.owner,
             ),
         )
         if cur.rowcount:
@@ -618,7 +744,12 @@ class ReviewLedger:
                 "created",
                 request_id=request_id,
                 thread_id=thread_id,
-                data={"gate": payload.get("gate"), "action": request.action.name},
+                data={
+                    "gate": payload.get("gate"),
+                    "action": request.action.name,
+                    "tier": request.risk_tier,
+                    "role": request.reviewer_role,
+                },
                 at=now,
             )
         return request_id
@@ -702,13 +833,17 @@ class ReviewLedger:
     _COLUMNS = (
         "request_id, thread_id, interrupt_id, graph, gate, status, created_at, deadline,"
         " args_digest, payload, decided_at, apply_started_at, applied_at,"
-        " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id)"
+        " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id),"
+        " required_role, eligible, level, quorum, owner,"
+        " (SELECT json_group_array(reviewer) FROM hitl_votes v"
+        "  WHERE v.request_id = r.request_id AND v.type = 'approve')"
     )
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> RequestRecord:
         (rid, tid, iid, graph, gate, status, created, deadline, digest, payload) = row[:10]
-        decided_at, apply_started_at, applied_at, decision = row[10:]
+        decided_at, apply_started_at, applied_at, decision = row[10:14]
+        required_role, eligible, level, quorum, owner, approvals = row[14:]
         return RequestRecord(
             request_id=rid,
             thread_id=tid,
@@ -724,6 +859,12 @@ class ReviewLedger:
             decided_at=decided_at,
             apply_started_at=apply_started_at,
             applied_at=applied_at,
+            required_role=required_role,
+            eligible=json.loads(eligible) if eligible else [],
+            level=level,
+            quorum=quorum,
+            approvals=json.loads(approvals) if approvals else [],
+            owner=owner,
         )
 
     def get(self, request_id: str) -> RequestRecord:
@@ -782,46 +923,235 @@ class ReviewLedger:
         gate: str | None = None,
         tier: str | None = None,
         thread_id: str | None = None,
+        reviewer: str | None = None,
+        action: str | None = None,
         limit: int | None = None,
     ) -> list[RequestRecord]:
-        """Pending requests, oldest first: an indexed query, never a scan of checkpoints."""
-        where, params = self._pending_where(gate=gate, tier=tier, thread_id=thread_id)
-        sql = f"SELECT {self._COLUMNS} FROM hitl_requests r {where} ORDER BY created_at, request_id"
+        """Pending requests: overdue and nearest deadline first, then oldest first.
+
+        An indexed query, never a scan of checkpoints. `reviewer=` keeps only what that
+        reviewer may decide: their role is eligible, they do not own the work, and they
+        have not already approved it.
+        """
+        where, params = self._pending_where(
+            gate=gate, tier=tier, thread_id=thread_id, reviewer=reviewer, action=action
+        )
+        sql = (
+            f"SELECT {self._COLUMNS} FROM hitl_requests r {where}"
+            " ORDER BY deadline IS NULL, deadline, created_at, request_id"
+        )
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [self._record(row) for row in self._read(sql, params)]
 
-    def count_pending(self, *, gate: str | None = None, tier: str | None = None) -> int:
+    def count_pending(self, **filters: str | None) -> int:
         """How many requests are pending (with the same filters as `pending`)."""
-        where, params = self._pending_where(gate=gate, tier=tier)
-        return int(self._read(f"SELECT COUNT(*) FROM hitl_requests {where}", params)[0][0])
+        where, params = self._pending_where(**filters)
+        return int(self._read(f"SELECT COUNT(*) FROM hitl_requests r {where}", params)[0][0])
 
-    @staticmethod
-    def _pending_where(**filters: str | None) -> tuple[str, list[str]]:
-        where, params = ["status = 'pending'"], []
-        for column, value in filters.items():
+    _FILTERS: ClassVar[dict[str, str]] = {
+        "gate": "gate = ?",
+        "tier": "tier = ?",
+        "thread_id": "thread_id = ?",
+        "action": "action_name = ?",
+    }
+
+    def _pending_where(self, **filters: str | None) -> tuple[str, list[Any]]:
+        where: list[str] = ["status = 'pending'"]
+        params: list[Any] = []
+        reviewer = filters.pop("reviewer", None)
+        for name, value in filters.items():
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(self._FILTERS[name])
                 params.append(value)
+        if reviewer is not None:
+            role = self.reviewer_role(reviewer)
+            where.append(
+                "(eligible IS NULL OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
+                " WHERE value = ?))"
+                " AND NOT (owner IS ? AND COALESCE(json_extract(payload,"
+                " '$.request.bar_owner'), 1))"
+                " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
+                " AND v.reviewer = ?)"
+            )
+            params += [role, reviewer, reviewer]
         return "WHERE " + " AND ".join(where), params
 
-    def record_decision(self, request_id: str, decision: Decision) -> RequestRecord:
+    # -- reviewers ------------------------------------------------------------
+
+    def add_reviewer(self, name: str, role: str, *, actor: str | None = None) -> None:
+        """Register a reviewer with a role, or change their role (logged)."""
+        if not name.strip() or not role.strip():
+            raise BadInputError("a reviewer needs a name and a role")
+        with self._tx() as conn:
+            before = conn.execute(
+                "SELECT role FROM hitl_reviewers WHERE name = ?", (name,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO hitl_reviewers (name, role, added_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET role = excluded.role",
+                (name, role, time.time()),
+            )
+            self._event(
+                conn,
+                "reviewer_added" if before is None else "reviewer_changed",
+                actor=actor,
+                data={"name": name, "role": role, "was": None if before is None else before[0]},
+            )
+
+    def remove_reviewer(self, name: str, *, actor: str | None = None) -> None:
+        """Remove a reviewer (logged); `UnknownRequestError` if there is none of that name."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "DELETE FROM hitl_reviewers WHERE name = ? RETURNING role", (name,)
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no reviewer named {name!r}")
+            self._event(conn, "reviewer_removed", actor=actor, data={"name": name, "role": row[0]})
+
+    def reviewers(self) -> list[dict[str, Any]]:
+        """Registered reviewers and their roles, by name."""
+        rows = self._read("SELECT name, role, added_at FROM hitl_reviewers ORDER BY name")
+        return [{"name": n, "role": r, "added_at": _iso(a)} for n, r, a in rows]
+
+    def reviewer_role(self, name: str) -> str | None:
+        """A registered reviewer's role, or None."""
+        rows = self._read("SELECT role FROM hitl_reviewers WHERE name = ?", (name,))
+        return None if not rows else str(rows[0][0])
+
+    # -- routing log ----------------------------------------------------------
+
+    def record_route(
+        self,
+        *,
+        thread_id: str,
+        routing: dict[str, Any],
+        action: dict[str, Any] | None = None,
+        node: str | None = None,
+        step: int | None = None,
+        graph: str | None = None,
+    ) -> str:
+        """Log where a piece of work went and why; idempotent per thread, node and step.
+
+        `routing` is `Routing.to_json()`: outcome (autonomous, sampled, review,
+        escalated), tier, reasons, confidence, predictor score, sampling.
+        """
+        key = f"{thread_id}\x00{node}\x00{step}"
+        route_id = f"rt_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        now = time.time()
+        with self._tx() as conn:
+            self._register(conn, thread_id, graph)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO hitl_routes (route_id, thread_id, graph, node, outcome,"
+                " tier, confidence, score, sampled, sample_rate, reasons, action_name,"
+                " action_args, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    route_id,
+                    thread_id,
+                    graph,
+                    node,
+                    routing["outcome"],
+                    routing.get("tier"),
+                    routing.get("confidence"),
+                    routing.get("score"),
+                    int(bool(routing.get("sampled"))),
+                    routing.get("sample_rate"),
+                    canonical_json(routing.get("reasons") or []),
+                    None if action is None else action.get("name"),
+                    None if action is None else canonical_json(action.get("args") or {}),
+                    now,
+                ),
+            )
+            if cur.rowcount:
+                self._event(
+                    conn,
+                    "routed",
+                    request_id=route_id,
+                    thread_id=thread_id,
+                    data={
+                        "outcome": routing["outcome"],
+                        "tier": routing.get("tier"),
+                        "reasons": routing.get("reasons") or [],
+                    },
+                    at=now,
+                )
+        return route_id
+
+    def routes(self, *, thread_id: str | None = None) -> list[dict[str, Any]]:
+        """Routing log rows, oldest first (all, or one thread's)."""
+        sql = (
+            "SELECT route_id, thread_id, graph, node, outcome, tier, confidence, score, sampled,"
+            " sample_rate, reasons, action_name, action_args, created_at FROM hitl_routes"
+        )
+        params: tuple[Any, ...] = ()
+        if thread_id is not None:
+            sql, params = sql + " WHERE thread_id = ?", (thread_id,)
+        rows = self._read(sql + " ORDER BY created_at, route_id", params)
+        names = [
+            "route_id",
+            "thread_id",
+            "graph",
+            "node",
+            "outcome",
+            "tier",
+            "confidence",
+            "score",
+            "sampled",
+            "sample_rate",
+            "reasons",
+            "action_name",
+            "action_args",
+            "created_at",
+        ]
+        out = []
+        for row in rows:
+            item = dict(zip(names, row, strict=True))
+            item["sampled"] = bool(item["sampled"])
+            item["reasons"] = json.loads(item["reasons"])
+            item["action_args"] = None if row[12] is None else json.loads(row[12])
+            item["created_at"] = _iso(item["created_at"])
+            out.append(item)
+        return out
+
+    def finish_thread(self, thread_id: str, result: str, *, cost: float | None = None) -> None:
+        """Note how a thread's work ended (`paid`, `rejected`, ...) and what the agent spent.
+
+        Metrics read it for task success and cost per resolution. Idempotent: the last
+        call wins, so a node that runs again records the same ending.
+        """
+        with self._tx() as conn:
+            self._register(conn, thread_id, None)
+            conn.execute(
+                "UPDATE hitl_threads SET result = ?, cost = ?, finished_at = ? WHERE thread_id = ?",
+                (result, cost, time.time(), thread_id),
+            )
+
+    def record_decision(
+        self, request_id: str, decision: Decision, *, authorize: bool = True
+    ) -> RequestRecord:
         """Record a decision for a pending request, exactly once.
 
         The first valid decision wins: a later one raises `AlreadyDecidedError`; one
         for a request no longer pending raises `NotPendingError`; one made against
         args other than the request's current args raises `NotPendingError` too.
+        A reviewer whose role may not decide the request, or who owns the work and
+        approves it, gets `NotAuthorizedError`. On a request that needs a quorum, an
+        approval short of it is kept as a vote and the request stays pending.
+        Every refusal is logged.
         """
+        partial = False
         decision_id = f"dec_{uuid.uuid4().hex[:12]}"
-        refusal: ConflictError | None = None
+        refusal: HitlError | None = None
         with self._tx() as conn:
             row = conn.execute(
-                "SELECT status, args_digest, thread_id FROM hitl_requests WHERE request_id = ?",
+                "SELECT status, args_digest, thread_id, eligible, quorum, owner,"
+                " json_extract(payload, '$.request.bar_owner') FROM hitl_requests"
+                " WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
             if row is None:
                 raise UnknownRequestError(f"no request with id {request_id!r}")
-            status, digest, thread_id = row
+            status, digest, thread_id, eligible, quorum, owner, bar_owner = row
             if status in ("decided", "applied"):
                 who = conn.execute(
                     "SELECT type, reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
@@ -835,6 +1165,28 @@ class ReviewLedger:
                     f"request {request_id} changed since it was shown (args digest "
                     f"{digest[:12]}, decision made against {decision.seen_digest[:12]})"
                 )
+            if refusal is None and authorize:
+                refusal = self._authorize(
+                    conn, request_id, decision, eligible, owner if bar_owner != 0 else None
+                )
+            if refusal is None and quorum > 1:
+                refusal = self._vote(conn, request_id, thread_id, decision, quorum)
+                if refusal is None and decision.type == "approve":
+                    approvals = self._approvals(conn, request_id)
+                    if len(approvals) < quorum:
+                        self._event(
+                            conn,
+                            "approval_recorded",
+                            request_id=request_id,
+                            thread_id=thread_id,
+                            actor=decision.reviewer,
+                            data={"approvals": approvals, "quorum": quorum},
+                        )
+                        partial = True
+                    else:
+                        decision = decision.model_copy(
+                            update={"comment": _with_approvers(decision.comment, approvals)}
+                        )
             if refusal is not None:
                 # The refusal is kept in the trail; the transaction commits only that.
                 self._event(
@@ -845,11 +1197,231 @@ class ReviewLedger:
                     actor=decision.reviewer,
                     data={"why": str(refusal), "type": decision.type},
                 )
-            else:
+            elif not partial:
                 self._insert_decision(conn, decision_id, request_id, thread_id, digest, decision)
         if refusal is not None:
             raise refusal
         return self.get(request_id)
+
+    def check_may_decide(self, request_id: str, decision: Decision) -> None:
+        """Raise `NotAuthorizedError` (and log the refusal) unless the reviewer may decide."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT thread_id, eligible, owner, json_extract(payload,"
+                " '$.request.bar_owner') FROM hitl_requests WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no request with id {request_id!r}")
+            thread_id, eligible, owner, bar_owner = row
+            refusal = self._authorize(
+                conn, request_id, decision, eligible, owner if bar_owner != 0 else None
+            )
+            if refusal is not None:
+                self._event(
+                    conn,
+                    "refused",
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    actor=decision.reviewer,
+                    data={"why": str(refusal), "type": decision.type},
+                )
+        if refusal is not None:
+            raise refusal
+
+    @staticmethod
+    def _authorize(
+        conn: sqlite3.Connection,
+        request_id: str,
+        decision: Decision,
+        eligible: str | None,
+        owner: str | None,
+    ) -> NotAuthorizedError | None:
+        who = decision.reviewer
+        if owner is not None and who == owner and decision.type in ("approve", "modify"):
+            return NotAuthorizedError(
+                f"{who} triggered or owns {request_id} and may not {decision.type} it"
+            )
+        roles = json.loads(eligible) if eligible else []
+        if not roles:
+            return None
+        row = conn.execute("SELECT role FROM hitl_reviewers WHERE name = ?", (who,)).fetchone()
+        needed = " or ".join(roles)
+        if row is None:
+            return NotAuthorizedError(
+                f"{who!r} is not a registered reviewer; {request_id} needs a {needed}"
+                " (`langgraph-hitl reviewers add NAME --role ROLE`)"
+            )
+        if row[0] not in roles:
+            return NotAuthorizedError(
+                f"{who} is a {row[0]} and may not decide {request_id}: it needs a {needed}"
+            )
+        return None
+
+    def _vote(
+        self,
+        conn: sqlite3.Connection,
+        request_id: str,
+        thread_id: str,
+        decision: Decision,
+        quorum: int,
+    ) -> HitlError | None:
+        """Keep one reviewer's vote on a request that needs `quorum` approvals."""
+        if decision.type not in ("approve", "reject"):
+            return DecisionNotAllowedError(
+                f"{request_id} needs {quorum} approvals: approve or reject it (a {decision.type}"
+                " would replace what the others approved)"
+            )
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO hitl_votes (request_id, reviewer, type, comment, voted_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                request_id,
+                decision.reviewer,
+                decision.type,
+                decision.comment,
+                decision.decided_at.timestamp(),
+            ),
+        )
+        if not cur.rowcount:
+            return AlreadyDecidedError(
+                f"{decision.reviewer} already voted on {request_id}; it needs {quorum} different"
+                " approvers"
+            )
+        return None
+
+    @staticmethod
+    def _approvals(conn: sqlite3.Connection, request_id: str) -> list[str]:
+        rows = conn.execute(
+            "SELECT reviewer FROM hitl_votes WHERE request_id = ? AND type = 'approve'"
+            " ORDER BY voted_at, reviewer",
+            (request_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- deadlines, escalation, cancelling ---------------------------------------
+
+    def overdue(self, now: float | None = None) -> list[RequestRecord]:
+        """Pending requests whose deadline has passed, most overdue first."""
+        now = time.time() if now is None else now
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE status = 'pending'"
+            " AND deadline IS NOT NULL AND deadline <= ? ORDER BY deadline, request_id",
+            (now,),
+        )
+        return [self._record(row) for row in rows]
+
+    def sweep_step(self, request_id: str, *, level: int, now: float | None = None) -> str | None:
+        """Take one overdue request one step along its chain, once.
+
+        Returns `escalated` (it moved to the next role, with a new deadline),
+        `timed_out` (the chain ran out: the request's `on_timeout` decision is recorded,
+        to be applied), or None when there was nothing to do: it is not overdue any more,
+        or another sweep took this step first (`level` is the step the caller saw).
+        """
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status, level, deadline, created_at, eligible, thread_id, args_digest,"
+                " payload FROM hitl_requests WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no request with id {request_id!r}")
+            status, seen, deadline, created, eligible, thread_id, digest, payload = row
+            if status != "pending" or seen != level or deadline is None or deadline > now:
+                return None
+            request = ApprovalRequest.model_validate(json.loads(payload)["request"])
+            roles = json.loads(eligible) if eligible else []
+            if len(roles) > 1:
+                step = request.deadline_in or (deadline - created)
+                conn.execute(
+                    "UPDATE hitl_requests SET level = level + 1, eligible = ?, required_role = ?,"
+                    " deadline = ? WHERE request_id = ?",
+                    (canonical_json(roles[1:]), roles[1], now + step, request_id),
+                )
+                self._event(
+                    conn,
+                    "escalated",
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    actor=SWEEP_ACTOR,
+                    data={"from": roles[0], "to": roles[1], "level": level + 1, "why": "deadline"},
+                    at=now,
+                )
+                return "escalated"
+            kind = request.on_timeout
+            decision = Decision.model_validate(
+                {
+                    "type": kind,
+                    "reviewer": SWEEP_ACTOR,
+                    "reason": "nobody decided before the deadline"
+                    + (" at the end of the escalation chain" if roles else "")
+                    if kind == "reject"
+                    else None,
+                    "comment": "default decision on timeout",
+                    "seen_digest": digest,
+                }
+            )
+            self._event(
+                conn,
+                "timed_out",
+                request_id=request_id,
+                thread_id=thread_id,
+                actor=SWEEP_ACTOR,
+                data={"decision": kind, "level": level},
+                at=now,
+            )
+            self._insert_decision(
+                conn, f"dec_{uuid.uuid4().hex[:12]}", request_id, thread_id, digest, decision
+            )
+            return "timed_out"
+
+    def cancel_thread(self, thread_id: str, *, reason: str, actor: str | None) -> list[str]:
+        """Stop a thread for good: every open request is cancelled and it never resumes.
+
+        Returns the requests cancelled. The thread's result becomes `cancelled`.
+        """
+        now = time.time()
+        with self._tx() as conn:
+            known = conn.execute(
+                "SELECT result FROM hitl_threads WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+            if known is None:
+                raise UnknownRequestError(f"no thread {thread_id!r}")
+            if known[0] == "cancelled":
+                raise NotPendingError(f"thread {thread_id} is already cancelled")
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT request_id FROM hitl_requests WHERE thread_id = ?"
+                    " AND status IN ('pending', 'decided') ORDER BY created_at",
+                    (thread_id,),
+                ).fetchall()
+            ]
+            for request_id in ids:
+                self._move(
+                    conn,
+                    request_id,
+                    "cancelled",
+                    ("pending", "decided"),
+                    actor,
+                    {"why": reason},
+                    now,
+                )
+            conn.execute(
+                "UPDATE hitl_threads SET result = 'cancelled', finished_at = ? WHERE thread_id = ?",
+                (now, thread_id),
+            )
+            self._event(
+                conn, "thread_cancelled", thread_id=thread_id, actor=actor, data={"why": reason}
+            )
+        return ids
+
+    def thread_result(self, thread_id: str) -> str | None:
+        """How a thread ended, as `finish_thread` or `cancel_thread` noted it."""
+        rows = self._read("SELECT result FROM hitl_threads WHERE thread_id = ?", (thread_id,))
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
 
     def _insert_decision(
         self,

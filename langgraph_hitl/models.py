@@ -114,7 +114,22 @@ class ApprovalRequest(BaseModel):
     deadline: datetime | None = None
     """When the request should be decided by (timezone-aware; naive means UTC)."""
     reviewer_role: str | None = None
-    """The reviewer role required to decide, if any."""
+    """The reviewer role required to decide now (the first of `review_roles`)."""
+    review_roles: list[str] = Field(default_factory=list)
+    """The escalation chain, lowest role first (`["junior", "senior", "manager"]`).
+
+    The first role, and every role after it, may decide; each time the deadline
+    passes, `sweep` moves the request one role up. Empty: anyone may decide."""
+    deadline_in: float | None = Field(default=None, gt=0)
+    """Seconds each step of the chain has before it escalates (from when it is recorded)."""
+    on_timeout: Literal["reject", "approve"] = "reject"
+    """What `sweep` decides once the last role's deadline passed too."""
+    quorum: int = Field(default=1, ge=1)
+    """How many different reviewers must approve; one rejection ends the request."""
+    owner: str | None = None
+    """Who triggered or owns the work."""
+    bar_owner: bool = True
+    """Refuse an approval (or modify) by `owner`."""
     args_schema: dict[str, Any] | None = None
     """JSON Schema the action's args must satisfy after a `modify`."""
 
@@ -138,6 +153,21 @@ class ApprovalRequest(BaseModel):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    @model_validator(mode="after")
+    def _one_chain(self) -> ApprovalRequest:
+        if self.reviewer_role and not self.review_roles:
+            self.review_roles = [self.reviewer_role]
+        elif self.review_roles and self.reviewer_role not in (None, self.review_roles[0]):
+            raise ValueError(
+                f"reviewer_role {self.reviewer_role!r} is not the first of review_roles"
+                f" {self.review_roles}"
+            )
+        if self.review_roles:
+            self.reviewer_role = self.review_roles[0]
+        if len(set(self.review_roles)) != len(self.review_roles):
+            raise ValueError(f"review_roles repeats a role: {self.review_roles}")
+        return self
 
     def to_wire(self) -> dict[str, Any]:
         """The request as plain JSON, as it crosses `interrupt()` and the ledger."""

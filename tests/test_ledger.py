@@ -100,7 +100,7 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
         second.setup()
     with ReviewLedger.open(db_file) as reopened:
         assert reopened.get(rid).status == "pending"
-        assert reopened.conn.execute("SELECT version FROM hitl_schema").fetchall() == [(1,)]
+        assert reopened.conn.execute("SELECT version FROM hitl_schema").fetchall() == [(1,), (2,)]
         tables = {
             row[0]
             for row in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
