@@ -675,6 +675,11 @@ def prune(
     )
 
 
+# Commands of review at scale, learning from decisions and watching the review
+# process live in their own modules; importing them registers them on `app`.
+from langgraph_hitl import _cli_scale  # noqa: E402,F401
+
+
 def main() -> None:
     """Console-script entry point: usage errors, too, are one line on stderr (exit 2)."""
     try:
