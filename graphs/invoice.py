@@ -2,11 +2,23 @@
 
     extract -> validate -> score --autonomous--> pay --------------------> END
                                  --review------> pay -> queue_review -----> END
-                                 --escalate----> approve_payment
+                                 --sampled-----> pay -> queue_review -----> END
+                                 --escalated---> approve_payment
                                                    |--approve--> pay
                                                    |--modify---> revalidate --> pay
                                                    |             (still wrong: back to the gate)
+                                                   |--respond--> handled ---> END
                                                    '--reject---> reject ----> END
+
+Review policy (`POLICY`): tiers by amount (low up to 2,000, medium up to 10,000, high
+up to 100,000, critical above), one tier up for validation problems (two or more: at
+least high). Juniors decide low, seniors medium, managers high; critical needs two
+managers; nobody approves an invoice they submitted. A tenth of medium invoices that
+pay on their own are sampled for review after the fact. Deadlines per step: 4 h
+(medium), 8 h (high and critical); `sweep` moves overdue requests up the chain
+(junior -> senior -> manager) and rejects at its end. A trained override model
+(`langgraph-hitl train`, saved as `override-model.json` beside the database, or named
+by `$LANGGRAPH_HITL_MODEL`) escalates invoices it scores at 0.7 or more.
 
 Paying is the irreversible step: one row per invoice in `payments`, keyed by
 `invoice_id`, so an invoice is never paid twice even if the node runs again.
@@ -17,11 +29,11 @@ Run it: `langgraph-hitl run invoice --input @examples/invoices/large.json`.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import UTC, date, datetime
 from typing import Any, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -33,7 +45,10 @@ from langgraph_hitl import (
     ApprovalGate,
     ApprovalRequest,
     ConfidenceRouter,
+    ReviewPolicy,
     RiskRules,
+    Tier,
+    record_route,
     require_approval,
 )
 from langgraph_hitl.checkpointing import HitlSqliteSaver
@@ -41,6 +56,10 @@ from langgraph_hitl.checkpointing import HitlSqliteSaver
 KNOWN_VENDORS = frozenset({"Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp"})
 REQUIRED = ("invoice_id", "vendor", "amount", "currency", "due_date", "line_items")
 MAX_AUTONOMOUS_AMOUNT = 10_000
+TIER_LIMITS = (("low", 2_000), ("medium", 10_000), ("high", 100_000))
+TIERS = ("low", "medium", "high", "critical")
+MODEL_FILE = "override-model.json"
+HOUR = 3600.0
 
 
 class LineItem(BaseModel):
@@ -76,6 +95,8 @@ class InvoiceInput(TypedDict, total=False):
     due_date: str
     line_items: list[dict[str, Any]]
     ocr_confidence: float
+    submitted_by: str
+    agent_cost: float
 
 
 class InvoiceState(TypedDict, total=False):
@@ -92,6 +113,9 @@ class InvoiceState(TypedDict, total=False):
     rejection_reason: str | None
     payment: dict[str, Any] | None
     review_id: str | None
+    submitted_by: str | None
+    agent_cost: float
+    routing: dict[str, Any]
 
 
 def several_failures(state: dict[str, Any]) -> str | None:
@@ -108,6 +132,30 @@ ROUTER = ConfidenceRouter(
         max_amount=MAX_AUTONOMOUS_AMOUNT, amount_key="invoice.amount", extra=[several_failures]
     ),
 )
+
+POLICY = ReviewPolicy(
+    roles=["junior", "senior", "manager"],
+    tiers=[
+        Tier(name="low", role="junior"),
+        Tier(name="medium", role="senior", sample_rate=0.1, deadline=4 * HOUR),
+        Tier(name="high", role="manager", escalate=True, deadline=8 * HOUR),
+        Tier(name="critical", role="manager", escalate=True, quorum=2, deadline=8 * HOUR),
+    ],
+    router=ROUTER,
+    seed=20261125,
+)
+
+
+def policy_for(path: str | os.PathLike[str]) -> ReviewPolicy:
+    """`POLICY`, with the trained override model if one is saved beside the database."""
+    model = os.environ.get("LANGGRAPH_HITL_MODEL") or os.path.join(
+        os.path.dirname(os.path.abspath(path)), MODEL_FILE
+    )
+    if not os.path.exists(model):
+        return POLICY
+    from langgraph_hitl.predict import OverrideModel
+
+    return POLICY.with_predictor(OverrideModel.load(model))
 
 
 class Payments:
@@ -189,10 +237,16 @@ def check_invoice(invoice: dict[str, Any], payments: Payments, thread_id: str) -
 
 
 def _tier(state: InvoiceState) -> str:
-    amount = state["invoice"].get("amount") or 0
-    if amount > MAX_AUTONOMOUS_AMOUNT or len(state.get("problems") or []) >= 2:
-        return "high"
-    return "medium" if state.get("problems") else "low"
+    """The risk tier: by amount, one up for problems, at least high for two or more."""
+    amount = state["invoice"].get("amount")
+    amount = amount if isinstance(amount, int | float) else 0
+    level = next((i for i, (_, limit) in enumerate(TIER_LIMITS) if amount <= limit), 3)
+    problems = len(state.get("problems") or [])
+    if problems:
+        level = min(level + 1, 3)
+    if problems >= 2:
+        level = max(level, 2)
+    return TIERS[level]
 
 
 def payment_request(state: InvoiceState) -> ApprovalRequest:
@@ -201,12 +255,6 @@ def payment_request(state: InvoiceState) -> ApprovalRequest:
     amount = inv.get("amount") or 0
     problems = state.get("problems") or []
     due = inv.get("due_date")
-    deadline = None
-    if isinstance(due, str):
-        try:
-            deadline = datetime.combine(date.fromisoformat(due), datetime.min.time(), UTC)
-        except ValueError:
-            deadline = None
     return ApprovalRequest.model_validate(
         {
             "action": {"name": "pay_invoice", "args": inv},
@@ -227,7 +275,7 @@ def payment_request(state: InvoiceState) -> ApprovalRequest:
                 "due_date": due,
                 "ocr_confidence": state.get("ocr_confidence"),
             },
-            "deadline": deadline,
+            "owner": state.get("submitted_by"),
         }
     )
 
@@ -236,6 +284,7 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
     """Build the invoice graph on our checkpointer (it pays into the same file)."""
     payments = Payments(checkpointer.path)
     ledger = checkpointer.ledger
+    policy = policy_for(checkpointer.path)
 
     def thread_of(config: RunnableConfig) -> str:
         return str(config["configurable"]["thread_id"])
@@ -244,7 +293,12 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
         invoice = {k: state.get(k) for k in (*REQUIRED, "po_number")}
         if isinstance(invoice["currency"], str):
             invoice["currency"] = invoice["currency"].upper()
-        return {"invoice": invoice, "ocr_confidence": float(state.get("ocr_confidence", 0.0))}
+        return {
+            "invoice": invoice,
+            "ocr_confidence": float(state.get("ocr_confidence", 0.0)),
+            "submitted_by": state.get("submitted_by"),
+            "agent_cost": float(state.get("agent_cost", 0.0)),
+        }
 
     def validate(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         invoice = state["invoice"]
@@ -253,15 +307,27 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
             "vendor_history": payments.vendor_history(str(invoice.get("vendor"))),
         }
 
-    def score(state: InvoiceState) -> dict[str, Any]:
+    def score(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         penalty = 0.2 * len(state["problems"]) + (0.05 if not state["invoice"]["po_number"] else 0)
         confidence = round(max(0.0, min(1.0, state["ocr_confidence"] - penalty)), 3)
-        scored = {**state, "confidence": confidence}
-        reasons = ROUTER.reasons(scored) + [f"validation: {p}" for p in state["problems"]]
-        return {"confidence": confidence, "reasons": reasons, "route": ROUTER(scored)}
+        scored: InvoiceState = {**state, "confidence": confidence}  # type: ignore[typeddict-item]
+        scored["reasons"] = ROUTER.reasons(scored) + [f"validation: {p}" for p in state["problems"]]
+        request = payment_request(scored)
+        routing = policy.route(scored, request, thread_id=thread_of(config))
+        # Idempotent per node run: a score that runs again logs its route once.
+        route_id = record_route(ledger, config, routing, request, graph=checkpointer.graph)
+        return {
+            "confidence": confidence,
+            "reasons": routing.reasons,
+            "route": routing.route,
+            "routing": {**routing.to_json(), "route_id": route_id},
+        }
 
     def route(state: InvoiceState) -> Literal["pay", "approve_payment"]:
         return "approve_payment" if state["route"] == "escalate" else "pay"
+
+    def finish(config: RunnableConfig, state: InvoiceState, result: str) -> None:
+        ledger.finish_thread(thread_of(config), result, cost=state.get("agent_cost"))
 
     def revalidate(
         state: InvoiceState, config: RunnableConfig
@@ -286,7 +352,9 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
         decision = state.get("decision") or {}
         holder = payments.pay(invoice, thread_of(config), decision.get("reviewer"))
         if holder != thread_of(config):
+            finish(config, state, "rejected")
             return {"status": "rejected", "rejection_reason": f"already paid in thread {holder}"}
+        finish(config, state, "paid")
         return {
             "status": "paid",
             "payment": {"invoice_id": invoice["invoice_id"], "amount": invoice["amount"]},
@@ -296,24 +364,35 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
         return "queue_review" if state.get("route") == "review" else END
 
     def queue_review(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
+        routing = state.get("routing") or {}
         review_id = ledger.queue_review(
             thread_id=thread_of(config),
             request=payment_request(state),
             graph=checkpointer.graph,
             node="queue_review",
+            route_id=routing.get("route_id"),
+            sample_rate=routing.get("sample_rate"),
         )
         return {"review_id": review_id}
 
-    def reject(state: InvoiceState) -> dict[str, Any]:
+    def reject(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         decision = state.get("decision") or {}
+        finish(config, state, "rejected")
         return {"status": "rejected", "rejection_reason": decision.get("reason")}
+
+    def handled(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
+        # A reviewer took the invoice over (`respond`): their words are the outcome.
+        finish(config, state, "handled")
+        return {"status": "handled_by_human"}
 
     gate = ApprovalGate(
         payment_request,
         on_approve="pay",
         on_modify="revalidate",
         on_reject="reject",
+        on_respond="handled",
         args_schema=Invoice,
+        policy=policy,
     )
     builder = StateGraph(InvoiceState, input_schema=InvoiceInput)
     builder.add_node("extract", extract)
@@ -324,6 +403,7 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
     builder.add_node("pay", pay)
     builder.add_node("queue_review", queue_review)
     builder.add_node("reject", reject)
+    builder.add_node("handled", handled)
     builder.add_edge(START, "extract")
     builder.add_edge("extract", "validate")
     builder.add_edge("validate", "score")
@@ -331,4 +411,5 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
     builder.add_conditional_edges("pay", after_pay)
     builder.add_edge("queue_review", END)
     builder.add_edge("reject", END)
+    builder.add_edge("handled", END)
     return builder.compile(checkpointer=checkpointer)

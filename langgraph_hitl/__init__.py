@@ -21,11 +21,13 @@ if TYPE_CHECKING:
         ConfigurationError,
         ConflictError,
         HitlError,
+        NotAuthorizedError,
         NotPendingError,
     )
     from langgraph_hitl.gates import ApprovalGate, require_approval
     from langgraph_hitl.ledger import ReviewLedger
     from langgraph_hitl.models import Action, ApprovalRequest, Decision
+    from langgraph_hitl.policy import ReviewPolicy, Routing, Tier, record_route
     from langgraph_hitl.routers import ConfidenceRouter, RiskRules
 
 _WHERE = {
@@ -39,8 +41,13 @@ _WHERE = {
     "ConflictError": "errors",
     "Decision": "models",
     "HitlError": "errors",
+    "NotAuthorizedError": "errors",
     "NotPendingError": "errors",
     "ReviewDesk": "desk",
+    "ReviewPolicy": "policy",
+    "Routing": "policy",
+    "Tier": "policy",
+    "record_route": "policy",
     "ReviewLedger": "ledger",
     "RiskRules": "routers",
     "ThreadStatus": "desk",
@@ -60,13 +67,18 @@ __all__ = [
     "ConflictError",
     "Decision",
     "HitlError",
+    "NotAuthorizedError",
     "NotPendingError",
     "ReviewDesk",
     "ReviewLedger",
+    "ReviewPolicy",
     "RiskRules",
+    "Routing",
     "ThreadStatus",
+    "Tier",
     "open_async_checkpointer",
     "open_checkpointer",
+    "record_route",
     "require_approval",
 ]
 

@@ -967,8 +967,8 @@ class ReviewLedger:
         if reviewer is not None:
             role = self.reviewer_role(reviewer)
             where.append(
-                "(eligible IS NULL OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
-                " WHERE value = ?))"
+                "(eligible IS NULL OR NOT EXISTS (SELECT 1 FROM hitl_reviewers)"
+                " OR EXISTS (SELECT 1 FROM json_each(r.eligible) WHERE value = ?))"
                 " AND NOT (owner IS ? AND COALESCE(json_extract(payload,"
                 " '$.request.bar_owner'), 1))"
                 " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
@@ -1244,6 +1244,10 @@ class ReviewLedger:
             )
         roles = json.loads(eligible) if eligible else []
         if not roles:
+            return None
+        # Roles are enforced once any reviewer is registered: a ledger with none is a
+        # deployment that has not set up review roles yet, and says so in `list`.
+        if conn.execute("SELECT 1 FROM hitl_reviewers LIMIT 1").fetchone() is None:
             return None
         row = conn.execute("SELECT role FROM hitl_reviewers WHERE name = ?", (who,)).fetchone()
         needed = " or ".join(roles)
@@ -1535,8 +1539,13 @@ class ReviewLedger:
         request: ApprovalRequest,
         graph: str | None = None,
         node: str | None = None,
+        route_id: str | None = None,
+        sample_rate: float | None = None,
     ) -> str:
         """Queue autonomous work for review after the fact; idempotent per thread and action.
+
+        `route_id` and `sample_rate` tie the item to its routing row, so metrics can
+        weigh problems found in a sample by how much of the work was sampled.
 
         Example:
             >>> ledger.queue_review(thread_id="inv-7", request=req)  # doctest: +SKIP
@@ -1550,7 +1559,8 @@ class ReviewLedger:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO hitl_reviews (review_id, thread_id, graph, node,"
                 " action_name, action_args, summary, tier, confidence, reasons, status,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                " created_at, route_id, sample_rate)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
                 (
                     review_id,
                     thread_id,
@@ -1563,6 +1573,8 @@ class ReviewLedger:
                     request.confidence,
                     canonical_json(request.reasons),
                     now,
+                    route_id,
+                    sample_rate,
                 ),
             )
             if cur.rowcount:

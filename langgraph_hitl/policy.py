@@ -239,6 +239,19 @@ class ReviewPolicy:
             **overrides,
         )
 
+    def with_predictor(
+        self, predictor: OverridePredictor | None, *, threshold: float | None = None
+    ) -> ReviewPolicy:
+        """The same policy with another override predictor (and threshold)."""
+        return ReviewPolicy(
+            tiers=list(self.tiers.values()),
+            roles=self.roles,
+            router=self.router,
+            seed=self.seed,
+            predictor=predictor,
+            threshold=self.threshold if threshold is None else threshold,
+        )
+
     def tier(self, name: str | None) -> Tier | None:
         """The tier of that name, or None."""
         return None if name is None else self.tiers.get(name)

@@ -25,6 +25,9 @@ from langgraph_hitl.models import Decision
 LoadInvoice = Callable[[str], dict[str, Any]]
 
 
+GATED_PAY = Path(__file__).parent / "graphs" / "gated_pay.py"
+
+
 @pytest.fixture
 def desk(hitl_db: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
     """A desk on a fresh file that finds `invoice` through the repo's langgraph.json."""
@@ -180,7 +183,11 @@ def test_disallowed_decision_refused_before_writing(
     desk: ReviewDesk, load_invoice: LoadInvoice
 ) -> None:
     """A decision the gate does not offer is refused up front; the request stays pending."""
-    request_id = paused(desk, load_invoice("large"), "INV-1003")
+    gated = ReviewDesk(desk.path, base=desk.base)
+    status = gated.run(
+        f"{GATED_PAY}:make_graph", {"item_id": "it-1", "amount": 120.0}, thread_id="pay-1"
+    )
+    (request_id,) = status.pending
     with pytest.raises(DecisionNotAllowedError):
         desk.decide(request_id, Decision.respond("paid by phone", reviewer="ana"))
     (rec,) = desk.pending()

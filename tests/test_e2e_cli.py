@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,7 @@ def test_run_pauses_then_approve_in_another_process_pays_once(db: Path) -> None:
     assert shown["decision"] is None
     assert shown["action"]["name"] == "pay_invoice"
     assert shown["action"]["args"]["amount"] == 52000.0
-    assert shown["request"]["allowed_decisions"] == ["approve", "reject", "modify"]
+    assert shown["request"]["allowed_decisions"] == ["approve", "reject", "modify", "respond"]
 
     outcome = ok(cli(db, "approve", rid, "--reviewer", "ana", "--comment", "PO ok", "--json"))
     assert outcome["request_id"] == rid
@@ -292,7 +293,9 @@ def test_run_pauses_then_approve_in_another_process_pays_once(db: Path) -> None:
     assert events[2]["data"]["type"] == "approve"
     assert events[3]["data"] == {"outcome": "done"}
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
-    assert ok(by_thread) == events
+    routed, *rest = ok(by_thread)
+    assert rest == events
+    assert routed["kind"] == "routed" and routed["data"]["outcome"] == "escalated"
     shown = ok(shown)
     assert shown["status"] == "applied"
     assert shown["decision"]["type"] == "approve"
@@ -409,8 +412,9 @@ def test_list_rows_order_and_filters(db: Path) -> None:
         ["list", "--limit", "1", "--json"],
     )
     everything, by_gate, no_gate, high_only, medium_only, low_only, both, limited = map(ok, results)
-    assert [row["request_id"] for row in everything] == [high, medium]
-    assert everything[0]["created_at"] < everything[1]["created_at"]
+    # Nearest deadline first: the medium tier's step is 4 h, the high tier's 8 h.
+    assert [row["request_id"] for row in everything] == [medium, high]
+    assert everything[0]["deadline"] < everything[1]["deadline"]
     for row in everything:
         assert set(row) >= ROW_KEYS, set(row)
         assert row["graph"] == "invoice"
@@ -419,16 +423,22 @@ def test_list_rows_order_and_filters(db: Path) -> None:
         assert isinstance(row["action"]["args"], dict)
         assert isinstance(row["reasons"], list) and row["reasons"]
         assert isinstance(row["confidence"], float)
-    first, second = everything
+    second, first = everything
     assert first["thread_id"] == "t-high"
     assert first["tier"] == "high"
     assert first["summary"] == "Pay INV-1003: 52,000.00 USD to Initech LLC"
-    assert first["reasons"] == ["amount 52,000.00 is over the 10,000.00 limit"]
+    assert first["reasons"] == [
+        "amount 52,000.00 is over the 10,000.00 limit",
+        "tier high always goes to a human",
+    ]
     assert first["confidence"] == 0.95
-    assert first["deadline"] == "2026-12-31T00:00:00+00:00"
+    assert (first["required_role"], first["eligible_roles"]) == ("manager", ["manager"])
+    span = datetime.fromisoformat(first["deadline"]) - datetime.fromisoformat(first["created_at"])
+    assert span.total_seconds() == pytest.approx(8 * 3600)
     assert first["action"]["args"]["amount"] == 52000.0
     assert second["thread_id"] == "t-medium"
     assert second["tier"] == "medium"
+    assert second["eligible_roles"] == ["senior", "manager"]
     assert "validation: line items add up to 1,880.00, not 1,800.00" in second["reasons"]
     assert by_gate == everything
     assert no_gate == []
@@ -436,7 +446,7 @@ def test_list_rows_order_and_filters(db: Path) -> None:
     assert [row["request_id"] for row in medium_only] == [medium]
     assert low_only == []
     assert [row["request_id"] for row in both] == [high]
-    assert [row["request_id"] for row in limited] == [high]
+    assert [row["request_id"] for row in limited] == [medium]
 
 
 # -- 2. autonomous and sampled work ---------------------------------------------------------------

@@ -32,13 +32,18 @@ PUBLIC_NAMES = [
     "ConflictError",
     "Decision",
     "HitlError",
+    "NotAuthorizedError",
     "NotPendingError",
     "ReviewDesk",
     "ReviewLedger",
+    "ReviewPolicy",
     "RiskRules",
+    "Routing",
     "ThreadStatus",
+    "Tier",
     "open_async_checkpointer",
     "open_checkpointer",
+    "record_route",
     "require_approval",
 ]
 
