@@ -3,7 +3,8 @@
 Exit codes (also in `--help`): 0 done; 1 anything else; 2 bad input (unparsable JSON,
 unknown id, a decision the gate does not allow, an edit that fails the schema,
 missing or unreadable database); 3 conflict (already decided, no longer pending,
-stale). Every failure is one line on stderr; nothing pending changes.
+stale); 4 not authorized (the reviewer's role may not decide it, or they own the
+work). Every failure is one line on stderr; nothing pending changes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from langgraph_hitl.ledger import RequestRecord, ReviewItem
 EXIT_CODES = """\
 Exit codes: 0 done; 1 anything else; 2 bad input (unparsable JSON, unknown id, a
 decision the gate does not allow, an edit that fails the schema, missing or
-unreadable database); 3 conflict (already decided, no longer pending, stale).
+unreadable database); 3 conflict (already decided, no longer pending, stale); 4 not
+authorized (the reviewer's role may not decide it, or they own the work).
 """
 
 app = typer.Typer(
@@ -173,11 +175,13 @@ def _ago(ts: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _left(deadline: float | None) -> str:
+def _left(deadline: float | None, suffix: str = "") -> str:
     if deadline is None:
         return "-"
-    seconds = deadline - datetime.now(UTC).timestamp()
-    return "overdue" if seconds < 0 else _ago(datetime.now(UTC).timestamp() - seconds)
+    now = datetime.now(UTC).timestamp()
+    if deadline < now:
+        return f"overdue {_ago(deadline)}"
+    return _ago(now - (deadline - now)) + suffix
 
 
 def _short(value: Any, width: int = 48) -> str:
@@ -259,17 +263,21 @@ def _request_table(rows: list[RequestRecord], total: int) -> Table:
     table = Table(
         title=f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
     )
-    for column in ("request", "thread", "gate", "action", "summary", "tier", "conf", "age", "left"):
+    columns = ("request", "thread", "gate", "summary", "tier", "who", "conf", "age", "left")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for rec in rows:
         req = rec.request
+        who = rec.required_role or "-"
+        if rec.quorum > 1:
+            who += f" {len(rec.approvals)}/{rec.quorum}"
         table.add_row(
             rec.request_id,
             rec.thread_id,
             rec.gate or "-",
-            req.action.name,
             req.summary,
             req.risk_tier,
+            who,
             "-" if req.confidence is None else f"{req.confidence:.2f}",
             _ago(rec.created_at),
             _left(rec.deadline),
@@ -302,10 +310,14 @@ def list_(
     review: Annotated[
         bool, typer.Option("--review", help="List work queued for review after the fact.")
     ] = False,
+    reviewer: Annotated[
+        str | None,
+        typer.Option(help="Only what this reviewer may decide (their role, not their own work)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows; 0 for all.")] = 200,
     as_json: JsonFlag = False,
 ) -> None:
-    """List pending requests, oldest first (no graph is imported)."""
+    """List pending requests: overdue first, then by time left, then oldest (no graph import)."""
     desk = _desk()
     if review:
         items = desk.reviews(limit=limit or None)
@@ -315,12 +327,9 @@ def list_(
             out.print(_review_table(items))
         return
     with desk.ledger() as ledger:
-        rows = ledger.pending(gate=gate, tier=tier, limit=limit or None)
-        total = (
-            len(rows)
-            if not limit or len(rows) < limit
-            else ledger.count_pending(gate=gate, tier=tier)
-        )
+        filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
+        rows = ledger.pending(**filters, limit=limit or None)
+        total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
     if as_json:
         _print_json([rec.to_row() for rec in rows])
     elif not rows:
@@ -341,8 +350,16 @@ def _show_request(rec: RequestRecord) -> None:
         ("goal", req.goal),
         ("recommends", req.recommendation),
         ("failure", req.failure_reason),
-        ("deadline", None if rec.deadline is None else f"{_left(rec.deadline)} left"),
-        ("role", req.reviewer_role),
+        ("deadline", None if rec.deadline is None else _left(rec.deadline, suffix=" left")),
+        ("decides", " or ".join(rec.eligible) if rec.eligible else None),
+        (
+            "quorum",
+            f"{rec.quorum} approvals, {len(rec.approvals)} so far"
+            + (f" ({', '.join(rec.approvals)})" if rec.approvals else "")
+            if rec.quorum > 1
+            else None,
+        ),
+        ("owner", rec.owner),
     ]
     lines += [f"{name:<10} {value}" for name, value in facts if value]
     for title, items in (
@@ -428,6 +445,13 @@ def _decide(ident: str, decision: dict[str, Any], as_json: bool) -> None:
         _print_json(outcome.to_json())
         return
     rec = outcome.request
+    if rec.status == "pending":
+        out.print(
+            f"{rec.request_id}: approval {len(rec.approvals)} of {rec.quorum} recorded"
+            f" ({', '.join(rec.approvals)}); it resumes when {rec.quorum} reviewers approved",
+            markup=False,
+        )
+        return
     out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
     if outcome.thread is not None:
         _print_thread(outcome.thread, False)
@@ -677,7 +701,7 @@ def prune(
 
 # Commands of review at scale, learning from decisions and watching the review
 # process live in their own modules; importing them registers them on `app`.
-from langgraph_hitl import _cli_scale  # noqa: E402,F401
+from langgraph_hitl import _cli_learn, _cli_scale  # noqa: E402,F401
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,7 @@ class ReviewDesk:
         self.path = Path(path)
         self.graph = graph
         self.base = base or Path.cwd()
+        self._kept: tuple[ExitStack, dict[str, Any]] | None = None
 
     # -- reading (no LangGraph import) --------------------------------------------
 
@@ -188,12 +189,43 @@ class ReviewDesk:
 
     @contextmanager
     def _graph(self, graph_ref: str) -> Iterator[Any]:
+        if self._kept is not None:
+            # Inside `keep_graphs()`: load and compile each graph once for many threads.
+            stack, graphs = self._kept
+            if graph_ref not in graphs:
+                graphs[graph_ref] = stack.enter_context(self._load(graph_ref))
+            yield graphs[graph_ref]
+            return
+        with self._load(graph_ref) as graph:
+            yield graph
+
+    @contextmanager
+    def _load(self, graph_ref: str) -> Iterator[Any]:
         from langgraph_hitl._loader import load_target, with_checkpointer
         from langgraph_hitl.checkpointing import open_checkpointer
 
         target = load_target(graph_ref, self.base)
         with open_checkpointer(self.path, graph=graph_ref) as saver:
             yield with_checkpointer(target, saver)
+
+    @contextmanager
+    def keep_graphs(self) -> Iterator[ReviewDesk]:
+        """Keep graphs loaded (one checkpointer each) while deciding many requests.
+
+        Example:
+            >>> with desk.keep_graphs():  # doctest: +SKIP
+            ...     for request_id in ids:
+            ...         desk.approve(request_id, reviewer="ana")
+        """
+        if self._kept is not None:
+            yield self
+            return
+        with ExitStack() as stack:
+            self._kept = (stack, {})
+            try:
+                yield self
+            finally:
+                self._kept = None
 
     def _graph_for(self, ledger: ReviewLedger, thread_id: str) -> str:
         # An explicit graph wins: it is how a moved or renamed graph file is pointed at.
