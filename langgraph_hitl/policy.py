@@ -80,9 +80,13 @@ class Tier(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
+            from langgraph_hitl.errors import BadInputError
             from langgraph_hitl.maintenance import parse_duration
 
-            return parse_duration(value)
+            try:
+                return parse_duration(value)
+            except BadInputError as err:
+                raise ValueError(str(err)) from None
         return value
 
 

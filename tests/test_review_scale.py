@@ -1,0 +1,413 @@
+"""Review at scale: who may decide, quorum, owner bar, deadlines and sweep, cancel, respond,
+batch review; in the ledger, through the desk, and through the CLI as real processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_e2e_cli import cli, finish, ok, query, refused, start
+
+from langgraph_hitl import (
+    AlreadyDecidedError,
+    ApprovalRequest,
+    Decision,
+    NotAuthorizedError,
+    NotPendingError,
+    ReviewDesk,
+    ReviewLedger,
+    ReviewPolicy,
+    Tier,
+)
+from langgraph_hitl.errors import ConflictError, DecisionNotAllowedError
+from langgraph_hitl.gates import PAYLOAD_VERSION
+from langgraph_hitl.ledger import SWEEP_ACTOR
+from langgraph_hitl.models import REQUEST_KIND
+
+REPO = Path(__file__).resolve().parent.parent
+TIERED = "tests/graphs/tiered_pay.py:make_graph"
+ROLES = ["junior", "senior", "manager"]
+POLICY = ReviewPolicy(
+    roles=ROLES,
+    tiers=[
+        Tier(name="low", role="junior", deadline=60),
+        Tier(name="medium", role="senior", deadline=60),
+        Tier(name="high", role="manager", escalate=True, deadline=60),
+        Tier(name="critical", role="manager", escalate=True, quorum=2),
+        Tier(name="lenient", role="senior", on_timeout="approve", deadline=60),
+    ],
+)
+PEOPLE = {"jo": "junior", "sam": "senior", "mia": "manager", "max": "manager"}
+
+
+def payload(tier: str, *, owner: str | None = None, amount: float = 120.0) -> dict[str, Any]:
+    req = POLICY.stamp(
+        ApprovalRequest.model_validate(
+            {
+                "action": {
+                    "name": "pay_invoice",
+                    "args": {"invoice_id": "INV-7", "amount": amount},
+                },
+                "summary": f"Pay INV-7: {amount:,.2f} EUR",
+                "risk_tier": tier,
+                "owner": owner,
+            }
+        )
+    )
+    return {
+        "kind": REQUEST_KIND,
+        "version": PAYLOAD_VERSION,
+        "gate": "approve_payment",
+        "request": req.to_wire(),
+        "args_digest": req.action.digest(),
+    }
+
+
+@pytest.fixture
+def ledger(hitl_db: Path) -> Any:
+    with ReviewLedger.open(hitl_db, create=True) as opened:
+        for name, role in PEOPLE.items():
+            opened.add_reviewer(name, role, actor="admin")
+        yield opened
+
+
+def record(ledger: ReviewLedger, tier: str, thread: str, **kwargs: Any) -> str:
+    return ledger.record_request(
+        thread_id=thread, interrupt_id=f"{thread:0>32}"[-32:], payload=payload(tier, **kwargs)
+    )
+
+
+# -- who may decide ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tier", "role"), list(itertools.product(["low", "medium", "high"], ROLES))
+)
+def test_every_tier_and_role_pair(ledger: ReviewLedger, tier: str, role: str) -> None:
+    """A role decides its tier and every tier below; any other decision is refused (exit 4)."""
+    rid = record(ledger, tier, f"t-{tier}-{role}")
+    reviewer = {"junior": "jo", "senior": "sam", "manager": "mia"}[role]
+    allowed = ROLES.index(role) >= ROLES.index(POLICY.tiers[tier].role or "junior")
+    visible = [r.request_id for r in ledger.pending(reviewer=reviewer)]
+    assert (rid in visible) == allowed
+    if allowed:
+        assert ledger.record_decision(rid, Decision.approve(reviewer=reviewer)).status == "decided"
+        return
+    with pytest.raises(NotAuthorizedError) as caught:
+        ledger.record_decision(rid, Decision.approve(reviewer=reviewer))
+    assert caught.value.exit_code == 4
+    assert f"{reviewer} is a {role} and may not decide {rid}" in str(caught.value)
+    assert ledger.get(rid).status == "pending"
+    refusal = ledger.events(request_id=rid)[-1]
+    assert (refusal["kind"], refusal["actor"]) == ("refused", reviewer)
+
+
+def test_unregistered_reviewer_is_refused_once_roles_exist(ledger: ReviewLedger) -> None:
+    rid = record(ledger, "low", "t-1")
+    with pytest.raises(NotAuthorizedError, match="'zed' is not a registered reviewer"):
+        ledger.record_decision(rid, Decision.approve(reviewer="zed"))
+    assert ledger.pending(reviewer="zed") == []
+
+
+def test_with_no_reviewers_registered_anyone_may_decide(hitl_db: Path) -> None:
+    with ReviewLedger.open(hitl_db, create=True) as ledger:
+        rid = record(ledger, "high", "t-1")
+        assert [r.request_id for r in ledger.pending(reviewer="anyone")] == [rid]
+        assert ledger.record_decision(rid, Decision.approve(reviewer="anyone")).status == "decided"
+
+
+def test_owner_may_not_approve_or_modify_their_own_work(ledger: ReviewLedger) -> None:
+    rid = record(ledger, "high", "t-1", owner="mia")
+    assert ledger.pending(reviewer="mia") == []
+    assert [r.request_id for r in ledger.pending(reviewer="max")] == [rid]
+    for decision in (Decision.approve(reviewer="mia"), Decision.modify({}, reviewer="mia")):
+        with pytest.raises(NotAuthorizedError, match="mia triggered or owns"):
+            ledger.record_decision(rid, decision)
+    # Rejecting one's own work is fine: it stops it.
+    rejected = ledger.record_decision(rid, Decision.reject("wrong vendor", reviewer="mia"))
+    assert rejected.status == "decided"
+
+
+def test_quorum_needs_two_different_approvers_and_one_rejection_ends_it(
+    ledger: ReviewLedger,
+) -> None:
+    rid = record(ledger, "critical", "t-1", amount=200_000)
+    first = ledger.record_decision(rid, Decision.approve(reviewer="mia"))
+    assert (first.status, first.approvals, first.quorum) == ("pending", ["mia"], 2)
+    assert ledger.pending(reviewer="mia") == []  # already voted
+    with pytest.raises(AlreadyDecidedError, match="mia already voted"):
+        ledger.record_decision(rid, Decision.approve(reviewer="mia"))
+    with pytest.raises(DecisionNotAllowedError, match="needs 2 approvals"):
+        ledger.record_decision(rid, Decision.modify({"amount": 1}, reviewer="max"))
+    with pytest.raises(NotAuthorizedError):
+        ledger.record_decision(rid, Decision.approve(reviewer="sam"))
+    done = ledger.record_decision(rid, Decision.approve(reviewer="max", comment="checked"))
+    assert done.status == "decided"
+    assert done.decision is not None
+    assert done.decision.comment == "checked (approved by mia, max)"
+
+    other = record(ledger, "critical", "t-2", amount=300_000)
+    ledger.record_decision(other, Decision.approve(reviewer="mia"))
+    ended = ledger.record_decision(other, Decision.reject("not budgeted", reviewer="max"))
+    assert ended.status == "decided" and ended.decision is not None
+    assert ended.decision.type == "reject"
+
+
+# -- deadlines and escalation -------------------------------------------------------------
+
+
+def test_sweep_steps_up_the_chain_then_rejects_at_its_end(ledger: ReviewLedger) -> None:
+    rid = record(ledger, "low", "t-1")
+    rec = ledger.get(rid)
+    assert (rec.required_role, rec.eligible, rec.level) == ("junior", ROLES, 0)
+    assert rec.deadline == pytest.approx(rec.created_at + 60)
+    assert ledger.sweep_step(rid, level=0, now=rec.created_at + 30) is None  # not overdue
+    now = rec.created_at + 61
+    assert ledger.sweep_step(rid, level=0, now=now) == "escalated"
+    assert ledger.sweep_step(rid, level=0, now=now) is None  # a second sweep: step taken
+    rec = ledger.get(rid)
+    assert (rec.required_role, rec.eligible, rec.level) == ("senior", ROLES[1:], 1)
+    assert rec.deadline == pytest.approx(now + 60)
+    assert ledger.pending(reviewer="jo") == []
+    with pytest.raises(NotAuthorizedError):
+        ledger.record_decision(rid, Decision.approve(reviewer="jo"))
+    now += 61
+    assert ledger.sweep_step(rid, level=1, now=now) == "escalated"
+    assert ledger.get(rid).eligible == ["manager"]
+    now += 61
+    assert ledger.sweep_step(rid, level=2, now=now) == "timed_out"
+    rec = ledger.get(rid)
+    assert rec.status == "decided" and rec.decision is not None
+    assert (rec.decision.type, rec.decision.reviewer) == ("reject", SWEEP_ACTOR)
+    assert "end of the escalation chain" in (rec.decision.reason or "")
+    kinds = [e["kind"] for e in ledger.events(request_id=rid)]
+    assert kinds == ["created", "escalated", "refused", "escalated", "timed_out", "decided"]
+
+
+def test_timeout_decision_can_be_configured(ledger: ReviewLedger) -> None:
+    rid = record(ledger, "lenient", "t-1")
+    rec = ledger.get(rid)
+    now = rec.created_at + 61
+    assert ledger.sweep_step(rid, level=0, now=now) == "escalated"
+    assert ledger.sweep_step(rid, level=1, now=now + 61) == "timed_out"
+    decision = ledger.get(rid).decision
+    assert decision is not None and decision.type == "approve"
+
+
+def test_overdue_first_in_the_queue(ledger: ReviewLedger) -> None:
+    later = record(ledger, "critical", "t-none")  # no deadline
+    soon = record(ledger, "low", "t-low")
+    assert [r.request_id for r in ledger.pending()] == [soon, later]
+    assert [r.request_id for r in ledger.overdue(ledger.get(soon).created_at + 61)] == [soon]
+
+
+@pytest.fixture
+def desk(hitl_db: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
+    monkeypatch.setenv("LANGGRAPH_HITL_REVIEWER", "scale-test")
+    return ReviewDesk(hitl_db, base=REPO)
+
+
+def run_item(desk: ReviewDesk, item: str, tier: str, **extra: Any) -> str:
+    status = desk.run(
+        TIERED, {"item_id": item, "amount": 50.0, "tier": tier, **extra}, thread_id=item
+    )
+    assert status.status == "paused", status
+    (rid,) = status.pending
+    return rid
+
+
+def paid(db: Path) -> list[tuple[Any, ...]]:
+    return query(db, "SELECT item_id, thread_id FROM paid ORDER BY item_id")
+
+
+def test_desk_sweep_rejects_at_the_end_and_the_thread_finishes(desk: ReviewDesk) -> None:
+    rid = run_item(desk, "it-1", "high")
+    created = desk.show(rid).created_at
+    steps = desk.sweep(now=created + 3601)
+    assert [(s["request_id"], s["step"], s["applied"]) for s in steps] == [(rid, "timed_out", True)]
+    assert desk.thread("it-1").values["status"] == "rejected"
+    assert paid(desk.path) == []
+    assert desk.sweep(now=created + 99_999) == []
+
+
+def test_cancel_stops_a_thread_for_good(desk: ReviewDesk) -> None:
+    with desk.ledger(create=True) as ledger:
+        ledger.add_reviewer("mia", "manager")
+        ledger.add_reviewer("jo", "junior")
+    rid = run_item(desk, "it-1", "high")
+    with pytest.raises(NotAuthorizedError):
+        desk.cancel("it-1", "vendor dispute", reviewer="jo")
+    assert desk.cancel(rid, "vendor dispute", reviewer="mia") == [rid]
+    with pytest.raises(NotPendingError):
+        desk.approve(rid, reviewer="mia")
+    with pytest.raises(NotPendingError, match="already cancelled"):
+        desk.cancel("it-1", "again", reviewer="mia")
+    with pytest.raises(ConflictError, match="cancelled"):
+        desk.run(TIERED, {"item_id": "it-1", "amount": 5.0, "tier": "low"}, thread_id="it-1")
+    assert desk.resume() == []
+    assert paid(desk.path) == []
+    with desk.ledger() as ledger:
+        assert ledger.thread_result("it-1") == "cancelled"
+
+
+def test_respond_supplies_the_outcome(hitl_db: Path, repo_root: Path) -> None:
+    desk = ReviewDesk(hitl_db, base=repo_root)
+    invoice = json.loads((repo_root / "examples" / "invoices" / "large.json").read_text())
+    (rid,) = desk.run("invoice", invoice, thread_id="INV-1003").pending
+    outcome = desk.respond(rid, "paid by phone on 24 Nov", reviewer="ana")
+    assert outcome.applied and outcome.thread is not None
+    assert outcome.thread.values["status"] == "handled_by_human"
+    assert outcome.thread.values["decision"]["response"] == "paid by phone on 24 Nov"
+    with desk.ledger() as ledger:
+        assert ledger.thread_result("INV-1003") == "handled"
+
+
+# -- the CLI, in real processes -----------------------------------------------------------
+
+
+def test_cli_refusal_is_exit_4_one_line_and_list_filters_by_reviewer(db_with_roles: Path) -> None:
+    db = db_with_roles
+    high = ok(cli(db, "run", TIERED, "--input", json.dumps(_item("it-1", "high")), "--json"))
+    low = ok(
+        cli(db, "run", TIERED, "--input", json.dumps(_item("it-2", "low", escalate=True)), "--json")
+    )
+    (high_id,), (low_id,) = high["pending"], low["pending"]
+    refused(cli(db, "approve", high_id, "--reviewer", "jo"), 4, "jo is a junior", "manager")
+    assert [r["request_id"] for r in ok(cli(db, "list", "--reviewer", "jo", "--json"))] == [low_id]
+    mine = ok(cli(db, "list", "--reviewer", "mia", "--json"))
+    assert {r["request_id"] for r in mine} == {high_id, low_id}
+    ok(cli(db, "approve", high_id, "--reviewer", "mia", "--json"))
+    assert [row[0] for row in paid(db)] == ["it-1"]
+    listed = ok(cli(db, "reviewers", "list", "--json"))
+    assert {r["name"]: r["role"] for r in listed} == PEOPLE
+
+
+def _item(item: str, tier: str, **extra: Any) -> dict[str, Any]:
+    return {"item_id": item, "amount": 50.0, "tier": tier, **extra}
+
+
+@pytest.fixture
+def db_with_roles(tmp_path: Path) -> Path:
+    db = tmp_path / "hitl.sqlite"
+    with ReviewLedger.open(db, create=True) as ledger:
+        for name, role in PEOPLE.items():
+            ledger.add_reviewer(name, role)
+    return db
+
+
+def _seed_items(db: Path, count: int, tier: str = "high", **extra: Any) -> list[str]:
+    """Run `count` items to their gate in this process (one graph load)."""
+    desk = ReviewDesk(db, base=REPO)
+    ids = []
+    with desk.keep_graphs():
+        for n in range(count):
+            status = desk.run(TIERED, _item(f"it-{n:04d}", tier, **extra), thread_id=f"it-{n:04d}")
+            ids += status.pending
+    return ids
+
+
+def test_batch_approve_from_two_processes_at_once_applies_each_once(db_with_roles: Path) -> None:
+    db = db_with_roles
+    ids = _seed_items(db, 240)
+    groups = ok(cli(db, "batch", "--json"))
+    assert [(g["group"], g["count"]) for g in groups] == [("approve_pay/pay", 240)]
+    assert groups[0]["differing"] == ["item_id", "thread"]
+    procs = [
+        start(db, "batch", "approve", "approve_pay", "--reviewer", who, "--json")
+        for who in ("mia", "max")
+    ]
+    results = [finish(p) for p in procs]
+    items = [item for r in results for item in json.loads(r.out)["items"]]
+    applied = [i["request_id"] for i in items if i["result"] == "applied"]
+    lost = [i for i in items if i["result"] == "refused"]
+    assert sorted(applied) == sorted(ids), "every request applied exactly once"
+    assert all(i["exit_code"] == 3 for i in lost), lost
+    assert all(r.code in (0, 3) for r in results), results
+    assert len(paid(db)) == 240
+    attempts = query(db, "SELECT item_id, COUNT(*) FROM pay_attempts GROUP BY item_id")
+    assert {count for _, count in attempts} == {1}
+    assert ok(cli(db, "list", "--json")) == []
+
+
+def test_batch_where_limit_and_reject(db_with_roles: Path) -> None:
+    db = db_with_roles
+    ids = _seed_items(db, 6)
+    dry = ok(
+        cli(
+            db,
+            "batch",
+            "approve",
+            "1",
+            "--where",
+            "item_id~it-000",
+            "--limit",
+            "4",
+            "--dry-run",
+            "--json",
+        )
+    )
+    assert [row["request_id"] for row in dry] == ids[:4]
+    assert paid(db) == []
+    refused(cli(db, "batch", "approve", "1", "--where", "amount<lots"), 2, "needs a number")
+    refused(cli(db, "batch", "approve", "nope"), 2, "no pending group 'nope'")
+    senior = cli(
+        db,
+        "batch",
+        "reject",
+        "approve_pay/pay",
+        "--where",
+        "item_id=it-0002",
+        "--reason",
+        "duplicate",
+        "--reviewer",
+        "sam",
+        "--json",
+    )
+    assert senior.code == 4, str(senior)  # a senior may not decide high: exit 4, per item
+    assert json.loads(senior.out)["counts"] == {"refused": 1}
+    result = cli(
+        db,
+        "batch",
+        "reject",
+        "pay",
+        "--where",
+        "item_id=it-0002",
+        "--reason",
+        "dup",
+        "--reviewer",
+        "mia",
+        "--json",
+    )
+    assert ok(result)["counts"] == {"applied": 1}
+    assert query(db, "SELECT status FROM hitl_requests WHERE request_id = ?", ids[2]) == [
+        ("applied",)
+    ]
+    assert paid(db) == []
+
+
+def test_sweep_twice_at_once_takes_each_step_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "hitl.sqlite"
+    monkeypatch.setenv("TIERED_DEADLINE_S", "0.001")
+    ids = _seed_items(db, 30, tier="low", escalate=True)
+    for _round in range(3):
+        procs = [start(db, "sweep", "--json") for _ in range(2)]
+        for proc in procs:
+            assert finish(proc).code == 0
+    steps = query(
+        db,
+        "SELECT request_id, kind, json_extract(data, '$.level') FROM hitl_events"
+        " WHERE kind IN ('escalated', 'timed_out') ORDER BY seq",
+    )
+    assert len(steps) == len(set(steps)), "a step was taken twice"
+    for rid in ids:
+        mine = [(kind, level) for r, kind, level in steps if r == rid]
+        assert mine == [("escalated", 1), ("escalated", 2), ("timed_out", 2)], (rid, mine)
+    decisions = query(db, "SELECT reviewer, type, COUNT(*) FROM hitl_decisions GROUP BY 1, 2")
+    assert decisions == [(SWEEP_ACTOR, "reject", 30)]
+    assert query(db, "SELECT DISTINCT status FROM hitl_requests") == [("applied",)]
+    assert paid(db) == []
