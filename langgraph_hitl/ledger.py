@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,6 +193,33 @@ NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cance
 
 SWEEP_ACTOR = "langgraph-hitl:sweep"
 """Who the trail names for what `sweep` decides when a deadline ran out."""
+
+_CLOCK: list[Callable[[], float]] = [time.time]
+
+
+def clock() -> float:
+    """The ledger's clock: seconds since the epoch. Wall time unless `simulated_clock` is on."""
+    return _CLOCK[-1]()
+
+
+@contextmanager
+def simulated_clock(source: Callable[[], float]) -> Iterator[None]:
+    """Stamp the ledger's rows and events from `source` instead of the wall clock.
+
+    For simulations and tests that need history spread over days (the seeded invoice
+    simulation uses it); process-wide while the block runs.
+
+    Example:
+        >>> with simulated_clock(lambda: 1_700_000_000.0):
+        ...     clock()
+        1700000000.0
+    """
+    _CLOCK.append(source)
+    try:
+        yield
+    finally:
+        _CLOCK.remove(source)
+
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first event."""
@@ -538,7 +565,7 @@ class ReviewLedger:
             "SELECT seq, hash FROM hitl_events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-        at = time.time() if at is None else at
+        at = clock() if at is None else at
         body = canonical_json(data or {})
         digest = event_hash(prev, (seq, at, kind, request_id, thread_id, actor, body))
         conn.execute(
@@ -587,6 +614,13 @@ class ReviewLedger:
             self._event(
                 conn, kind, request_id=request_id, thread_id=thread_id, actor=actor, data=data
             )
+            if kind == "shown" and request_id is not None:
+                # The first time a reviewer opened it: time-to-correct starts here.
+                conn.execute(
+                    "UPDATE hitl_requests SET opened_at = COALESCE(opened_at, ?)"
+                    " WHERE request_id = ?",
+                    (clock(), request_id),
+                )
 
     def events(
         self, *, request_id: str | None = None, thread_id: str | None = None
@@ -628,7 +662,7 @@ class ReviewLedger:
             "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (thread_id) DO UPDATE SET graph = COALESCE(hitl_threads.graph, "
             "excluded.graph)",
-            (thread_id, graph, time.time()),
+            (thread_id, graph, clock()),
         )
 
     def thread_graphs(self) -> dict[str, str | None]:
@@ -646,7 +680,7 @@ class ReviewLedger:
         A lease past its expiry, or held by a process on this host that no longer
         exists, is taken over.
         """
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, None)
             current, expires = conn.execute(
@@ -706,7 +740,7 @@ class ReviewLedger:
         graph = conn.execute(
             "SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,)
         ).fetchone()[0]
-        now = time.time()
+        now = clock()
         deadline = _ts(request.deadline)
         if deadline is None and request.deadline_in is not None:
             deadline = now + request.deadline_in
@@ -772,7 +806,7 @@ class ReviewLedger:
                 " AND task_id = ? ORDER BY created_at, rowid",
                 (thread_id, task_id),
             ).fetchall()
-            now = time.time()
+            now = clock()
             last = len(answers) - 1
             for index, ((request_id, status, digest), answer) in enumerate(
                 zip(rows, answers, strict=False)
@@ -990,7 +1024,7 @@ class ReviewLedger:
             conn.execute(
                 "INSERT INTO hitl_reviewers (name, role, added_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET role = excluded.role",
-                (name, role, time.time()),
+                (name, role, clock()),
             )
             self._event(
                 conn,
@@ -1038,7 +1072,7 @@ class ReviewLedger:
         """
         key = f"{thread_id}\x00{node}\x00{step}"
         route_id = f"rt_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)
             cur = conn.execute(
@@ -1123,7 +1157,7 @@ class ReviewLedger:
             self._register(conn, thread_id, None)
             conn.execute(
                 "UPDATE hitl_threads SET result = ?, cost = ?, finished_at = ? WHERE thread_id = ?",
-                (result, cost, time.time(), thread_id),
+                (result, cost, clock(), thread_id),
             )
 
     def record_decision(
@@ -1307,7 +1341,7 @@ class ReviewLedger:
 
     def overdue(self, now: float | None = None) -> list[RequestRecord]:
         """Pending requests whose deadline has passed, most overdue first."""
-        now = time.time() if now is None else now
+        now = clock() if now is None else now
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE status = 'pending'"
             " AND deadline IS NOT NULL AND deadline <= ? ORDER BY deadline, request_id",
@@ -1323,7 +1357,7 @@ class ReviewLedger:
         to be applied), or None when there was nothing to do: it is not overdue any more,
         or another sweep took this step first (`level` is the step the caller saw).
         """
-        now = time.time() if now is None else now
+        now = clock() if now is None else now
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, level, deadline, created_at, eligible, thread_id, args_digest,"
@@ -1386,7 +1420,7 @@ class ReviewLedger:
 
         Returns the requests cancelled. The thread's result becomes `cancelled`.
         """
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             known = conn.execute(
                 "SELECT result FROM hitl_threads WHERE thread_id = ?", (thread_id,)
@@ -1476,7 +1510,7 @@ class ReviewLedger:
 
     def mark_apply_started(self, request_ids: Sequence[str], actor: str | None) -> None:
         """Note that a resume with these decisions is about to reach LangGraph."""
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             for request_id in request_ids:
                 conn.execute(
@@ -1487,7 +1521,7 @@ class ReviewLedger:
 
     def mark_applied(self, request_ids: Sequence[str], *, actor: str | None, outcome: str) -> None:
         """Mark decided requests applied, with where the thread ended."""
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             for request_id in request_ids:
                 self._move(
@@ -1498,7 +1532,7 @@ class ReviewLedger:
         """Move a pending or decided request to `superseded` or `cancelled`."""
         with self._tx() as conn:
             self._move(
-                conn, request_id, status, ("pending", "decided"), actor, {"why": why}, time.time()
+                conn, request_id, status, ("pending", "decided"), actor, {"why": why}, clock()
             )
 
     def _move(
@@ -1553,7 +1587,7 @@ class ReviewLedger:
         """
         key = f"{thread_id}\x00{node}\x00{request.action.digest()}"
         review_id = f"rev_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)
             cur = conn.execute(
@@ -1630,7 +1664,7 @@ class ReviewLedger:
     ) -> ReviewItem:
         """Close an after-the-fact review: fine (`problem=None`) or a problem found."""
         status = "ok" if problem is None else "problem"
-        now = time.time()
+        now = clock()
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, thread_id FROM hitl_reviews WHERE review_id = ?", (review_id,)
