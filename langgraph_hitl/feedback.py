@@ -80,8 +80,8 @@ def overrides(ledger: ReviewLedger, since: datetime | None = None) -> list[dict[
 
     Example:
         >>> rows = overrides(ledger)  # doctest: +SKIP
-        >>> rows[0]["proposed"], rows[0]["chosen"]["type"], rows[0]["chosen"]["reason"]  # doctest: +SKIP
-        ({'name': 'pay_invoice', 'args': {'amount': 52000}}, 'reject', 'unknown vendor')
+        >>> rows[0]["proposed"], rows[0]["chosen"]["reason"]  # doctest: +SKIP
+        ({'name': 'pay_invoice', 'args': {'amount': 52000}}, 'unknown vendor')
     """
     marks = ", ".join("?" for _ in OVERRIDE_TYPES)
     sql = (
@@ -272,9 +272,9 @@ class CalibrationReport:
     and reviewed after the fact.
 
     Example:
-        >>> report = calibrate(ledger, target_rate=0.2)  # doctest: +SKIP
+        >>> report = calibrate(ledger, target_rate=0.4)  # doctest: +SKIP
         >>> report.review_at, report.autonomous_at  # doctest: +SKIP
-        (0.4, 0.75)
+        (0.4, 0.95)
     """
 
     target_rate: float
@@ -343,9 +343,9 @@ def calibrate(
         BadInputError: A target out of range, an empty routing log, or no overrides.
 
     Example:
-        >>> report = calibrate(ledger, target_rate=0.3)  # doctest: +SKIP
+        >>> report = calibrate(ledger, target_rate=0.4)  # doctest: +SKIP
         >>> report.review_at, report.proposed.caught_share  # doctest: +SKIP
-        (0.4, 0.5)
+        (0.4, 0.4)
     """
     if not (isinstance(target_rate, int | float) and 0.0 < target_rate <= 1.0):
         raise BadInputError(f"target rate must be within (0, 1], got {target_rate}")
@@ -397,7 +397,9 @@ def calibrate(
         best = max(within, key=lambda r: (r.caught, -r.threshold))
         review_at = best.threshold
         most = max(r.caught for r in rows)
-        autonomous_at = min(r.threshold for r in rows if r.caught == most and r.threshold >= best.threshold)
+        autonomous_at = min(
+            r.threshold for r in rows if r.caught == most and r.threshold >= best.threshold
+        )
     return CalibrationReport(
         target_rate=float(target_rate),
         routed=len(routes),
@@ -408,4 +410,3 @@ def calibrate(
         review_at=review_at,
         autonomous_at=autonomous_at,
     )
-
