@@ -1,4 +1,5 @@
-"""Deciding a queue: N pending requests approved one by one, in one process vs. one CLI each.
+"""Deciding a queue: N pending requests approved by one `batch approve`, one by one in one
+process, and by one CLI process each.
 
 Two files are filled the same way: N threads of the gate graph in `_graphs.py`, each run
 through `open_checkpointer` until it pauses at the gate (one more for a warm-up). Then:
@@ -9,6 +10,11 @@ through `open_checkpointer` until it pauses at the gate (one more for a warm-up)
   one CLI each     `python -m langgraph_hitl --db DB approve REQUEST --json`, a fresh process
                    per request, timed end to end, for an evenly spread sample of them; the
                    total for N is that sample's mean times N, and labelled extrapolated.
+
+  batch            `python -m langgraph_hitl --db DB batch approve 1`, one process for all
+                   N (each still recorded and applied on its own), timed end to end, while
+                   this process writes an event to the same ledger every 20 ms and times
+                   each write: how long the batch holds other reviewers up.
 
 The first decision of each (imports, first compile) is a warm-up, reported on its own and
 left out of the per-request figures. Every decision is checked to have finished its thread.
@@ -84,6 +90,28 @@ def one_process_each(db: Path, ids: list[str]) -> tuple[float, list[float]]:
     return times[0], times[1:]
 
 
+def batch_cli(db: Path) -> tuple[float, list[float], int]:
+    """Seconds for one `langgraph-hitl batch approve` of every pending request, and the
+    waits of another reviewer writing to the ledger every 20 ms meanwhile."""
+    argv = [sys.executable, "-m", "langgraph_hitl", "--db", str(db), "batch", "approve"]
+    argv += ["1", "--reviewer", REVIEWER, "--json"]
+    waits: list[float] = []
+    with ReviewLedger.open(db) as other:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        while proc.poll() is None:
+            began = time.perf_counter()
+            other.add_event("bench_ping", actor="another-reviewer")
+            waits.append(time.perf_counter() - began)
+            time.sleep(0.02)
+        out, err = proc.communicate()
+        elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"batch approve: exit {proc.returncode}: {err.decode()}")
+    counts = json.loads(out)["counts"]
+    return elapsed, waits, int(counts.get("applied", 0))
+
+
 def sample(ids: list[str], k: int) -> list[str]:
     step = len(ids) / k
     return [ids[int(i * step)] for i in range(k)]
@@ -104,10 +132,15 @@ def stats(label: str, times: list[float], total_for_n: float, note: str) -> list
 
 def main() -> None:
     with scratch_dir("batch") as tmp:
-        desk_db, cli_db = tmp / "desk.sqlite", tmp / "cli.sqlite"
+        desk_db, cli_db, batch_db = tmp / "desk.sqlite", tmp / "cli.sqlite", tmp / "batch.sqlite"
         desk_ids = fill(desk_db, N + 1)
         cli_ids = fill(cli_db, N + 1)
-        print(f"  filled 2 x {N + 1} pending", file=sys.stderr, flush=True)
+        fill(batch_db, N)
+        print(f"  filled 3 x {N} pending", file=sys.stderr, flush=True)
+        batch_s, waits, applied = batch_cli(batch_db)
+        if applied != N:
+            raise RuntimeError(f"batch approve applied {applied}, expected {N}")
+        print("  batch approved in one process", file=sys.stderr, flush=True)
         desk_warm, desk_times = in_process(desk_db, desk_ids)
         print("  decided in one process", file=sys.stderr, flush=True)
         cli_warm, cli_times = one_process_each(
@@ -152,6 +185,28 @@ def main() -> None:
             rows,
             left=(0, 6),
         )
+    )
+    print(
+        table(
+            f"`langgraph-hitl batch approve` of all {N} in one process (measured, imports"
+            " included) against one `approve` process per request",
+            ["approach", f"total s for {N}", "ms per request", "vs batch"],
+            [
+                ["batch approve, one process", batch_s, batch_s / N * 1e3, 1.0],
+                ["approve, one process each", cli_mean * N, cli_mean * 1e3, cli_mean * N / batch_s],
+                [
+                    "ReviewDesk.decide loop, in process",
+                    desk_total,
+                    desk_total / N * 1e3,
+                    desk_total / batch_s,
+                ],
+            ],
+            left=(0,),
+        )
+    )
+    print(
+        f"another reviewer writing to the ledger every 20 ms during the batch: {len(waits)}"
+        f" writes, median wait {median(waits) * 1e3:.1f} ms, longest {max(waits) * 1e3:.1f} ms"
     )
     print(
         f"warm-up (first decision, not in the table): in one process {desk_warm * 1e3:.0f} ms"
