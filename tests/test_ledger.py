@@ -108,6 +108,36 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
     assert {"hitl_requests", "hitl_decisions", "hitl_events", "hitl_reviews"} <= tables
 
 
+def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    """A file made before review at scale gains the new tables and columns, rows intact."""
+    from langgraph_hitl import ledger as ledger_module
+
+    db_file = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(db_file)
+    conn.execute("CREATE TABLE hitl_schema (version INTEGER)")
+    for statement in ledger_module._MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO hitl_schema (version) VALUES (1)")
+    conn.execute(
+        "INSERT INTO hitl_requests (request_id, thread_id, interrupt_id, action_name,"
+        " action_args, summary, reasons, status, created_at, payload, args_digest)"
+        " VALUES ('req_old', 't-old', 'i', 'pay', '{}', 'old', '[]', 'applied', 1.0, '{}', 'd')"
+    )
+    conn.commit()
+    conn.close()
+    with ReviewLedger.open(db_file) as ledger:
+        versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
+        assert versions == [(1,), (2,)]
+        row = ledger.conn.execute(
+            "SELECT status, quorum, level, eligible FROM hitl_requests WHERE request_id = 'req_old'"
+        ).fetchone()
+        assert row == ("applied", 1, 0, None)
+        rid = new_request(ledger, "t-new")
+        assert ledger.get(rid).status == "pending"
+        assert ledger.routes() == []
+
+
 def test_setup_beside_other_tables(tmp_path: Path) -> None:
     """The ledger sets up in a file that already holds other tables, leaving them be."""
     path = tmp_path / "app.sqlite"
