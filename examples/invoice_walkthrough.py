@@ -99,7 +99,23 @@ def main() -> None:
         ).fetchall()
     for row in rows:
         print("  ", " | ".join("-" if v is None else str(v) for v in row))
-    print(f"\nDone. Explore it yourself: .venv/bin/langgraph-hitl --db {db.name} list --json")
+
+    say("Review at scale: register reviewers; roles now decide who may decide what.")
+    cli(db, "reviewers", "add", "jo", "--role", "junior")
+    cli(db, "reviewers", "add", "mia", "--role", "manager")
+    cli(db, "reviewers", "add", "max", "--role", "manager")
+    big = "@examples/invoices/huge.json"
+    say("210,000 EUR is the critical tier: two different managers must approve.")
+    cli(db, "run", "invoice", "--input", big, "--thread", "INV-1006")
+    cli(db, "list", "--reviewer", "jo")
+    cli(db, "approve", "INV-1006", "--reviewer", "jo", expect=4)
+    cli(db, "approve", "INV-1006", "--reviewer", "mia")
+    cli(db, "approve", "INV-1006", "--reviewer", "mia", expect=3)
+    cli(db, "approve", "INV-1006", "--reviewer", "max")
+    print(
+        f"\nDone. Explore it yourself: .venv/bin/langgraph-hitl --db {db.name} list --json"
+        "\nTwo simulated weeks of it, for metrics: python examples/simulate_invoices.py"
+    )
 
 
 if __name__ == "__main__":
