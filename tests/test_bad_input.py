@@ -145,7 +145,7 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Paused:
         rec = ledger.get(status.pending[0])
     assert rec.status == "pending"
     assert rec.request.action.args == INVOICE_ARGS
-    assert rec.request.allowed_decisions == ["approve", "reject", "modify"]
+    assert rec.request.allowed_decisions == ["approve", "reject", "modify", "respond"]
     assert not Path(f"{db}-wal").exists(), "a connection is still open: the copy would lag"
     return Paused(db, rec.request_id, rec.request)
 

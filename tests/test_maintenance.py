@@ -108,7 +108,7 @@ def test_prune_deletes_finished_threads_only_and_keeps_the_trail(desk: ReviewDes
     assert desk.thread("decided").values["status"] == "paid"
     with desk.ledger() as ledger:
         assert verify(ledger).ok
-        assert [e["kind"] for e in ledger.events(thread_id="done-0")] == ["pruned"]
+        assert [e["kind"] for e in ledger.events(thread_id="done-0")] == ["routed", "pruned"]
 
 
 def test_prune_keeps_recent_threads(desk: ReviewDesk) -> None:
