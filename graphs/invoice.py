@@ -400,7 +400,9 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
     builder.add_node("score", score)
     builder.add_node("approve_payment", gate, destinations=gate.destinations)
     builder.add_node("revalidate", revalidate)
-    builder.add_node("pay", pay)
+    # Irreversible: reached without a gate for small invoices, so `pay` itself checks the
+    # ledger for an approval (`require_approval`) above the limit; `check` reads this.
+    builder.add_node("pay", pay, metadata={"irreversible": True, "guarded": True})
     builder.add_node("queue_review", queue_review)
     builder.add_node("reject", reject)
     builder.add_node("handled", handled)
