@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from _common import BENCH_DIR, REPO, SCALE
 
-BENCHMARKS = ("bench_gate.py", "bench_list.py", "bench_batch.py")
+BENCHMARKS = ("bench_gate.py", "bench_list.py", "bench_batch.py", "bench_metrics.py")
 PACKAGES = (
     "langgraph-hitl",
     "langgraph",

@@ -701,7 +701,7 @@ def prune(
 
 # Commands of review at scale, learning from decisions and watching the review
 # process live in their own modules; importing them registers them on `app`.
-from langgraph_hitl import _cli_learn, _cli_scale, _cli_watch  # noqa: E402,F401
+from langgraph_hitl import _cli_learn, _cli_metrics, _cli_scale, _cli_watch  # noqa: E402,F401
 
 
 def main() -> None:
