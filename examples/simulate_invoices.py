@@ -31,6 +31,7 @@ from typing import Any
 from langgraph_hitl import Decision, HitlError, ReviewDesk
 from langgraph_hitl.batch import Condition, decide_batch, groups, select
 from langgraph_hitl.ledger import RequestRecord, simulated_clock
+from langgraph_hitl.notify import Notification, deliver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ REVIEWERS = {
     "jo": "junior",
     "ana": "junior",
     "sam": "senior",
-    "rex": "senior",  # approves everything, in seconds: the metrics should notice
+    "rex": "manager",  # approves everything, in seconds: the metrics should notice
     "mia": "manager",
     "max": "manager",
 }
@@ -57,6 +58,20 @@ class Invoice:
     """A human who reads it carefully rejects it (fraud pattern, a stranger, a duplicate)."""
     typo: float | None = None
     """The amount as it should be, when OCR misread it: a careful human fixes it."""
+
+
+class TeamChannel:
+    """Where notifications land: a chat channel, as far as the simulation is concerned."""
+
+    name = "team-channel"
+    timeout = 5.0
+    kinds = frozenset({"created", "escalated", "timed_out", "decided", "overdue"})
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def send(self, notification: Notification) -> None:
+        self.lines.append(notification.text)
 
 
 @dataclass(order=True)
@@ -82,6 +97,7 @@ class Simulation:
         self.tally: Counter[str] = Counter()
         self.trained: dict[str, Any] | None = None
         self.off_shift = time.time() - 4 * HOUR
+        self.channel = TeamChannel()
 
     # -- the world ---------------------------------------------------------------------
 
@@ -164,6 +180,16 @@ class Simulation:
         self.tally[f"route {status.values.get('routing', {}).get('outcome')}"] += 1
         for rid in status.pending:
             self.schedule_review(rid, thread)
+        self.notify_soon()
+
+    def notify_soon(self) -> None:
+        # `langgraph-hitl notify --loop` polls the outbox every 30 s or so.
+        self.at(self.now + self.rng.uniform(0.5, 30.0), "notify")
+
+    def on_notify(self) -> None:
+        with self.desk.ledger() as ledger:
+            report = deliver(ledger, [self.channel], now=self.now)
+        self.tally["notifications sent"] += report.delivered
 
     def schedule_review(self, rid: str, thread: str) -> None:
         with self.desk.ledger() as ledger:
@@ -181,7 +207,11 @@ class Simulation:
             and name != rec.owner
             and name not in rec.approvals
         ]
-        return self.rng.choice(eligible) if eligible else None
+        if not eligible:
+            return None
+        # rex clears his queue fastest, so he ends up with more of it.
+        weights = [3.0 if name == "rex" else 1.0 for name in eligible]
+        return self.rng.choices(eligible, weights)[0]
 
     def on_decide(self, rid: str, thread: str, attempt: int) -> None:
         if self.now > self.off_shift:
@@ -240,12 +270,16 @@ class Simulation:
             )
         for next_id in outcome.thread.pending if outcome.thread else []:
             self.schedule_review(next_id, thread)
+        self.notify_soon()
 
     def on_sweep(self) -> None:
-        for step in self.desk.sweep(now=self.now):
+        steps = self.desk.sweep(now=self.now)
+        for step in steps:
             self.tally[f"sweep {step['step']}"] += 1
             if step["step"] == "escalated":
                 self.schedule_review(step["request_id"], step["thread_id"])
+        if steps:
+            self.notify_soon()
 
     def on_batch(self) -> None:
         # Once a day a junior clears small invoices from known vendors in one go.
