@@ -20,7 +20,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from _common import BENCH_DIR, REPO, SCALE
 
-BENCHMARKS = ("bench_gate.py", "bench_list.py", "bench_batch.py", "bench_metrics.py")
+BENCHMARKS = (
+    "bench_gate.py",
+    "bench_list.py",
+    "bench_batch.py",
+    "bench_metrics.py",
+    "bench_notify.py",
+)
 PACKAGES = (
     "langgraph-hitl",
     "langgraph",
