@@ -1399,6 +1399,7 @@ class ReviewLedger:
                     else None,
                     "comment": "default decision on timeout",
                     "seen_digest": digest,
+                    "decided_at": datetime.fromtimestamp(now, UTC),
                 }
             )
             self._event(

@@ -182,6 +182,7 @@ def test_sweep_steps_up_the_chain_then_rejects_at_its_end(ledger: ReviewLedger) 
     rec = ledger.get(rid)
     assert rec.status == "decided" and rec.decision is not None
     assert (rec.decision.type, rec.decision.reviewer) == ("reject", SWEEP_ACTOR)
+    assert rec.decided_at == pytest.approx(now)  # the sweep's clock, not the wall clock
     assert "end of the escalation chain" in (rec.decision.reason or "")
     kinds = [e["kind"] for e in ledger.events(request_id=rid)]
     assert kinds == ["created", "escalated", "refused", "escalated", "timed_out", "decided"]
