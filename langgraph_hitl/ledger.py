@@ -270,10 +270,20 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+def stable_id(prefix: str, *parts: Any) -> str:
+    """`prefix_` and 12 hex of a SHA-256 over the parts: the same parts, the same id.
+
+    Example:
+        >>> stable_id("rt", "inv-7", "score", 3) == stable_id("rt", "inv-7", "score", 3)
+        True
+    """
+    key = "\x00".join(str(part) for part in parts)
+    return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
 def request_id_for(thread_id: str, interrupt_id: str) -> str:
     """The stable, short id a reviewer types: `req_` and 12 hex digits."""
-    digest = hashlib.sha256(f"{thread_id}\x00{interrupt_id}".encode()).hexdigest()
-    return f"req_{digest[:12]}"
+    return stable_id("req", thread_id, interrupt_id)
 
 
 def lease_owner() -> str:
@@ -1070,8 +1080,7 @@ class ReviewLedger:
         `routing` is `Routing.to_json()`: outcome (autonomous, sampled, review,
         escalated), tier, reasons, confidence, predictor score, sampling.
         """
-        key = f"{thread_id}\x00{node}\x00{step}"
-        route_id = f"rt_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        route_id = stable_id("rt", thread_id, node, step)
         now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)
@@ -1586,8 +1595,7 @@ class ReviewLedger:
             >>> ledger.queue_review(thread_id="inv-7", request=req)  # doctest: +SKIP
             'rev_5b1c0e9a2d77'
         """
-        key = f"{thread_id}\x00{node}\x00{request.action.digest()}"
-        review_id = f"rev_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        review_id = stable_id("rev", thread_id, node, request.action.digest())
         now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)

@@ -270,6 +270,7 @@ class Decisions:
     """
 
     days: float
+    """The window's length in days, for the override frequency."""
     decided: int = 0
     """Human decisions (not the deadline sweep's)."""
     approved: int = 0
@@ -283,7 +284,7 @@ class Decisions:
     first_half: tuple[int, int] = (0, 0)
     """(decided, overrides) in the window's first half."""
     second_half: tuple[int, int] = (0, 0)
-    """The window's length in days, for the override frequency."""
+    """(decided, overrides) in the window's second half."""
 
     @property
     def precision(self) -> float | None:

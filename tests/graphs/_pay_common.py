@@ -6,7 +6,9 @@ path); it has no crash points of its own.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from contextlib import closing
 from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,3 +46,41 @@ def pay_request(state: State) -> ApprovalRequest:
 
 def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=30)
+
+
+def create_pay_tables(path: str) -> None:
+    """`paid` (one row per item, ever) and `pay_attempts` (one row per run of `pay`)."""
+    with closing(_connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
+            " thread_id TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
+            " pid INTEGER)"
+        )
+
+
+def approved_args(state: Any) -> dict[str, Any]:
+    """What `pay` pays: the args as approved (edits applied), else the state's item."""
+    args: dict[str, Any] = (state.get("approved_action") or {}).get("args") or {
+        "item_id": state["item_id"],
+        "amount": state["amount"],
+    }
+    return args
+
+
+def note_attempt(path: str, args: dict[str, Any]) -> None:
+    with closing(_connect(path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO pay_attempts (item_id, pid) VALUES (?, ?)",
+            (args["item_id"], os.getpid()),
+        )
+
+
+def pay_once(path: str, args: dict[str, Any], thread_id: str) -> None:
+    with closing(_connect(path)) as conn, conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO paid (item_id, amount, thread_id) VALUES (?, ?, ?)",
+            (args["item_id"], args["amount"], thread_id),
+        )

@@ -20,10 +20,17 @@ Nothing here sleeps; the test learns the process is at the point from the ready 
 from __future__ import annotations
 
 import os
-from contextlib import closing
 from typing import Any
 
-from _pay_common import PayArgs, State, _connect, pay_request
+from _pay_common import (
+    PayArgs,
+    State,
+    approved_args,
+    create_pay_tables,
+    note_attempt,
+    pay_once,
+    pay_request,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
@@ -46,32 +53,13 @@ _block_here("import")
 
 def make_graph(checkpointer: Any) -> Any:
     path = str(checkpointer.path)
-    with closing(_connect(path)) as conn, conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
-            " thread_id TEXT NOT NULL)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
-            " pid INTEGER)"
-        )
+    create_pay_tables(path)
 
     def pay(state: State, config: RunnableConfig) -> dict[str, Any]:
-        args = (state.get("approved_action") or {}).get("args") or {
-            "item_id": state["item_id"],
-            "amount": state["amount"],
-        }
-        with closing(_connect(path)) as conn, conn:
-            conn.execute(
-                "INSERT INTO pay_attempts (item_id, pid) VALUES (?, ?)",
-                (args["item_id"], os.getpid()),
-            )
+        args = approved_args(state)
+        note_attempt(path, args)
         _block_here("pay-before")
-        with closing(_connect(path)) as conn, conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO paid (item_id, amount, thread_id) VALUES (?, ?, ?)",
-                (args["item_id"], args["amount"], config["configurable"]["thread_id"]),
-            )
+        pay_once(path, args, config["configurable"]["thread_id"])
         _block_here("pay-after")
         return {"status": "paid"}
 

@@ -14,10 +14,9 @@ once without sleeping.
 from __future__ import annotations
 
 import os
-from contextlib import closing
 from typing import Any, Literal, TypedDict
 
-from _pay_common import PayArgs, _connect
+from _pay_common import PayArgs, approved_args, create_pay_tables, note_attempt, pay_once
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
@@ -70,15 +69,7 @@ def pay_request(state: State) -> ApprovalRequest:
 def make_graph(checkpointer: Any) -> Any:
     path = str(checkpointer.path)
     policy = review_policy()
-    with closing(_connect(path)) as conn, conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
-            " thread_id TEXT NOT NULL)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
-            " pid INTEGER)"
-        )
+    create_pay_tables(path)
 
     def route(state: State, config: RunnableConfig) -> dict[str, Any]:
         request = pay_request(state)
@@ -93,19 +84,9 @@ def make_graph(checkpointer: Any) -> Any:
         return "approve_pay" if state["outcome"] == "escalated" else "pay"
 
     def pay(state: State, config: RunnableConfig) -> dict[str, Any]:
-        args = (state.get("approved_action") or {}).get("args") or {
-            "item_id": state["item_id"],
-            "amount": state["amount"],
-        }
-        with closing(_connect(path)) as conn, conn:
-            conn.execute(
-                "INSERT INTO pay_attempts (item_id, pid) VALUES (?, ?)",
-                (args["item_id"], os.getpid()),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO paid (item_id, amount, thread_id) VALUES (?, ?, ?)",
-                (args["item_id"], args["amount"], config["configurable"]["thread_id"]),
-            )
+        args = approved_args(state)
+        note_attempt(path, args)
+        pay_once(path, args, str(config["configurable"]["thread_id"]))
         return {"status": "paid"}
 
     def refuse(state: State) -> dict[str, Any]:
