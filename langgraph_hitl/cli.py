@@ -433,14 +433,14 @@ def history(
 # -- deciding ------------------------------------------------------------------------
 
 
-def _decide(ident: str, decision: dict[str, Any], as_json: bool) -> None:
+def _decide(ident: str, decision: dict[str, Any], as_json: bool, needed: bool = False) -> None:
     from langgraph_hitl.models import Decision
 
     try:
         parsed = Decision.model_validate(decision)
     except ValueError as error:
         raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
-    outcome = _desk().decide(ident, parsed)
+    outcome = _desk().decide(ident, parsed, needed=needed)
     if as_json:
         _print_json(outcome.to_json())
         return
@@ -463,10 +463,19 @@ def approve(
     ident: IdArgument,
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
+    needed: Annotated[
+        bool,
+        typer.Option(
+            "--needed",
+            help="The escalation was worth a human look, though the proposal stands"
+            " (counts toward escalation precision in metrics).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a request and resume its thread."""
-    _decide(ident, {"type": "approve", "reviewer": reviewer, "comment": comment}, as_json)
+    decision = {"type": "approve", "reviewer": reviewer, "comment": comment}
+    _decide(ident, decision, as_json, needed=needed)
 
 
 @app.command()

@@ -312,8 +312,14 @@ class ReviewDesk:
 
     # -- deciding -------------------------------------------------------------------
 
-    def decide(self, ident: str, decision: Decision, *, apply: bool = True) -> Outcome:
+    def decide(
+        self, ident: str, decision: Decision, *, apply: bool = True, needed: bool = False
+    ) -> Outcome:
         """Validate, record (once) and apply a decision.
+
+        `needed=True` notes that the escalation was worth a human's time even though the
+        decision kept the agent's proposal (event `escalation_needed`): metrics count it
+        toward escalation precision.
 
         Raises `UnknownRequestError`, `DecisionNotAllowedError` or `InvalidEditError`
         (exit 2) before anything is written, and `AlreadyDecidedError` or
@@ -329,6 +335,13 @@ class ReviewDesk:
             # its thread, so nothing invalid may reach LangGraph.
             decision = validate_decision(rec.request, decision)
             recorded = ledger.record_decision(rec.request_id, decision)
+            if needed:
+                ledger.add_event(
+                    "escalation_needed",
+                    request_id=rec.request_id,
+                    thread_id=rec.thread_id,
+                    actor=decision.reviewer,
+                )
             if not apply or recorded.status == "pending":
                 # Not applied, or an approval short of its quorum: the request waits.
                 return Outcome(request=recorded, thread=None, applied=False)

@@ -412,3 +412,18 @@ def test_sweep_twice_at_once_takes_each_step_once(
     assert decisions == [(SWEEP_ACTOR, "reject", 30)]
     assert query(db, "SELECT DISTINCT status FROM hitl_requests") == [("applied",)]
     assert paid(db) == []
+
+
+def test_approve_marked_needed_counts_toward_escalation_precision(desk: ReviewDesk) -> None:
+    from langgraph_hitl.metrics import compute
+
+    first = run_item(desk, "it-1", "high")
+    second = run_item(desk, "it-2", "high")
+    desk.decide(first, Decision.approve(reviewer="mia"), needed=True)
+    desk.decide(second, Decision.approve(reviewer="mia"))
+    with desk.ledger() as ledger:
+        kinds = [e["kind"] for e in ledger.events(request_id=first)]
+        assert "escalation_needed" in kinds
+        decisions = compute(ledger, window="1d").overall.decisions
+    assert (decisions.decided, decisions.overrides, decisions.marked_needed) == (2, 0, 1)
+    assert decisions.precision == 0.5
