@@ -92,8 +92,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Export learning data as JSON lines (--overrides is the only kind for now)."""
+    from langgraph_hitl._time import parse_duration
     from langgraph_hitl.feedback import export_overrides
-    from langgraph_hitl.maintenance import parse_duration
 
     if not overrides:
         raise BadInputError("say what to export: --overrides (the only kind for now)")

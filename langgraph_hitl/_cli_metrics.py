@@ -29,7 +29,7 @@ def _since(text: str, now: float) -> float | None:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        from langgraph_hitl.maintenance import parse_duration
+        from langgraph_hitl._time import parse_duration
 
         try:
             return now - parse_duration(text)

@@ -190,8 +190,8 @@ def check(
     Each item is pass, fail or unknown, with the reason. Exit 1 when any item fails.
     The ledger (--db) supplies the metrics history.
     """
+    from langgraph_hitl._time import parse_duration
     from langgraph_hitl.checklist import check_deployment
-    from langgraph_hitl.maintenance import parse_duration
     from langgraph_hitl.notify import NotifyConfig
 
     span = parse_duration(window)

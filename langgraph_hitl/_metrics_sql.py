@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
 from langgraph_hitl.metrics import (
@@ -44,7 +45,6 @@ from langgraph_hitl.metrics import (
     Series,
     Source,
     _duration,
-    _iso,
     _share,
     poisson_interval,
 )
@@ -154,7 +154,7 @@ def _window(
         ).fetchone()[0]
         since = until - 86_400.0 if first is None or first >= until else float(first)
     if since >= until:
-        raise BadInputError(f"the window is empty: it starts at {_iso(since)}, after its end")
+        raise BadInputError(f"the window is empty: it starts at {iso(since)}, after its end")
     return since
 
 

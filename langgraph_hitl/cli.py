@@ -691,7 +691,7 @@ def prune(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete finished threads' checkpoints; keep their audit trail; never touch a paused one."""
-    from langgraph_hitl.maintenance import parse_duration
+    from langgraph_hitl._time import parse_duration
     from langgraph_hitl.maintenance import prune as run_prune
 
     report = run_prune(_desk(), older_than=parse_duration(older_than), vacuum=vacuum)

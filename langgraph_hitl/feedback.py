@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import ValidationError
 
+from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import SWEEP_ACTOR
 from langgraph_hitl.models import Action, ApprovalRequest, Decision
@@ -44,10 +45,6 @@ DEFAULT_TARGET_RATE = 0.2
 
 DEFAULT_GRID: tuple[float, ...] = tuple(i / 20 for i in range(21))
 """Candidate confidence thresholds: 0.00, 0.05, ..., 1.00."""
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def _rows(ledger: ReviewLedger, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -121,8 +118,8 @@ def overrides(ledger: ReviewLedger, since: datetime | None = None) -> list[dict[
                 "reasons": request.reasons,
                 "reviewer": reviewer,
                 "comment": comment,
-                "created_at": _iso(created),
-                "decided_at": _iso(decided_at),
+                "created_at": iso(created),
+                "decided_at": iso(decided_at),
             }
         )
     return out

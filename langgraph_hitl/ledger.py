@@ -18,15 +18,16 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from langgraph_hitl._records import RequestRecord, ReviewItem
+from langgraph_hitl._schema import MIGRATIONS
+from langgraph_hitl._time import clock, iso, simulated_clock, to_seconds
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
@@ -39,187 +40,36 @@ from langgraph_hitl.errors import (
 )
 from langgraph_hitl.models import Action, ApprovalRequest, Decision, canonical_json
 
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DEFAULT_LEASE_S",
+    "GENESIS_HASH",
+    "NOTIFY_KINDS",
+    "SWEEP_ACTOR",
+    "RequestRecord",
+    "ReviewItem",
+    "ReviewLedger",
+    "clock",
+    "connect",
+    "event_hash",
+    "lease_owner",
+    "owner_is_dead",
+    "request_id_for",
+    "simulated_clock",
+    "stable_id",
+]
+
 BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another writer before giving up."""
 
 DEFAULT_LEASE_S = 600.0
 """How long a resumer holds a thread before another process may take it over."""
 
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS hitl_threads (
-        thread_id     TEXT PRIMARY KEY,
-        graph         TEXT,
-        created_at    REAL NOT NULL,
-        lease_owner   TEXT,
-        lease_expires REAL
-    );
-    CREATE TABLE IF NOT EXISTS hitl_requests (
-        request_id    TEXT PRIMARY KEY,
-        thread_id     TEXT NOT NULL,
-        interrupt_id  TEXT NOT NULL,
-        task_id       TEXT,
-        graph         TEXT,
-        gate          TEXT,
-        action_name   TEXT NOT NULL,
-        action_args   TEXT NOT NULL,
-        summary       TEXT NOT NULL,
-        tier          TEXT,
-        confidence    REAL,
-        reasons       TEXT NOT NULL,
-        status        TEXT NOT NULL,
-        created_at    REAL NOT NULL,
-        deadline      REAL,
-        payload       TEXT NOT NULL,
-        args_digest   TEXT NOT NULL,
-        decision_id   TEXT,
-        decided_at    REAL,
-        apply_started_at REAL,
-        applied_at    REAL,
-        UNIQUE (thread_id, interrupt_id)
-    );
-    CREATE INDEX IF NOT EXISTS hitl_requests_status ON hitl_requests (status, created_at);
-    CREATE INDEX IF NOT EXISTS hitl_requests_thread ON hitl_requests (thread_id, status);
-    CREATE TABLE IF NOT EXISTS hitl_decisions (
-        decision_id   TEXT PRIMARY KEY,
-        request_id    TEXT NOT NULL UNIQUE,
-        type          TEXT NOT NULL,
-        reviewer      TEXT,
-        comment       TEXT,
-        payload       TEXT NOT NULL,
-        seen_digest   TEXT NOT NULL,
-        decided_at    REAL NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS hitl_reviews (
-        review_id     TEXT PRIMARY KEY,
-        thread_id     TEXT NOT NULL,
-        graph         TEXT,
-        node          TEXT,
-        action_name   TEXT NOT NULL,
-        action_args   TEXT NOT NULL,
-        summary       TEXT NOT NULL,
-        tier          TEXT,
-        confidence    REAL,
-        reasons       TEXT NOT NULL,
-        status        TEXT NOT NULL,
-        created_at    REAL NOT NULL,
-        closed_at     REAL,
-        reviewer      TEXT,
-        note          TEXT
-    );
-    CREATE INDEX IF NOT EXISTS hitl_reviews_status ON hitl_reviews (status, created_at);
-    CREATE TABLE IF NOT EXISTS hitl_events (
-        seq           INTEGER PRIMARY KEY,
-        at            REAL NOT NULL,
-        kind          TEXT NOT NULL,
-        request_id    TEXT,
-        thread_id     TEXT,
-        actor         TEXT,
-        data          TEXT NOT NULL,
-        prev_hash     TEXT NOT NULL,
-        hash          TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS hitl_events_request ON hitl_events (request_id);
-    CREATE INDEX IF NOT EXISTS hitl_events_thread ON hitl_events (thread_id);
-    """,
-    # Review at scale: who may decide (roles, quorum, owner), deadlines and escalation,
-    # the routing log, reviewers, partial approvals, the notification outbox.
-    """
-    ALTER TABLE hitl_requests ADD COLUMN required_role TEXT;
-    ALTER TABLE hitl_requests ADD COLUMN eligible TEXT;
-    ALTER TABLE hitl_requests ADD COLUMN level INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE hitl_requests ADD COLUMN quorum INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE hitl_requests ADD COLUMN owner TEXT;
-    ALTER TABLE hitl_requests ADD COLUMN opened_at REAL;
-    CREATE INDEX IF NOT EXISTS hitl_requests_deadline ON hitl_requests (status, deadline);
-    CREATE INDEX IF NOT EXISTS hitl_requests_decided ON hitl_requests (decided_at);
-    ALTER TABLE hitl_threads ADD COLUMN result TEXT;
-    ALTER TABLE hitl_threads ADD COLUMN cost REAL;
-    ALTER TABLE hitl_threads ADD COLUMN finished_at REAL;
-    ALTER TABLE hitl_reviews ADD COLUMN route_id TEXT;
-    ALTER TABLE hitl_reviews ADD COLUMN sample_rate REAL;
-    CREATE TABLE IF NOT EXISTS hitl_routes (
-        route_id      TEXT PRIMARY KEY,
-        thread_id     TEXT NOT NULL,
-        graph         TEXT,
-        node          TEXT,
-        outcome       TEXT NOT NULL,
-        tier          TEXT,
-        confidence    REAL,
-        score         REAL,
-        sampled       INTEGER NOT NULL DEFAULT 0,
-        sample_rate   REAL,
-        reasons       TEXT NOT NULL,
-        action_name   TEXT,
-        action_args   TEXT,
-        created_at    REAL NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS hitl_routes_created ON hitl_routes (created_at);
-    CREATE INDEX IF NOT EXISTS hitl_routes_thread ON hitl_routes (thread_id);
-    CREATE TABLE IF NOT EXISTS hitl_reviewers (
-        name          TEXT PRIMARY KEY,
-        role          TEXT NOT NULL,
-        added_at      REAL NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS hitl_votes (
-        request_id    TEXT NOT NULL,
-        reviewer      TEXT NOT NULL,
-        type          TEXT NOT NULL,
-        comment       TEXT,
-        voted_at      REAL NOT NULL,
-        PRIMARY KEY (request_id, reviewer)
-    );
-    CREATE TABLE IF NOT EXISTS hitl_outbox (
-        outbox_id     INTEGER PRIMARY KEY,
-        event_seq     INTEGER NOT NULL,
-        kind          TEXT NOT NULL,
-        request_id    TEXT,
-        thread_id     TEXT,
-        body          TEXT NOT NULL,
-        created_at    REAL NOT NULL,
-        attempts      INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        claimed_by    TEXT,
-        claimed_until REAL,
-        delivered_at  REAL,
-        last_error    TEXT
-    );
-    CREATE INDEX IF NOT EXISTS hitl_outbox_due ON hitl_outbox (delivered_at, next_attempt_at);
-    """,
-)
-
 NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled"})
 """Events that also go to the notification outbox."""
 
 SWEEP_ACTOR = "langgraph-hitl:sweep"
 """Who the trail names for what `sweep` decides when a deadline ran out."""
-
-_CLOCK: list[Callable[[], float]] = [time.time]
-
-
-def clock() -> float:
-    """The ledger's clock: seconds since the epoch. Wall time unless `simulated_clock` is on."""
-    return _CLOCK[-1]()
-
-
-@contextmanager
-def simulated_clock(source: Callable[[], float]) -> Iterator[None]:
-    """Stamp the ledger's rows and events from `source` instead of the wall clock.
-
-    For simulations and tests that need history spread over days (the seeded invoice
-    simulation uses it); process-wide while the block runs.
-
-    Example:
-        >>> with simulated_clock(lambda: 1_700_000_000.0):
-        ...     clock()
-        1700000000.0
-    """
-    _CLOCK.append(source)
-    try:
-        yield
-    finally:
-        _CLOCK.remove(source)
-
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first event."""
@@ -262,14 +112,6 @@ def _with_approvers(comment: str | None, approvals: Sequence[str]) -> str:
     return note if not comment else f"{comment} ({note})"
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
 def stable_id(prefix: str, *parts: Any) -> str:
     """`prefix_` and 12 hex of a SHA-256 over the parts: the same parts, the same id.
 
@@ -304,117 +146,6 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestRecord:
-    """One approval request as the ledger holds it.
-
-    Example:
-        >>> rec = ledger.get("req_3f2a9c1b7d40")  # doctest: +SKIP
-        >>> rec.status, rec.request.action.name  # doctest: +SKIP
-        ('pending', 'pay_invoice')
-    """
-
-    request_id: str
-    thread_id: str
-    interrupt_id: str
-    graph: str | None
-    gate: str | None
-    status: str
-    """pending, decided, applied, cancelled or superseded."""
-    created_at: float
-    deadline: float | None
-    args_digest: str
-    request: ApprovalRequest
-    decision: Decision | None = None
-    decided_at: float | None = None
-    apply_started_at: float | None = None
-    applied_at: float | None = None
-    required_role: str | None = None
-    """The lowest role that may decide now; rises as deadlines pass."""
-    eligible: list[str] = field(default_factory=list)
-    """Roles that may decide now (empty: anyone)."""
-    level: int = 0
-    """Escalation steps taken so far."""
-    quorum: int = 1
-    approvals: list[str] = field(default_factory=list)
-    """Reviewers who approved so far, while a quorum is incomplete."""
-    owner: str | None = None
-
-    def to_row(self) -> dict[str, Any]:
-        """The JSON row `list --json` prints."""
-        req = self.request
-        return {
-            "request_id": self.request_id,
-            "thread_id": self.thread_id,
-            "graph": self.graph,
-            "gate": self.gate,
-            "status": self.status,
-            "action": {"name": req.action.name, "args": req.action.args},
-            "summary": req.summary,
-            "tier": req.risk_tier,
-            "confidence": req.confidence,
-            "reasons": req.reasons,
-            "created_at": _iso(self.created_at),
-            "deadline": _iso(self.deadline),
-            "args_digest": self.args_digest,
-            "required_role": self.required_role,
-            "eligible_roles": self.eligible,
-            "escalation_level": self.level,
-            "quorum": self.quorum,
-            "approvals": self.approvals,
-            "owner": self.owner,
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        """Everything about the request: `show --json`."""
-        row = self.to_row()
-        row["interrupt_id"] = self.interrupt_id
-        row["request"] = self.request.to_wire()
-        row["decision"] = None if self.decision is None else self.decision.to_wire()
-        row["decided_at"] = _iso(self.decided_at)
-        row["applied_at"] = _iso(self.applied_at)
-        return row
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReviewItem:
-    """Work done autonomously and queued for review after the fact."""
-
-    review_id: str
-    thread_id: str
-    graph: str | None
-    node: str | None
-    action: dict[str, Any]
-    summary: str
-    tier: str | None
-    confidence: float | None
-    reasons: list[str]
-    status: str
-    """open, ok or problem."""
-    created_at: float
-    closed_at: float | None
-    reviewer: str | None
-    note: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "review_id": self.review_id,
-            "thread_id": self.thread_id,
-            "graph": self.graph,
-            "node": self.node,
-            "action": self.action,
-            "summary": self.summary,
-            "tier": self.tier,
-            "confidence": self.confidence,
-            "reasons": self.reasons,
-            "status": self.status,
-            "created_at": _iso(self.created_at),
-            "closed_at": _iso(self.closed_at),
-            "reviewer": self.reviewer,
-            "note": self.note,
-        }
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -509,12 +240,12 @@ class ReviewLedger:
                 self.conn.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version INTEGER)")
                 row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
                 version = row[0] or 0
-                if version < len(_MIGRATIONS):
+                if version < len(MIGRATIONS):
                     self.conn.commit()
                     self.conn.execute("BEGIN IMMEDIATE")
                     try:
                         row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
-                        for number, script in enumerate(_MIGRATIONS, start=1):
+                        for number, script in enumerate(MIGRATIONS, start=1):
                             if number > (row[0] or 0):
                                 for statement in script.split(";"):
                                     if statement.strip():
@@ -650,7 +381,7 @@ class ReviewLedger:
         return [
             {
                 "seq": seq,
-                "at": _iso(at),
+                "at": iso(at),
                 "kind": kind,
                 "request_id": rid,
                 "thread_id": tid,
@@ -751,7 +482,7 @@ class ReviewLedger:
             "SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,)
         ).fetchone()[0]
         now = clock()
-        deadline = _ts(request.deadline)
+        deadline = to_seconds(request.deadline)
         if deadline is None and request.deadline_in is not None:
             deadline = now + request.deadline_in
         cur = conn.execute(
@@ -1056,7 +787,7 @@ class ReviewLedger:
     def reviewers(self) -> list[dict[str, Any]]:
         """Registered reviewers and their roles, by name."""
         rows = self._read("SELECT name, role, added_at FROM hitl_reviewers ORDER BY name")
-        return [{"name": n, "role": r, "added_at": _iso(a)} for n, r, a in rows]
+        return [{"name": n, "role": r, "added_at": iso(a)} for n, r, a in rows]
 
     def reviewer_role(self, name: str) -> str | None:
         """A registered reviewer's role, or None."""
@@ -1152,7 +883,7 @@ class ReviewLedger:
             item["sampled"] = bool(item["sampled"])
             item["reasons"] = json.loads(item["reasons"])
             item["action_args"] = None if row[12] is None else json.loads(row[12])
-            item["created_at"] = _iso(item["created_at"])
+            item["created_at"] = iso(item["created_at"])
             out.append(item)
         return out
 

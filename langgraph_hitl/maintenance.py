@@ -9,31 +9,13 @@ a paused, decided or stalled thread is never touched.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_hitl.errors import BadInputError, HitlError
+from langgraph_hitl.errors import HitlError
 from langgraph_hitl.ledger import connect, owner_is_dead
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in `30d`, `12h`, `90m`, `45s`, `2w` (combinations like `1d12h` too).
-
-    Example:
-        >>> parse_duration("1d12h")
-        129600.0
-    """
-    parts = re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", text.strip())
-    if not parts:
-        raise BadInputError(f"bad duration {text!r}: use a number and a unit, e.g. 30d, 12h, 90m")
-    return float(
-        sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
-    )
 
 
 def _has_table(conn: Any, name: str) -> bool:

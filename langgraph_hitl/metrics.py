@@ -58,13 +58,14 @@ import statistics
 import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langgraph_hitl._report import pct, span
+from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import ReviewLedger
 
@@ -92,7 +93,7 @@ Source: TypeAlias = "ReviewLedger | sqlite3.Connection | str | Path"
 
 def _duration(value: Any) -> Any:
     if isinstance(value, str):
-        from langgraph_hitl.maintenance import parse_duration
+        from langgraph_hitl._time import parse_duration
 
         return parse_duration(value)
     return value
@@ -559,8 +560,8 @@ class MetricsReport:
         """Plain JSON: timestamps as ISO 8601 UTC, derived rates included."""
         return {
             "window": {
-                "since": _iso(self.since),
-                "until": _iso(self.until),
+                "since": iso(self.since),
+                "until": iso(self.until),
                 "seconds": self.until - self.since,
             },
             "group_by": self.group_by,
@@ -568,7 +569,7 @@ class MetricsReport:
             "groups": {key: _set_json(m) for key, m in self.groups.items()},
             "reviewers": [_reviewer_json(r) for r in self.reviewers],
             "series": {
-                "start": [_iso(t) for t in self.series.starts],
+                "start": [iso(t) for t in self.series.starts],
                 "step_seconds": self.series.step,
                 "queue_depth": self.series.queue_depth,
                 "routed": self.series.routed,
@@ -646,7 +647,7 @@ def _reviewer_json(r: ReviewerStats) -> dict[str, Any]:
         "timed_approvals": r.timed_approvals,
         "fast_approvals": r.fast_approvals,
         "longest_run": r.longest_run,
-        "longest_run_ended": _iso(r.longest_run_ended),
+        "longest_run_ended": iso(r.longest_run_ended),
         "deep_queue": {"decisions": r.deep[0], "approvals": r.deep[1]},
         "shallow_queue": {"decisions": r.shallow[0], "approvals": r.shallow[1]},
     }
@@ -657,10 +658,6 @@ def _reviewer_json(r: ReviewerStats) -> dict[str, Any]:
 
 def _share(part: float, whole: float) -> float | None:
     return None if whole <= 0 else part / whole
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -986,7 +983,7 @@ def _rubber_stamp_signs(
                 f" chance: {chance:.2g})",
                 numbers={
                     "longest_run": r.longest_run,
-                    "ended": _iso(r.longest_run_ended),
+                    "ended": iso(r.longest_run_ended),
                     "decisions": r.decisions,
                     "overall_approval_rate": p,
                     "expected_by_chance": chance,

@@ -80,8 +80,8 @@ class Tier(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
+            from langgraph_hitl._time import parse_duration
             from langgraph_hitl.errors import BadInputError
-            from langgraph_hitl.maintenance import parse_duration
 
             try:
                 return parse_duration(value)

@@ -110,12 +110,12 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
 
 def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     """A file made before review at scale gains the new tables and columns, rows intact."""
-    from langgraph_hitl import ledger as ledger_module
+    from langgraph_hitl._schema import MIGRATIONS
 
     db_file = tmp_path / "v1.sqlite"
     conn = sqlite3.connect(db_file)
     conn.execute("CREATE TABLE hitl_schema (version INTEGER)")
-    for statement in ledger_module._MIGRATIONS[0].split(";"):
+    for statement in MIGRATIONS[0].split(";"):
         if statement.strip():
             conn.execute(statement)
     conn.execute("INSERT INTO hitl_schema (version) VALUES (1)")

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from langgraph_hitl import ReviewDesk
+from langgraph_hitl._time import parse_duration
 from langgraph_hitl.audit import verify
 from langgraph_hitl.errors import BadInputError
-from langgraph_hitl.maintenance import doctor, parse_duration, prune
+from langgraph_hitl.maintenance import doctor, prune
 from langgraph_hitl.models import Decision
 
 REPO = Path(__file__).resolve().parent.parent

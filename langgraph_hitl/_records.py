@@ -1,0 +1,120 @@
+"""What the ledger hands out: a request as recorded, and an item queued for review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph_hitl._time import iso
+from langgraph_hitl.models import ApprovalRequest, Decision
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestRecord:
+    """One approval request as the ledger holds it.
+
+    Example:
+        >>> rec = ledger.get("req_3f2a9c1b7d40")  # doctest: +SKIP
+        >>> rec.status, rec.request.action.name  # doctest: +SKIP
+        ('pending', 'pay_invoice')
+    """
+
+    request_id: str
+    thread_id: str
+    interrupt_id: str
+    graph: str | None
+    gate: str | None
+    status: str
+    """pending, decided, applied, cancelled or superseded."""
+    created_at: float
+    deadline: float | None
+    args_digest: str
+    request: ApprovalRequest
+    decision: Decision | None = None
+    decided_at: float | None = None
+    apply_started_at: float | None = None
+    applied_at: float | None = None
+    required_role: str | None = None
+    """The lowest role that may decide now; rises as deadlines pass."""
+    eligible: list[str] = field(default_factory=list)
+    """Roles that may decide now (empty: anyone)."""
+    level: int = 0
+    """Escalation steps taken so far."""
+    quorum: int = 1
+    approvals: list[str] = field(default_factory=list)
+    """Reviewers who approved so far, while a quorum is incomplete."""
+    owner: str | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """The JSON row `list --json` prints."""
+        req = self.request
+        return {
+            "request_id": self.request_id,
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "gate": self.gate,
+            "status": self.status,
+            "action": {"name": req.action.name, "args": req.action.args},
+            "summary": req.summary,
+            "tier": req.risk_tier,
+            "confidence": req.confidence,
+            "reasons": req.reasons,
+            "created_at": iso(self.created_at),
+            "deadline": iso(self.deadline),
+            "args_digest": self.args_digest,
+            "required_role": self.required_role,
+            "eligible_roles": self.eligible,
+            "escalation_level": self.level,
+            "quorum": self.quorum,
+            "approvals": self.approvals,
+            "owner": self.owner,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything about the request: `show --json`."""
+        row = self.to_row()
+        row["interrupt_id"] = self.interrupt_id
+        row["request"] = self.request.to_wire()
+        row["decision"] = None if self.decision is None else self.decision.to_wire()
+        row["decided_at"] = iso(self.decided_at)
+        row["applied_at"] = iso(self.applied_at)
+        return row
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewItem:
+    """Work done autonomously and queued for review after the fact."""
+
+    review_id: str
+    thread_id: str
+    graph: str | None
+    node: str | None
+    action: dict[str, Any]
+    summary: str
+    tier: str | None
+    confidence: float | None
+    reasons: list[str]
+    status: str
+    """open, ok or problem."""
+    created_at: float
+    closed_at: float | None
+    reviewer: str | None
+    note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "review_id": self.review_id,
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "node": self.node,
+            "action": self.action,
+            "summary": self.summary,
+            "tier": self.tier,
+            "confidence": self.confidence,
+            "reasons": self.reasons,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "closed_at": iso(self.closed_at),
+            "reviewer": self.reviewer,
+            "note": self.note,
+        }
