@@ -96,19 +96,20 @@ def batch_cli(db: Path) -> tuple[float, list[float], int]:
     argv = [sys.executable, "-m", "langgraph_hitl", "--db", str(db), "batch", "approve"]
     argv += ["1", "--reviewer", REVIEWER, "--json"]
     waits: list[float] = []
-    with ReviewLedger.open(db) as other:
+    out_file, err_file = db.with_suffix(".out"), db.with_suffix(".err")
+    # Output goes to files: the JSON of 1,000 results would fill a pipe nobody reads yet.
+    with ReviewLedger.open(db) as other, out_file.open("wb") as out, err_file.open("wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=REPO)
         while proc.poll() is None:
             began = time.perf_counter()
             other.add_event("bench_ping", actor="another-reviewer")
             waits.append(time.perf_counter() - began)
             time.sleep(0.02)
-        out, err = proc.communicate()
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"batch approve: exit {proc.returncode}: {err.decode()}")
-    counts = json.loads(out)["counts"]
+        raise RuntimeError(f"batch approve: exit {proc.returncode}: {err_file.read_text()}")
+    counts = json.loads(out_file.read_text())["counts"]
     return elapsed, waits, int(counts.get("applied", 0))
 
 
