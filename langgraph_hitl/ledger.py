@@ -1197,6 +1197,13 @@ class ReviewLedger:
             )
         return ids
 
+    def drop_outbox(self, thread_id: str) -> int:
+        """Delete a thread's notification rows, sent or not; `prune` calls it. Returns how many."""
+        with self._tx() as conn:
+            return conn.execute(
+                "DELETE FROM hitl_outbox WHERE thread_id = ?", (thread_id,)
+            ).rowcount
+
     def thread_result(self, thread_id: str) -> str | None:
         """How a thread ended, as `finish_thread` or `cancel_thread` noted it."""
         rows = self._read("SELECT result FROM hitl_threads WHERE thread_id = ?", (thread_id,))

@@ -202,7 +202,8 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
 
     Only a thread whose graph loads, whose state has nothing left to run and nothing
     waiting, and whose ledger has nothing pending or decided is pruned. The ledger's
-    rows and events stay: the audit trail outlives the checkpoints.
+    rows and events stay: the audit trail outlives the checkpoints. The thread's rows in
+    the notification outbox go with its checkpoints.
     """
     from datetime import datetime
 
@@ -246,6 +247,7 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
                     keep("recent")
                 else:
                     saver.delete_thread(thread_id)
+                    saver.ledger.drop_outbox(thread_id)
                     saver.ledger.add_event(
                         "pruned", thread_id=thread_id, actor="prune", data={"graph": ref}
                     )

@@ -97,8 +97,10 @@ def test_prune_deletes_finished_threads_only_and_keeps_the_trail(desk: ReviewDes
     desk.run("invoice", invoice("large"), thread_id="paused")
     decided = desk.run("invoice", invoice("large", invoice_id="INV-L2"), thread_id="decided")
     desk.decide(decided.pending[0], Decision.approve(reviewer="ana"), apply=False)
+    rejected = desk.run("invoice", invoice("large", invoice_id="INV-L3"), thread_id="rejected")
+    desk.reject(rejected.pending[0], "not ordered", reviewer="ana")
     report = prune(desk, older_than=0)
-    assert sorted(report.pruned) == [f"done-{i}" for i in range(5)]
+    assert sorted(report.pruned) == [f"done-{i}" for i in range(5)] + ["rejected"]
     assert report.kept == {"waiting on a human": 2}
     assert report.used_after < report.used_before
     with sqlite3.connect(desk.path) as conn:
@@ -110,6 +112,8 @@ def test_prune_deletes_finished_threads_only_and_keeps_the_trail(desk: ReviewDes
     with desk.ledger() as ledger:
         assert verify(ledger).ok
         assert [e["kind"] for e in ledger.events(thread_id="done-0")] == ["routed", "pruned"]
+        outbox = {r[0] for r in ledger.conn.execute("SELECT thread_id FROM hitl_outbox")}
+        assert outbox == {"paused", "decided"}  # the pruned thread's notifications went too
 
 
 def test_prune_keeps_recent_threads(desk: ReviewDesk) -> None:
