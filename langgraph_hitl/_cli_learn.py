@@ -30,8 +30,14 @@ def _num(value: float | None) -> str:
 @_handled
 def train_command(
     out_path: Annotated[
-        Path, typer.Option("--out", help="Where to save the model (plain JSON).")
-    ] = DEFAULT_MODEL,
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to save the model (plain JSON) [default: override-model.json beside"
+            " the database, where the invoice graph looks for it].",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Fixes the held-out split.")] = 0,
     test_size: Annotated[float, typer.Option(help="Share of history held out, in (0, 1).")] = 0.25,
     as_json: JsonFlag = False,
@@ -43,9 +49,10 @@ def train_command(
     """
     from langgraph_hitl.predict import train
 
-    with _desk().ledger() as ledger:
+    desk = _desk()
+    with desk.ledger() as ledger:
         model, report = train(ledger, seed=seed, test_size=test_size)
-    saved = model.save(out_path)
+    saved = model.save(out_path or desk.path.parent / DEFAULT_MODEL)
     if as_json:
         _print_json({"model_path": str(saved), **report.to_json()})
         return

@@ -330,12 +330,19 @@ def list_(
         filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
         rows = ledger.pending(**filters, limit=limit or None)
         total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
+        open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
     if as_json:
         _print_json([rec.to_row() for rec in rows])
     elif not rows:
         out.print("nothing pending")
     else:
         out.print(_request_table(rows, total))
+        if open_roles:
+            out.print(
+                "note: no reviewers are registered, so anyone may decide; roles apply once"
+                " one is (`langgraph-hitl reviewers add NAME --role ROLE`)",
+                markup=False,
+            )
 
 
 def _show_request(rec: RequestRecord) -> None:

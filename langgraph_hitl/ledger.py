@@ -1170,6 +1170,8 @@ class ReviewLedger:
                 raise UnknownRequestError(f"no thread {thread_id!r}")
             if known[0] == "cancelled":
                 raise NotPendingError(f"thread {thread_id} is already cancelled")
+            if known[0] is not None:
+                raise NotPendingError(f"thread {thread_id} already finished ({known[0]})")
             ids = [
                 r[0]
                 for r in conn.execute(

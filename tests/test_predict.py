@@ -474,3 +474,20 @@ def test_cli_train_saves_the_model_and_reports_held_out_scores(
     assert report["model"]["f1"] > report["baseline"]["f1"]
     assert "confidence below" in report["baseline"]["rule"]
     assert f"{report['model']['precision']:.2f}" in lines[2]
+
+
+def test_cli_train_saves_beside_the_database_by_default(
+    history: ReviewLedger, tmp_path: Path
+) -> None:
+    """Without --out the model lands where the invoice graph looks: beside the database."""
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / "hitl.sqlite"
+    with sqlite3.connect(db) as target:
+        history.conn.backup(target)
+    target.close()
+    done = run_cli(db, "train", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    saved = tmp_path / "data" / "override-model.json"
+    assert json.loads(done.stdout)["model_path"] == str(saved)
+    assert OverrideModel.load(saved).metrics["n_examples"] == 1500
+    assert not (tmp_path / "override-model.json").exists()

@@ -427,3 +427,12 @@ def test_approve_marked_needed_counts_toward_escalation_precision(desk: ReviewDe
         decisions = compute(ledger, window="1d").overall.decisions
     assert (decisions.decided, decisions.overrides, decisions.marked_needed) == (2, 0, 1)
     assert decisions.precision == 0.5
+
+
+def test_a_finished_thread_cannot_be_cancelled(desk: ReviewDesk) -> None:
+    rid = run_item(desk, "it-1", "high")
+    desk.approve(rid, reviewer="mia")
+    with desk.ledger() as ledger:
+        ledger.finish_thread("it-1", "paid")
+    with pytest.raises(NotPendingError, match="already finished \\(paid\\)"):
+        desk.cancel("it-1", "too late", reviewer="mia")
