@@ -343,8 +343,17 @@ def main() -> None:
     for key, value in sorted(sim.tally.items()):
         print(f"  {key:<32} {value}")
     if sim.trained is not None:
-        print("override model trained at 60% of the run:")
-        print(f"  {sim.trained}")
+        t = sim.trained
+        print(
+            f"override model trained at 60% of the run on {t['n_train']} examples,"
+            f" tested on {t['n_test']} held out:"
+        )
+        for name, scores in (("model (p >= 0.70)", t["model"]), ("baseline", t["baseline"])):
+            print(
+                f"  {name:<18} precision {scores['precision'] or 0:.2f}"
+                f"  recall {scores['recall'] or 0:.2f}  flagged {scores['flag_rate']:.0%}"
+            )
+        print(f"  baseline: {t['baseline']['rule']}")
     print(f"\nnext: langgraph-hitl --db {args.db} metrics")
 
 
