@@ -963,14 +963,7 @@ class ReviewLedger:
                         )
             if refusal is not None:
                 # The refusal is kept in the trail; the transaction commits only that.
-                self._event(
-                    conn,
-                    "refused",
-                    request_id=request_id,
-                    thread_id=thread_id,
-                    actor=decision.reviewer,
-                    data={"why": str(refusal), "type": decision.type},
-                )
+                self._log_refusal(conn, request_id, thread_id, decision, refusal)
             elif not partial:
                 self._insert_decision(conn, decision_id, request_id, thread_id, digest, decision)
         if refusal is not None:
@@ -992,16 +985,26 @@ class ReviewLedger:
                 conn, request_id, decision, eligible, owner if bar_owner != 0 else None
             )
             if refusal is not None:
-                self._event(
-                    conn,
-                    "refused",
-                    request_id=request_id,
-                    thread_id=thread_id,
-                    actor=decision.reviewer,
-                    data={"why": str(refusal), "type": decision.type},
-                )
+                self._log_refusal(conn, request_id, thread_id, decision, refusal)
         if refusal is not None:
             raise refusal
+
+    def _log_refusal(
+        self,
+        conn: sqlite3.Connection,
+        request_id: str,
+        thread_id: str,
+        decision: Decision,
+        refusal: HitlError,
+    ) -> None:
+        self._event(
+            conn,
+            "refused",
+            request_id=request_id,
+            thread_id=thread_id,
+            actor=decision.reviewer,
+            data={"why": str(refusal), "type": decision.type},
+        )
 
     @staticmethod
     def _authorize(
