@@ -302,10 +302,14 @@ class ReviewPolicy:
             reasons.append(f"tier {tier.name} always goes to a human")
         score: float | None = None
         if self.predictor is not None:
-            score = float(self.predictor.probability(request, at=at or datetime.now(UTC)))
+            when = at or datetime.now(UTC)
+            score = float(self.predictor.probability(request, at=when))
             if score >= self.threshold and base != "escalate":
                 base = "escalate"
-                reasons.append(f"predicted override (p={score:.2f} >= {self.threshold:.2f})")
+                reasons.append(
+                    f"predicted override (p={score:.2f} >= {self.threshold:.2f})"
+                    + _because(self.predictor, request, when)
+                )
         draft = Routing(
             outcome="escalated",
             tier=request.risk_tier,
@@ -371,6 +375,15 @@ def record_route(
         action=request.action.model_dump(),
         graph=graph,
     )
+
+
+def _because(predictor: OverridePredictor, request: ApprovalRequest, at: datetime) -> str:
+    """What pushed the score up, for the reviewer: `: reason=unknown vendor, amount_log`."""
+    explain = getattr(predictor, "explain", None)
+    if not callable(explain):
+        return ""
+    names = [str(name) for name, _ in explain(request, at=at)]
+    return f": {', '.join(names)}" if names else ""
 
 
 def _first_error(err: ValidationError) -> str:

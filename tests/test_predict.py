@@ -404,7 +404,10 @@ def test_review_policy_escalates_what_the_model_flags(
     routing = policy.route({}, risky, thread_id="INV-9", at=AT)
     assert routing.outcome == "escalated"
     assert routing.score == score
-    assert f"predicted override (p={score:.2f} >= 0.70)" in routing.reasons
+    (why,) = [r for r in routing.reasons if r.startswith("predicted override")]
+    # The score, and what pushed it up: the context a reviewer needs.
+    assert why.startswith(f"predicted override (p={score:.2f} >= 0.70): ")
+    assert "reason=validation unknown vendor" in why
     assert model.explain(risky, at=AT)[0][0] == "reason=validation unknown vendor"
 
     routine = ApprovalRequest(
