@@ -255,11 +255,15 @@ def sweep(
 
     Safe to run from cron, and twice at once: each step is taken once. At the end of
     the chain the request's timeout decision (reject unless its tier says otherwise)
-    is recorded as `langgraph-hitl:sweep` and applied.
+    is recorded as `langgraph-hitl:sweep` and applied. Exit 1 when a recorded timeout
+    decision could not be applied yet (`resume` applies it).
     """
     steps = _desk().sweep(apply=not no_apply)
+    failed = any(step.get("error") for step in steps)
     if as_json:
         _print_json(steps)
+        if failed:
+            raise typer.Exit(1)
         return
     if not steps:
         out.print("nothing overdue")
@@ -271,8 +275,10 @@ def sweep(
                 " applied" if step["applied"] else " recorded"
             )
             if step.get("error"):
-                text += f" (applying failed: {step['error']})"
+                text += f" (applying failed: {step['error']}; `resume` applies it later)"
         out.print(f"{step['request_id']}  {text}", markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

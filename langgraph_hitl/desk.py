@@ -24,7 +24,6 @@ from langgraph_hitl.errors import (
     ApplyError,
     ConfigurationError,
     ConflictError,
-    HitlError,
     NotPendingError,
     ThreadBusyError,
     UnknownRequestError,
@@ -418,12 +417,16 @@ class ReviewDesk:
                     }
                 )
         if apply:
-            for row in steps:
-                if row["step"] == "timed_out":
+            with self.keep_graphs():
+                for row in steps:
+                    if row["step"] != "timed_out":
+                        continue
                     try:
                         self.apply_thread(row["thread_id"])
-                    except HitlError as error:
-                        row["error"] = str(error)
+                    except Exception as error:
+                        # Recorded either way: `resume` applies it once the cause is fixed.
+                        # One thread's failure must not stop the sweep of the others.
+                        row["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
                     with self.ledger() as ledger:
                         row["applied"] = ledger.get(row["request_id"]).status == "applied"
         return steps

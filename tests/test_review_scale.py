@@ -436,3 +436,17 @@ def test_a_finished_thread_cannot_be_cancelled(desk: ReviewDesk) -> None:
         ledger.finish_thread("it-1", "paid")
     with pytest.raises(NotPendingError, match="already finished \\(paid\\)"):
         desk.cancel("it-1", "too late", reviewer="mia")
+
+
+def test_sweep_keeps_going_when_applying_one_fails(
+    desk: ReviewDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timeout decision that cannot be applied yet stays recorded; `resume` applies it."""
+    first, second = run_item(desk, "it-1", "high"), run_item(desk, "it-2", "high")
+    monkeypatch.setenv("TIERED_REFUSE_FAILS", "1")
+    steps = desk.sweep(now=desk.show(second).created_at + 3601)
+    assert [(s["request_id"], s["applied"]) for s in steps] == [(first, False), (second, False)]
+    assert all("the rejection notice service is down" in s["error"] for s in steps)
+    monkeypatch.delenv("TIERED_REFUSE_FAILS")
+    assert [t.values["status"] for t in desk.resume()] == ["rejected", "rejected"]
+    assert {desk.show(rid).status for rid in (first, second)} == {"applied"}

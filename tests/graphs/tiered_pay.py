@@ -5,6 +5,7 @@
                                                '--reject--> refuse -> END
 
 The input names its tier (`low`, `medium`, `high`, `critical`), amount and owner.
+`refuse` raises while `TIERED_REFUSE_FAILS` is set (a failing step after a decision).
 Deadlines are set by `TIERED_DEADLINE_S` when the graph is built (seconds per
 escalation step; default one hour), so a test can make every request overdue at
 once without sleeping.
@@ -90,6 +91,8 @@ def make_graph(checkpointer: Any) -> Any:
         return {"status": "paid"}
 
     def refuse(state: State) -> dict[str, Any]:
+        if os.environ.get("TIERED_REFUSE_FAILS"):
+            raise RuntimeError("the rejection notice service is down")
         return {"status": "rejected"}
 
     gate = ApprovalGate(
