@@ -57,13 +57,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import ReviewLedger, clock, lease_owner, owner_is_dead
 from langgraph_hitl.models import canonical_json
@@ -653,10 +653,6 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     return float(step / 2 + rng.random() * step / 2)
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
 def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
     """Add one `overdue` event and outbox row per pending request past its deadline.
 
@@ -681,7 +677,7 @@ def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
     added = 0
     with ledger._tx() as conn:
         for request_id, thread_id, deadline, level, role in conn.execute(find, (now,)).fetchall():
-            data = {"deadline": _iso(deadline), "level": level, "role": role}
+            data = {"deadline": iso(deadline), "level": level, "role": role}
             ledger._event(
                 conn,
                 "overdue",
@@ -763,7 +759,7 @@ def _request_view(ledger: ReviewLedger, request_id: str | None) -> dict[str, Any
         "tier": tier,
         "required_role": role,
         "status": status,
-        "deadline": _iso(deadline),
+        "deadline": iso(deadline),
         "gate": gate,
         "action": action,
         "escalation_level": level,
@@ -920,10 +916,10 @@ def outbox(
                 "thread_id": tid,
                 "state": state,
                 "attempts": attempts,
-                "created_at": _iso(created),
-                "next_attempt_at": None if done is not None else _iso(due),
+                "created_at": iso(created),
+                "next_attempt_at": None if done is not None else iso(due),
                 "claimed_by": by if state == "sending" else None,
-                "delivered_at": _iso(done),
+                "delivered_at": iso(done),
                 "last_error": error,
             }
         )
