@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 STARTED: list[subprocess.Popen[Any]] = []
@@ -37,3 +39,25 @@ def read_line(fd: int, proc: subprocess.Popen[Any], timeout: float) -> str:
         elif proc.poll() is not None:
             raise ChildProcessError("exited before its crash point")
     return data.decode()
+
+
+def run_cli(db: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """One `langgraph-hitl --db DB ...` process, run to its end (cwd: the database's folder)."""
+    return subprocess.run(
+        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
+        cwd=cwd or db.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
+    """Exit `code`, one `error: ...` line on stderr, no traceback, nothing on stdout."""
+    assert done.returncode == code, done
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert done.stdout == ""
+    return lines[0]

@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import one_line_error, run_cli
 
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.feedback import calibrate, export_overrides, overrides, training_examples
@@ -314,26 +313,6 @@ def db_file(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     with ReviewLedger.open(db, create=True) as led:
         ids = build(led)
     return db, ids
-
-
-def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-        cwd=db.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, done
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert done.stdout == ""
-    return lines[0]
 
 
 def test_cli_export_overrides(db_file: tuple[Path, dict[str, str]]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import one_line_error, run_cli
 
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.gates import PAYLOAD_VERSION
@@ -425,26 +426,6 @@ def test_review_policy_escalates_what_the_model_flags(
 
 
 # -- the CLI, as a real process ----------------------------------------------------------
-
-
-def run_cli(db: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, done
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert done.stdout == ""
-    return lines[0]
 
 
 def test_cli_train_on_an_empty_ledger_exits_2(tmp_path: Path) -> None:

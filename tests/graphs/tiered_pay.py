@@ -15,9 +15,17 @@ once without sleeping.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
-from _pay_common import PayArgs, approved_args, create_pay_tables, note_attempt, pay_once
+from _pay_common import (
+    PayArgs,
+    approved_args,
+    create_pay_tables,
+    note_attempt,
+    pay_once,
+)
+from _pay_common import State as PayState
+from _pay_common import pay_request as plain_request
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
@@ -39,27 +47,20 @@ def review_policy() -> ReviewPolicy:
     )
 
 
-class State(TypedDict, total=False):
-    item_id: str
-    amount: float
+class State(PayState, total=False):
     tier: str
     owner: str | None
     escalate: bool
     outcome: str
-    decision: dict[str, Any] | None
-    approved_action: dict[str, Any] | None
-    status: str
 
 
 def pay_request(state: State) -> ApprovalRequest:
+    """The common payment request, with this item's tier, owner and reasons."""
+    reasons = ["asked for by the test"] if state.get("escalate") else []
     return ApprovalRequest.model_validate(
         {
-            "action": {
-                "name": "pay",
-                "args": {"item_id": state["item_id"], "amount": state["amount"]},
-            },
-            "summary": f"Pay {state['item_id']}: {state['amount']:,.2f}",
-            "reasons": ["asked for by the test"] if state.get("escalate") else [],
+            **plain_request(state).model_dump(exclude_unset=True),
+            "reasons": reasons,
             "risk_tier": state["tier"],
             "confidence": 0.9,
             "owner": state.get("owner"),
