@@ -705,7 +705,26 @@ def test_modify_args_json(paused: Paused, scratch: Path, args: str, ident: str) 
         check_decision_command(ran, db, paused, paused.state)
 
 
-COMMANDS = ("list", "show", "history", "approve", "reject", "modify", "resume", "review", "thread")
+COMMANDS = (
+    "list",
+    "show",
+    "history",
+    "approve",
+    "reject",
+    "modify",
+    "resume",
+    "review",
+    "thread",
+    "respond",
+    "cancel",
+    "batch",
+    "sweep",
+    "reviewers",
+    "metrics",
+    "outbox",
+    "calibrate",
+    "export",
+)
 OPTIONS = (
     "--json",
     "--gate",
@@ -720,6 +739,18 @@ OPTIONS = (
     "--all",
     "--ok",
     "--problem",
+    "--response",
+    "--where",
+    "--dry-run",
+    "--role",
+    "--since",
+    "--by",
+    "--check",
+    "--prometheus",
+    "--overrides",
+    "--target-rate",
+    "--no-apply",
+    "--needed",
     "--bogus",
     "-x",
     "--",
@@ -727,6 +758,7 @@ OPTIONS = (
 TOKENS = (
     st.sampled_from(OPTIONS)
     | st.sampled_from(["t1", "request", "nope", "rev_000000000000", "amount=5", "{}"])
+    | st.sampled_from(["approve", "reject", "add", "list", "remove", "1", "amount<5", "7d"])
     | st.sampled_from(["-1", "0", "abc", "1" * 30, " ", ""])
     | argv_text(12)
 )
@@ -763,6 +795,13 @@ REAL_PROCESS = {
     "--db without a value": ["--db"],
     "id not UTF-8": ["show", "t\udcff"],  # the byte 0xff, as Python decodes argv
     "--set not UTF-8": ["modify", "t1", "--set", "vendor=\udcff"],
+    "bad --where": ["batch", "approve", "1", "--where", "amount<<5"],
+    "no such group": ["batch", "reject", "nope", "--reason", "dup"],
+    "reviewer without a role": ["reviewers", "add", "jo"],
+    "bad --by": ["metrics", "--by", "colour"],
+    "bad --since": ["metrics", "--since", "fortnight"],
+    "respond without --response": ["respond", "t1"],
+    "cancel without --reason": ["cancel", "t1"],
 }
 
 
