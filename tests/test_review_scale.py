@@ -450,3 +450,20 @@ def test_sweep_keeps_going_when_applying_one_fails(
     monkeypatch.delenv("TIERED_REFUSE_FAILS")
     assert [t.values["status"] for t in desk.resume()] == ["rejected", "rejected"]
     assert {desk.show(rid).status for rid in (first, second)} == {"applied"}
+
+
+def test_list_shows_overdue_first_with_time_left(
+    db_with_roles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = db_with_roles
+    (later,) = _seed_items(db, 1, tier="high")
+    monkeypatch.setenv("TIERED_DEADLINE_S", "0.001")
+    desk = ReviewDesk(db, base=REPO)
+    (overdue,) = desk.run(TIERED, _item("it-late", "high"), thread_id="it-late").pending
+    rows = ok(cli(db, "list", "--json"))
+    assert [r["request_id"] for r in rows] == [overdue, later]
+    table = cli(db, "list", env={"COLUMNS": "200"})
+    assert table.code == 0, str(table)
+    lines = [line for line in table.out.splitlines() if "req_" in line]
+    assert overdue in lines[0] and "overdue" in lines[0]
+    assert later in lines[1] and "60m" in lines[1]  # an hour left, less the seconds gone
