@@ -522,6 +522,8 @@ class _Evidence:
     escalated: int = 0
     requests: int = 0
     without_deadline: int = 0
+    roles: dict[str, int] = field(default_factory=dict)
+    """Registered reviewers per role."""
 
 
 def _evidence(db: str | Path | None, since: float) -> _Evidence:
@@ -544,6 +546,10 @@ def _evidence(db: str | Path | None, since: float) -> _Evidence:
             " COALESCE(SUM(outcome = 'escalated'), 0) FROM hitl_routes WHERE created_at >= ?",
             (since,),
         ).fetchone()
+        if "hitl_reviewers" in tables:
+            found.roles = dict(
+                conn.execute("SELECT role, COUNT(*) FROM hitl_reviewers GROUP BY role")
+            )
         if "hitl_requests" in tables:
             found.requests, found.without_deadline = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(deadline IS NULL), 0) FROM hitl_requests"
@@ -672,6 +678,51 @@ def _sampling_item(found: _Found, evidence: _Evidence, window: float) -> CheckIt
         reason="no ReviewPolicy found (sampling is a tier's sample_rate), and the routing log"
         " shows no samples",
     )
+
+
+def _reviewers_item(found: _Found, evidence: _Evidence) -> CheckItem:
+    title = "Every review role has a registered reviewer"
+    needed: dict[str, int] = {}
+    for _, policy in found.policies:
+        for tier in policy.tiers.values():
+            if tier.role is not None:
+                needed[tier.role] = max(needed.get(tier.role, 0), tier.quorum)
+    if not needed:
+        return CheckItem(
+            key="reviewers",
+            title=title,
+            status="unknown",
+            reason="no ReviewPolicy with tier roles found: nothing says who may decide what",
+        )
+    if evidence.db is None or evidence.problem == "no database":
+        return CheckItem(
+            key="reviewers",
+            title=title,
+            status="unknown",
+            reason="no ledger database: pass --db to check the registered reviewers",
+        )
+    if not evidence.roles:
+        return CheckItem(
+            key="reviewers",
+            title=title,
+            status="fail",
+            reason="no reviewers are registered, so roles are not enforced: anyone may decide"
+            " (`langgraph-hitl reviewers add NAME --role ROLE`)",
+        )
+    # A role may decide its tier and every tier below: count reviewers at or above it.
+    order = next((policy.roles for _, policy in found.policies if policy.roles), [])
+    short = []
+    for role, quorum in sorted(needed.items()):
+        above = order[order.index(role) :] if role in order else [role]
+        have = sum(evidence.roles.get(r, 0) for r in above)
+        if have < quorum:
+            short.append(f"{role}: {have} reviewer(s) at or above it, tiers need {quorum}")
+    if short:
+        return CheckItem(
+            key="reviewers", title=title, status="fail", reason="; ".join(short), details=short
+        )
+    line = ", ".join(f"{role} {count}" for role, count in sorted(evidence.roles.items()))
+    return CheckItem(key="reviewers", title=title, status="pass", reason=f"registered: {line}")
 
 
 def _metrics_item(evidence: _Evidence, window: float) -> CheckItem:
@@ -806,6 +857,7 @@ def check_deployment(
         _deadlines_item(found, evidence, window),
         _notifier_item(notify, notify_problem),
         _sampling_item(found, evidence, window),
+        _reviewers_item(found, evidence),
         _metrics_item(evidence, window),
     ]
     return CheckReport(graph=name, items=items)

@@ -111,6 +111,7 @@ def test_a_properly_gated_graph_passes(tmp_path: Path) -> None:
         "deadlines": "pass",
         "notifier": "pass",
         "sampling": "pass",
+        "reviewers": "unknown",
         "metrics_history": "unknown",
     }
     assert "approve_pay" in status(report, "irreversible_gated")[1]
@@ -354,7 +355,7 @@ def test_cli_check_fails_on_an_ungated_node_and_passes_a_gated_graph(tmp_path: P
     good = _cli(db, "check", GATED, "--config", str(config))
     assert good.returncode == 0, good
     assert good.stderr == ""
-    assert good.stdout.splitlines()[-1] == "6 pass, 0 fail, 1 unknown"
+    assert good.stdout.splitlines()[-1] == "6 pass, 0 fail, 2 unknown"
 
     secret_in_file = tmp_path / "leaky.toml"
     secret_in_file.write_text('[notify]\nwebhook_url = "https://h.example/x"\nsecret = "x"\n')
@@ -365,3 +366,21 @@ def test_cli_check_fails_on_an_ungated_node_and_passes_a_gated_graph(tmp_path: P
 
     missing = _cli(db, "check", "tests/graphs/no_such_graph.py:graph")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no such file"), missing
+
+
+def test_reviewers_item_needs_someone_at_or_above_every_role(tmp_path: Path) -> None:
+    """Roles mean nothing until reviewers are registered, and a quorum needs enough of them."""
+    from langgraph_hitl import ReviewLedger
+
+    db = tmp_path / "hitl.sqlite"
+    with ReviewLedger.open(db, create=True):
+        pass
+
+    def reviewers() -> tuple[str, str]:
+        return status(check_deployment(GATED, db=db, base=REPO), "reviewers")
+
+    state, reason = reviewers()
+    assert state == "fail" and "no reviewers are registered" in reason
+    with ReviewLedger.open(db) as ledger:
+        ledger.add_reviewer("ana", "manager")  # a manager may decide the clerk's tier too
+    assert reviewers() == ("pass", "registered: manager 1")
