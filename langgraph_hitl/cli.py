@@ -37,7 +37,9 @@ authorized (the reviewer's role may not decide it, or they own the work).
 
 app = typer.Typer(
     name="langgraph-hitl",
-    help="Human approval for LangGraph graphs: run, list, show, decide, resume.\n\n" + EXIT_CODES,
+    help="Human approval for LangGraph graphs: run, list, show, decide, resume; review at"
+    " scale (roles, batch, deadlines); know how review is going (metrics, notify,"
+    " check).\n\n" + EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
