@@ -4,7 +4,9 @@ The ledger lives in the same SQLite file as LangGraph's checkpoints, in tables o
 own (`hitl_*`). It imports neither LangGraph nor the user's graph, so listing,
 showing and deciding stay fast and safe. Every write is a short `BEGIN IMMEDIATE`
 transaction; every value is bound with `?`; the SQL is plain enough to port to
-PostgreSQL behind this one class.
+PostgreSQL. The storage itself (connection, schema, transactions, event log, leases)
+is `LedgerStore` in `_store.py`; this module is what the ledger means: requests,
+decisions and who may take them, the routing log, deadlines, after-the-fact reviews.
 
 A decision is recorded first (once: the first valid decision wins) and applied second;
 see `ReviewDesk` for the applying half.
@@ -12,26 +14,30 @@ see `ReviewDesk` for the applying half.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import socket
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from langgraph_hitl._records import RequestRecord, ReviewItem
-from langgraph_hitl._schema import MIGRATIONS
+from langgraph_hitl._store import (
+    BUSY_TIMEOUT_S,
+    DEFAULT_LEASE_S,
+    GENESIS_HASH,
+    NOTIFY_KINDS,
+    LedgerStore,
+    connect,
+    event_hash,
+    lease_owner,
+    owner_is_dead,
+    stable_id,
+)
 from langgraph_hitl._time import clock, iso, simulated_clock, to_seconds
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
-    DatabaseError,
     DecisionNotAllowedError,
     HitlError,
     NotAuthorizedError,
@@ -59,28 +65,8 @@ __all__ = [
     "stable_id",
 ]
 
-BUSY_TIMEOUT_S = 30.0
-"""How long a connection waits for another writer before giving up."""
-
-DEFAULT_LEASE_S = 600.0
-"""How long a resumer holds a thread before another process may take it over."""
-
-NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled"})
-"""Events that also go to the notification outbox."""
-
 SWEEP_ACTOR = "langgraph-hitl:sweep"
 """Who the trail names for what `sweep` decides when a deadline ran out."""
-
-GENESIS_HASH = "0" * 64
-"""The `prev_hash` of the first event."""
-
-
-def event_hash(prev_hash: str, row: Sequence[Any]) -> str:
-    """An event's hash: SHA-256 over the previous hash and the row's own content.
-
-    `row` is `(seq, at, kind, request_id, thread_id, actor, data_json)`.
-    """
-    return hashlib.sha256((prev_hash + canonical_json(list(row))).encode()).hexdigest()
 
 
 def _parse_decision(answer: Any) -> Decision | None:
@@ -112,90 +98,12 @@ def _with_approvers(comment: str | None, approvals: Sequence[str]) -> str:
     return note if not comment else f"{comment} ({note})"
 
 
-def stable_id(prefix: str, *parts: Any) -> str:
-    """`prefix_` and 12 hex of a SHA-256 over the parts: the same parts, the same id.
-
-    Example:
-        >>> stable_id("rt", "inv-7", "score", 3) == stable_id("rt", "inv-7", "score", 3)
-        True
-    """
-    key = "\x00".join(str(part) for part in parts)
-    return f"{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
 def request_id_for(thread_id: str, interrupt_id: str) -> str:
     """The stable, short id a reviewer types: `req_` and 12 hex digits."""
     return stable_id("req", thread_id, interrupt_id)
 
 
-def lease_owner() -> str:
-    """This process's lease name: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True when a lease owner names a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _foreign(path: str) -> bool:
-    """A file with content that does not begin as every SQLite file does.
-
-    SQLite itself takes a one-byte file for an empty database and writes over it.
-
-    Only a file too short to be a database (a live one is empty or at least a 512-byte
-    page) is opened here: closing any descriptor of a file drops every POSIX lock this
-    process holds on it, SQLite's too, and another process's checkpoint can then reset
-    the WAL under our connection (sqlite.org/howtocorrupt.html, 2.2). SQLite refuses
-    every longer foreign file by itself.
-    """
-    try:
-        if not 0 < os.stat(path).st_size < 512:
-            return False
-        with open(path, "rb") as file:
-            head = file.read(len(_SQLITE_MAGIC))
-    except OSError:
-        return False  # missing, a directory or unreadable: sqlite3 says which
-    return bool(head) and head != _SQLITE_MAGIC
-
-
-def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open the SQLite file with WAL and a busy timeout, as every part of the project does.
-
-    With `create=False` a missing file is a `DatabaseError`, not a new empty database.
-    """
-    target = str(path)
-    if target != ":memory:" and not create and not Path(target).is_file():
-        raise DatabaseError(f"no database at {target} (run a graph first, or pass --db)")
-    if target != ":memory:" and _foreign(target):
-        raise DatabaseError(f"cannot open {target} as a SQLite database: file is not a database")
-    try:
-        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-    except sqlite3.DatabaseError as err:
-        raise DatabaseError(f"cannot open {target} as a SQLite database: {err}") from err
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.DatabaseError as err:
-        conn.close()  # do not leak it: Python 3.13 warns about unclosed connections
-        raise DatabaseError(f"cannot open {target} as a SQLite database: {err}") from err
-    return conn
-
-
-class ReviewLedger:
+class ReviewLedger(LedgerStore):
     """The review ledger over a SQLite connection the caller owns, or one it opens.
 
     Args:
@@ -207,249 +115,6 @@ class ReviewLedger:
         ...     for rec in ledger.pending(tier="high"):
         ...         print(rec.request_id, rec.request.summary)
     """
-
-    def __init__(self, conn: sqlite3.Connection, *, lock: threading.Lock | None = None) -> None:
-        self.conn = conn
-        self._lock = lock or threading.Lock()
-        self._is_setup = False
-
-    @classmethod
-    @contextmanager
-    def open(cls, path: str | Path, *, create: bool = False) -> Iterator[ReviewLedger]:
-        """Open the ledger in the file at `path` and close it afterwards.
-
-        Raises `DatabaseError` if the file is missing (unless `create`), is not a SQLite
-        database, or holds no ledger and cannot get one.
-        """
-        conn = connect(path, create=create)
-        try:
-            ledger = cls(conn)
-            ledger.setup()
-            yield ledger
-        finally:
-            conn.close()
-
-    # -- schema ---------------------------------------------------------------
-
-    def setup(self) -> None:
-        """Create or migrate the ledger's tables, once per instance."""
-        if self._is_setup:
-            return
-        try:
-            with self._lock:
-                self.conn.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version INTEGER)")
-                row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
-                version = row[0] or 0
-                if version < len(MIGRATIONS):
-                    self.conn.commit()
-                    self.conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        row = self.conn.execute("SELECT MAX(version) FROM hitl_schema").fetchone()
-                        for number, script in enumerate(MIGRATIONS, start=1):
-                            if number > (row[0] or 0):
-                                for statement in script.split(";"):
-                                    if statement.strip():
-                                        self.conn.execute(statement)
-                                self.conn.execute(
-                                    "INSERT INTO hitl_schema (version) VALUES (?)", (number,)
-                                )
-                        self.conn.commit()
-                    except BaseException:
-                        self.conn.rollback()
-                        raise
-                else:
-                    self.conn.commit()
-        except sqlite3.OperationalError as err:
-            if "locked" in str(err) or "busy" in str(err):
-                raise
-            raise DatabaseError(f"cannot use the database: {err}") from err
-        except sqlite3.DatabaseError as err:
-            raise DatabaseError(f"not a usable SQLite database: {err}") from err
-        self._is_setup = True
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; nobody else writes until it ends."""
-        with self._lock:
-            if self.conn.in_transaction:
-                self.conn.commit()
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.rollback()
-                raise
-            self.conn.commit()
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            rows = self.conn.execute(sql, params).fetchall()
-            if self.conn.in_transaction:
-                self.conn.commit()
-            return rows
-
-    # -- events ---------------------------------------------------------------
-
-    def _event(
-        self,
-        conn: sqlite3.Connection,
-        kind: str,
-        *,
-        request_id: str | None = None,
-        thread_id: str | None = None,
-        actor: str | None = None,
-        data: dict[str, Any] | None = None,
-        at: float | None = None,
-    ) -> None:
-        # Called inside a write transaction: the chain's tail cannot move under us.
-        last = conn.execute(
-            "SELECT seq, hash FROM hitl_events ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-        at = clock() if at is None else at
-        body = canonical_json(data or {})
-        digest = event_hash(prev, (seq, at, kind, request_id, thread_id, actor, body))
-        conn.execute(
-            "INSERT INTO hitl_events (seq, at, kind, request_id, thread_id, actor, data,"
-            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, kind, request_id, thread_id, actor, body, prev, digest),
-        )
-        if kind in NOTIFY_KINDS:
-            # Same transaction as the event: a notification is never lost, and sending
-            # it (see `langgraph_hitl.notify`) never holds up the graph.
-            conn.execute(
-                "INSERT INTO hitl_outbox (event_seq, kind, request_id, thread_id, body,"
-                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq,
-                    kind,
-                    request_id,
-                    thread_id,
-                    canonical_json(
-                        {
-                            "seq": seq,
-                            "at": at,
-                            "kind": kind,
-                            "request_id": request_id,
-                            "thread_id": thread_id,
-                            "actor": actor,
-                            "data": data or {},
-                        }
-                    ),
-                    at,
-                    at,
-                ),
-            )
-
-    def add_event(
-        self,
-        kind: str,
-        *,
-        request_id: str | None = None,
-        thread_id: str | None = None,
-        actor: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one event to the log (e.g. `shown` when a reviewer opens a request)."""
-        with self._tx() as conn:
-            self._event(
-                conn, kind, request_id=request_id, thread_id=thread_id, actor=actor, data=data
-            )
-            if kind == "shown" and request_id is not None:
-                # The first time a reviewer opened it: time-to-correct starts here.
-                conn.execute(
-                    "UPDATE hitl_requests SET opened_at = COALESCE(opened_at, ?)"
-                    " WHERE request_id = ?",
-                    (clock(), request_id),
-                )
-
-    def events(
-        self, *, request_id: str | None = None, thread_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Events for a request or a thread, oldest first."""
-        if request_id is not None:
-            sql, params = "WHERE request_id = ?", (request_id,)
-        elif thread_id is not None:
-            sql, params = "WHERE thread_id = ?", (thread_id,)
-        else:
-            sql, params = "", ()  # type: ignore[assignment]
-        rows = self._read(
-            "SELECT seq, at, kind, request_id, thread_id, actor, data FROM hitl_events "
-            f"{sql} ORDER BY seq",
-            params,
-        )
-        return [
-            {
-                "seq": seq,
-                "at": iso(at),
-                "kind": kind,
-                "request_id": rid,
-                "thread_id": tid,
-                "actor": actor,
-                "data": json.loads(data),
-            }
-            for seq, at, kind, rid, tid, actor, data in rows
-        ]
-
-    # -- threads --------------------------------------------------------------
-
-    def register_thread(self, thread_id: str, graph: str | None) -> None:
-        """Remember which graph a thread belongs to (first registration wins)."""
-        with self._tx() as conn:
-            self._register(conn, thread_id, graph)
-
-    def _register(self, conn: sqlite3.Connection, thread_id: str, graph: str | None) -> None:
-        conn.execute(
-            "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (thread_id) DO UPDATE SET graph = COALESCE(hitl_threads.graph, "
-            "excluded.graph)",
-            (thread_id, graph, clock()),
-        )
-
-    def thread_graphs(self) -> dict[str, str | None]:
-        """Every known thread's graph reference, in one query."""
-        return dict(self._read("SELECT thread_id, graph FROM hitl_threads"))
-
-    def thread_graph(self, thread_id: str) -> str | None:
-        """The graph reference a thread was run with, if known."""
-        rows = self._read("SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,))
-        return rows[0][0] if rows else None
-
-    def acquire_lease(self, thread_id: str, owner: str, ttl: float = DEFAULT_LEASE_S) -> bool:
-        """Take the thread's lease unless a live process holds it; True on success.
-
-        A lease past its expiry, or held by a process on this host that no longer
-        exists, is taken over.
-        """
-        now = clock()
-        with self._tx() as conn:
-            self._register(conn, thread_id, None)
-            current, expires = conn.execute(
-                "SELECT lease_owner, lease_expires FROM hitl_threads WHERE thread_id = ?",
-                (thread_id,),
-            ).fetchone()
-            free = (
-                current is None
-                or current == owner
-                or (expires is not None and expires < now)
-                or owner_is_dead(current)
-            )
-            if free:
-                conn.execute(
-                    "UPDATE hitl_threads SET lease_owner = ?, lease_expires = ? "
-                    "WHERE thread_id = ?",
-                    (owner, now + ttl, thread_id),
-                )
-            return free
-
-    def release_lease(self, thread_id: str, owner: str) -> None:
-        """Give the lease back, if `owner` still holds it."""
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE hitl_threads SET lease_owner = NULL, lease_expires = NULL "
-                "WHERE thread_id = ? AND lease_owner = ?",
-                (thread_id, owner),
-            )
 
     # -- requests -------------------------------------------------------------
 
