@@ -99,6 +99,10 @@ def _duration(value: Any) -> Any:
     return value
 
 
+_OTHER_TABLES = frozenset({"policy", "notify"})
+"""Tables of a shared hitl.toml that belong to other parts."""
+
+
 class MetricsConfig(BaseModel):
     """Thresholds of the warning signs, and the rates work is priced and read at.
 
@@ -192,7 +196,8 @@ class MetricsConfig(BaseModel):
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigurationError(f"cannot read metrics config {path}: {err}") from None
-        table = data.get("metrics", data)
+        # One hitl.toml may hold [policy], [notify] and [metrics]; alone, top-level keys.
+        table = data.get("metrics", {} if data.keys() & _OTHER_TABLES else data)
         if not isinstance(table, dict):
             raise ConfigurationError(f"{path}: [metrics] must be a table")
         try:

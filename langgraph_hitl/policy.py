@@ -225,12 +225,20 @@ class ReviewPolicy:
         deadline = "4h"
         ```
 
+        The same keys may sit in a `[policy]` table (with `[policy.tiers.medium]`), so
+        one `hitl.toml` holds the policy, `[notify]` and `[metrics]`.
         `overrides` (for example `router=`, `predictor=`) are passed to the constructor.
         """
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ConfigurationError(f"cannot read policy {path}: {err}") from None
+        if "policy" in data:
+            data = data["policy"]
+            if not isinstance(data, dict):
+                raise ConfigurationError(f"{path}: [policy] must be a table")
+        else:
+            data = {k: v for k, v in data.items() if k not in ("notify", "metrics")}
         tiers = data.pop("tiers", {})
         if not isinstance(tiers, dict):
             raise ConfigurationError(f"{path}: [tiers.NAME] tables expected")

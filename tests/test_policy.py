@@ -190,3 +190,17 @@ def test_request_role_chain_is_consistent() -> None:
         request(reviewer_role="junior", review_roles=["senior", "manager"])
     with pytest.raises(ValueError, match="repeats"):
         request(review_roles=["senior", "senior"])
+
+
+def test_one_hitl_toml_holds_policy_notify_and_metrics(repo_root: Path) -> None:
+    """examples/hitl.toml: each part reads its own table from the one file."""
+    from langgraph_hitl.metrics import MetricsConfig
+    from langgraph_hitl.notify import NotifyConfig
+
+    path = repo_root / "examples" / "hitl.toml"
+    pol = ReviewPolicy.from_toml(path)
+    assert pol.roles == ROLES and pol.seed == 20261125
+    assert (pol.tiers["critical"].quorum, pol.tiers["medium"].sample_rate) == (2, 0.1)
+    assert pol.eligible_roles("medium") == ["senior", "manager"]
+    assert MetricsConfig.from_toml(path).human_cost_per_hour == 60
+    assert NotifyConfig.load(path, env={}).configured
