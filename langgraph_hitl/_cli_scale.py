@@ -173,6 +173,7 @@ def _batch_decide(
     limit: int,
     dry_run: bool,
     as_json: bool,
+    needed: bool = False,
 ) -> None:
     from langgraph_hitl.batch import Condition, decide_batch, find_group, select
     from langgraph_hitl.models import Decision
@@ -192,7 +193,7 @@ def _batch_decide(
             for rec in chosen:
                 out.print(f"  {rec.request_id}  {rec.request.summary}", markup=False)
         return
-    result = decide_batch(_desk(), chosen, parsed, group=group.key)
+    result = decide_batch(_desk(), chosen, parsed, group=group.key, needed=needed)
     if as_json:
         _print_json(result.to_json())
     else:
@@ -213,12 +214,16 @@ def batch_approve(
     limit: LimitOption = 0,
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
+    needed: Annotated[
+        bool,
+        typer.Option("--needed", help="Each escalation was worth a look (escalation precision)."),
+    ] = False,
     dry_run: DryRunFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a group (or the part passing --where), each request on its own."""
     decision = {"type": "approve", "reviewer": reviewer, "comment": comment}
-    _batch_decide(group, decision, where, limit, dry_run, as_json)
+    _batch_decide(group, decision, where, limit, dry_run, as_json, needed=needed)
 
 
 @batch_app.command("reject")

@@ -229,14 +229,18 @@ def decide_batch(
     decision: Decision,
     *,
     group: str,
+    needed: bool = False,
 ) -> BatchResult:
-    """Decide each request on its own (recorded once, applied once), graphs loaded once."""
+    """Decide each request on its own (recorded once, applied once), graphs loaded once.
+
+    `needed=True` marks each escalation as worth a look (see `ReviewDesk.decide`).
+    """
     result = BatchResult(group=group, decision=decision.type)
     with desk.keep_graphs():
         for rec in requests:
             item = ItemResult(request_id=rec.request_id, thread_id=rec.thread_id, result="")
             try:
-                outcome = desk.decide(rec.request_id, decision)
+                outcome = desk.decide(rec.request_id, decision, needed=needed)
             except HitlError as error:
                 item.result, item.detail, item.exit_code = "refused", str(error), error.exit_code
             else:

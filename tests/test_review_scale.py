@@ -469,3 +469,12 @@ def test_list_shows_overdue_first_with_time_left(
     assert overdue in lines[0] and "overdue" in lines[0]
     assert later in lines[1] and "overdue" not in lines[1]
     assert re.search(r"│ (60|5\d)m +│$", lines[1]), lines[1]  # an hour, less what has gone
+
+
+def test_batch_approve_needed_marks_each_escalation(db_with_roles: Path) -> None:
+    db = db_with_roles
+    ids = _seed_items(db, 3)
+    done = ok(cli(db, "batch", "approve", "1", "--needed", "--reviewer", "mia", "--json"))
+    assert done["counts"] == {"applied": 3}
+    marked = query(db, "SELECT request_id FROM hitl_events WHERE kind = 'escalation_needed'")
+    assert sorted(r[0] for r in marked) == sorted(ids)
