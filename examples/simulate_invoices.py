@@ -24,7 +24,6 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from langgraph_hitl import Decision, HitlError, ReviewDesk
 from langgraph_hitl.batch import Condition, decide_batch, groups, select
 from langgraph_hitl.ledger import RequestRecord, simulated_clock
 from langgraph_hitl.notify import Notification, deliver
+from langgraph_hitl.predict import model_beside
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,8 +228,7 @@ class Simulation:
         words = len(str(rec.request.to_wire()).split())
         reading = 2.0 if who == "rex" else max(8.0, self.rng.gauss(words / 3.5, 10.0))
         self.now += reading
-        decided_at = datetime.fromtimestamp(self.now, UTC)
-        fields = {"reviewer": who, "decided_at": decided_at}
+        fields = {"reviewer": who}  # decided now, on the simulated clock
         roll = self.rng.random()
         if who == "rex":
             decision = Decision.approve(**fields)
@@ -291,9 +290,7 @@ class Simulation:
             for rec in chosen:
                 self.desk.show(rec.request_id, reviewer="jo")
             self.now += 5.0 * len(chosen)
-            decision = Decision.approve(
-                reviewer="jo", decided_at=datetime.fromtimestamp(self.now, UTC)
-            )
+            decision = Decision.approve(reviewer="jo")
             result = decide_batch(self.desk, chosen, decision, group=group.key)
             self.tally["batch approved"] += result.counts().get("applied", 0)
 
@@ -319,7 +316,7 @@ class Simulation:
         except (HitlError, ImportError) as error:
             print(f"not training yet: {error}")
             return
-        model.save(self.db.parent / "override-model.json")
+        model.save(model_beside(self.db))
         self.trained = report.to_json()
 
 
@@ -332,7 +329,7 @@ def main() -> None:
     args = parser.parse_args()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{args.db}{suffix}").unlink(missing_ok=True)
-    (args.db.parent / "override-model.json").unlink(missing_ok=True)
+    model_beside(args.db).unlink(missing_ok=True)
     sim = Simulation(args.db, invoices=args.invoices, seed=args.seed, days=args.days)
     began = time.perf_counter()
     sim.run()

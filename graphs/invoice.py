@@ -58,7 +58,6 @@ REQUIRED = ("invoice_id", "vendor", "amount", "currency", "due_date", "line_item
 MAX_AUTONOMOUS_AMOUNT = 10_000
 TIER_LIMITS = (("low", 2_000), ("medium", 10_000), ("high", 100_000))
 TIERS = ("low", "medium", "high", "critical")
-MODEL_FILE = "override-model.json"
 HOUR = 3600.0
 
 
@@ -148,13 +147,11 @@ POLICY = ReviewPolicy(
 
 def policy_for(path: str | os.PathLike[str]) -> ReviewPolicy:
     """`POLICY`, with the trained override model if one is saved beside the database."""
-    model = os.environ.get("LANGGRAPH_HITL_MODEL") or os.path.join(
-        os.path.dirname(os.path.abspath(path)), MODEL_FILE
-    )
+    from langgraph_hitl.predict import OverrideModel, model_beside
+
+    model = os.environ.get("LANGGRAPH_HITL_MODEL") or model_beside(path)
     if not os.path.exists(model):
         return POLICY
-    from langgraph_hitl.predict import OverrideModel
-
     return POLICY.with_predictor(OverrideModel.load(model))
 
 

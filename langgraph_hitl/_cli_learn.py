@@ -15,8 +15,6 @@ from langgraph_hitl.errors import BadInputError
 if TYPE_CHECKING:
     from langgraph_hitl.feedback import CalibrationReport
 
-DEFAULT_MODEL = Path("override-model.json")
-
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
@@ -47,12 +45,12 @@ def train_command(
     Prints its precision and recall on a held-out split next to a confidence threshold
     alone, and saves the model as JSON for `ReviewPolicy(predictor=OverrideModel.load(...))`.
     """
-    from langgraph_hitl.predict import train
+    from langgraph_hitl.predict import model_beside, train
 
     desk = _desk()
     with desk.ledger() as ledger:
         model, report = train(ledger, seed=seed, test_size=test_size)
-    saved = model.save(out_path or desk.path.parent / DEFAULT_MODEL)
+    saved = model.save(out_path or model_beside(desk.path))
     if as_json:
         _print_json({"model_path": str(saved), **report.to_json()})
         return

@@ -112,13 +112,6 @@ DryRunFlag = Annotated[
 ]
 
 
-def _pending_groups(reviewer: str | None) -> list[Any]:
-    from langgraph_hitl.batch import groups
-
-    with _desk().ledger() as ledger:
-        return groups(ledger.pending(reviewer=reviewer))
-
-
 @batch_app.callback()
 @_handled
 def batch_show(
@@ -129,20 +122,21 @@ def batch_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show pending requests grouped by gate and action."""
+    from langgraph_hitl.batch import groups
+
     if ctx.invoked_subcommand is not None:
         return
-    found = _pending_groups(reviewer)
-    if reviewer is not None:
-        with _desk().ledger() as ledger:
-            for group in found:
-                for rec in group.requests:
-                    ledger.add_event(
-                        "shown",
-                        request_id=rec.request_id,
-                        thread_id=rec.thread_id,
-                        actor=reviewer,
-                        data={"via": "batch"},
-                    )
+    with _desk().ledger() as ledger:
+        found = groups(ledger.pending(reviewer=reviewer))
+        shown = [rec for group in found for rec in group.requests] if reviewer is not None else []
+        for rec in shown:
+            ledger.add_event(
+                "shown",
+                request_id=rec.request_id,
+                thread_id=rec.thread_id,
+                actor=reviewer,
+                data={"via": "batch"},
+            )
     if as_json:
         _print_json([group.to_json() for group in found])
         return
@@ -175,7 +169,7 @@ def _batch_decide(
     as_json: bool,
     needed: bool = False,
 ) -> None:
-    from langgraph_hitl.batch import Condition, decide_batch, find_group, select
+    from langgraph_hitl.batch import Condition, decide_batch, find_group, groups, select
     from langgraph_hitl.models import Decision
 
     conditions = [Condition.parse(text) for text in where or []]
@@ -183,7 +177,8 @@ def _batch_decide(
         parsed = Decision.model_validate(decision)
     except ValueError as error:
         raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
-    group = find_group(_pending_groups(None), name)
+    with _desk().ledger() as ledger:
+        group = find_group(groups(ledger.pending()), name)
     chosen = select(group, conditions, limit or None)
     if dry_run:
         if as_json:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph_hitl._time import iso
+from langgraph_hitl._time import iso, parse_duration
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
 from langgraph_hitl.metrics import (
@@ -44,7 +44,6 @@ from langgraph_hitl.metrics import (
     ReviewerStats,
     Series,
     Source,
-    _duration,
     _share,
     poisson_interval,
 )
@@ -143,7 +142,13 @@ def _window(
     window: float | timedelta | str | None,
 ) -> float:
     if since is None and window is not None:
-        span = window.total_seconds() if isinstance(window, timedelta) else _duration(window)
+        span = (
+            window.total_seconds()
+            if isinstance(window, timedelta)
+            else parse_duration(window)
+            if isinstance(window, str)
+            else window
+        )
         since = until - float(span)
     if since is None:
         first = conn.execute(

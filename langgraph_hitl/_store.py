@@ -32,7 +32,7 @@ BUSY_TIMEOUT_S = 30.0
 DEFAULT_LEASE_S = 600.0
 """How long a resumer holds a thread before another process may take it over."""
 
-NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled"})
+NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled", "overdue"})
 """Events that also go to the notification outbox."""
 
 GENESIS_HASH = "0" * 64

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from langgraph_hitl.errors import BadInputError
 
@@ -63,3 +64,21 @@ def parse_duration(text: str) -> float:
     return float(
         sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
     )
+
+
+def seconds(value: Any) -> Any:
+    """A duration field in seconds, for pydantic validators: text (`4h`) is parsed.
+
+    Anything else is returned as given, for the field's own type to check. Bad text
+    raises `ValueError`, which pydantic reports against the field.
+
+    Example:
+        >>> seconds("90m"), seconds(30.0)
+        (5400.0, 30.0)
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_duration(value)
+    except BadInputError as err:
+        raise ValueError(str(err)) from None

@@ -47,11 +47,6 @@ DEFAULT_GRID: tuple[float, ...] = tuple(i / 20 for i in range(21))
 """Candidate confidence thresholds: 0.00, 0.05, ..., 1.00."""
 
 
-def _rows(ledger: ReviewLedger, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    # The ledger's own reader: it holds the connection's lock and ends the read.
-    return ledger._read(sql, params)
-
-
 # -- overrides -----------------------------------------------------------------------
 
 _DIRECT = (
@@ -93,7 +88,7 @@ def overrides(ledger: ReviewLedger, since: datetime | None = None) -> list[dict[
         params.append(since.timestamp())
     sql += " ORDER BY d.decided_at, d.request_id"
     out: list[dict[str, Any]] = []
-    for row in _rows(ledger, sql, params):
+    for row in ledger._read(sql, params):
         (rid, tid, graph, gate, payload, created, decision_json) = row[:7]
         reviewer, comment, decided_at, direct = row[7:]
         request = ApprovalRequest.model_validate(json.loads(payload)["request"])
@@ -180,8 +175,7 @@ def training_examples(ledger: ReviewLedger) -> list[Example]:
         (212, 1200)
     """
     found: list[Example] = []
-    decided = _rows(
-        ledger,
+    decided = ledger._read(
         "SELECT r.request_id, r.payload, r.created_at, d.type FROM hitl_decisions d"
         " JOIN hitl_requests r ON r.request_id = d.request_id"
         f" WHERE {_HUMAN} AND NOT (d.reviewer IS NULL AND {_DIRECT})"
@@ -202,8 +196,7 @@ def training_examples(ledger: ReviewLedger) -> list[Example]:
                 ref=rid,
             )
         )
-    reviewed = _rows(
-        ledger,
+    reviewed = ledger._read(
         "SELECT review_id, action_name, action_args, summary, tier, confidence, reasons,"
         " status, created_at FROM hitl_reviews WHERE status IN ('ok', 'problem')"
         " ORDER BY created_at, review_id",
@@ -349,7 +342,7 @@ def calibrate(
     thresholds = sorted({float(t) for t in grid})
     if not thresholds or not all(math.isfinite(t) for t in thresholds):
         raise BadInputError("calibrate needs finite candidate thresholds")
-    routes = _rows(ledger, "SELECT confidence, outcome FROM hitl_routes")
+    routes = ledger._read("SELECT confidence, outcome FROM hitl_routes")
     if not routes:
         raise BadInputError(
             "the routing log is empty: calibrate needs routed work (record_route) to"
@@ -358,14 +351,13 @@ def calibrate(
     marks = ", ".join("?" for _ in OVERRIDE_TYPES)
     missed = [
         r[0]
-        for r in _rows(
-            ledger,
+        for r in ledger._read(
             "SELECT r.confidence FROM hitl_decisions d JOIN hitl_requests r"
             f" ON r.request_id = d.request_id WHERE d.type IN ({marks}) AND {_HUMAN}",
             (*OVERRIDE_TYPES, SWEEP_ACTOR),
         )
     ]
-    problems = [r[0] for r in _rows(ledger, _PROBLEMS)]
+    problems = [r[0] for r in ledger._read(_PROBLEMS)]
     targets = missed + problems
     if not targets:
         raise BadInputError(

@@ -405,16 +405,16 @@ class ReviewLedger(LedgerStore):
                 where.append(self._FILTERS[name])
                 params.append(value)
         if reviewer is not None:
-            role = self.reviewer_role(reviewer)
             where.append(
                 "(eligible IS NULL OR NOT EXISTS (SELECT 1 FROM hitl_reviewers)"
-                " OR EXISTS (SELECT 1 FROM json_each(r.eligible) WHERE value = ?))"
+                " OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
+                " WHERE value = (SELECT role FROM hitl_reviewers WHERE name = ?)))"
                 " AND NOT (owner IS ? AND COALESCE(json_extract(payload,"
                 " '$.request.bar_owner'), 1))"
                 " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
                 " AND v.reviewer = ?)"
             )
-            params += [role, reviewer, reviewer]
+            params += [reviewer, reviewer, reviewer]
         return "WHERE " + " AND ".join(where), params
 
     # -- reviewers ------------------------------------------------------------
@@ -453,11 +453,6 @@ class ReviewLedger(LedgerStore):
         """Registered reviewers and their roles, by name."""
         rows = self._read("SELECT name, role, added_at FROM hitl_reviewers ORDER BY name")
         return [{"name": n, "role": r, "added_at": iso(a)} for n, r, a in rows]
-
-    def reviewer_role(self, name: str) -> str | None:
-        """A registered reviewer's role, or None."""
-        rows = self._read("SELECT role FROM hitl_reviewers WHERE name = ?", (name,))
-        return None if not rows else str(rows[0][0])
 
     # -- routing log ----------------------------------------------------------
 

@@ -65,7 +65,7 @@ from typing import Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langgraph_hitl._report import pct, span
-from langgraph_hitl._time import iso
+from langgraph_hitl._time import iso, seconds
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import ReviewLedger
 
@@ -89,14 +89,6 @@ DECISION_TIME_EDGES: tuple[float, ...] = (0, 2, 5, 10, 30, 60, 120, 300, 900, 36
 """Lower edges, in seconds, of the decision-time histogram's bins (the last is open)."""
 
 Source: TypeAlias = "ReviewLedger | sqlite3.Connection | str | Path"
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str):
-        from langgraph_hitl._time import parse_duration
-
-        return parse_duration(value)
-    return value
 
 
 _OTHER_TABLES = frozenset({"policy", "notify"})
@@ -166,7 +158,7 @@ class MetricsConfig(BaseModel):
     @field_validator("time_to_escalate_max", "queue_lookback", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
-        return _duration(value)
+        return seconds(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> MetricsConfig:

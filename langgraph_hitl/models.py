@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from langgraph_hitl._time import clock
 from langgraph_hitl.errors import DecisionNotAllowedError, InvalidEditError
 
 DecisionType: TypeAlias = Literal["approve", "reject", "modify", "respond"]
@@ -31,7 +32,8 @@ REQUEST_KIND = "langgraph_hitl.approval_request"
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    # The ledger's clock: a decision taken under `simulated_clock` is stamped with it.
+    return datetime.fromtimestamp(clock(), UTC)
 
 
 def canonical_json(value: Any) -> str:

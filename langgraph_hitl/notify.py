@@ -687,21 +687,6 @@ def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
                 data=data,
                 at=now,
             )
-            seq = conn.execute("SELECT MAX(seq) FROM hitl_events").fetchone()[0]
-            body = {
-                "seq": seq,
-                "at": now,
-                "kind": "overdue",
-                "request_id": request_id,
-                "thread_id": thread_id,
-                "actor": NOTIFY_ACTOR,
-                "data": data,
-            }
-            conn.execute(
-                "INSERT INTO hitl_outbox (event_seq, kind, request_id, thread_id, body,"
-                " created_at, next_attempt_at) VALUES (?, 'overdue', ?, ?, ?, ?, ?)",
-                (seq, request_id, thread_id, canonical_json(body), now, now),
-            )
             added += 1
     return added
 

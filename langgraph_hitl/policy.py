@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._time import seconds
 from langgraph_hitl.errors import ConfigurationError
 from langgraph_hitl.models import ApprovalRequest
 
@@ -79,15 +80,7 @@ class Tier(BaseModel):
     @field_validator("deadline", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            from langgraph_hitl._time import parse_duration
-            from langgraph_hitl.errors import BadInputError
-
-            try:
-                return parse_duration(value)
-            except BadInputError as err:
-                raise ValueError(str(err)) from None
-        return value
+        return seconds(value)
 
 
 @dataclass(frozen=True, kw_only=True)

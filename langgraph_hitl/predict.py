@@ -42,6 +42,20 @@ from langgraph_hitl.routers import as_number
 if TYPE_CHECKING:
     from langgraph_hitl.ledger import ReviewLedger
 
+MODEL_FILE = "override-model.json"
+"""The model's file name: `train` saves it beside the database, where graphs look."""
+
+
+def model_beside(db: str | Path) -> Path:
+    """Where the model for the database at `db` lives by default.
+
+    Example:
+        >>> model_beside("/srv/hitl/hitl.sqlite").as_posix()
+        '/srv/hitl/override-model.json'
+    """
+    return Path(db).absolute().parent / MODEL_FILE
+
+
 MODEL_FORMAT = "langgraph-hitl/override-model"
 """The `format` field every saved model carries."""
 

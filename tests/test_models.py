@@ -373,3 +373,17 @@ def test_ledger_and_cli_do_not_import_langgraph() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_review_at_scale_and_metrics_do_not_import_langgraph() -> None:
+    """Policy, batch review, metrics, notifications and learning read the ledger only."""
+    code = (
+        "import sys\n"
+        "import langgraph_hitl.policy, langgraph_hitl.batch, langgraph_hitl.metrics\n"
+        "import langgraph_hitl.notify, langgraph_hitl.feedback, langgraph_hitl.predict\n"
+        "print(sorted(m for m in sys.modules if m == 'langgraph' or m.startswith('langgraph.')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout
