@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parent.parent
+
 STARTED: list[subprocess.Popen[Any]] = []
 """Processes a test started; `track` them so a failing test leaves none running."""
 
@@ -61,3 +63,25 @@ def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert done.stdout == ""
     return lines[0]
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without any `LANGGRAPH_HITL_*` or `E2E_*` setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGGRAPH_HITL_", "E2E_"))}
+    env.update(extra or {})
+    return env
+
+
+def start_cli(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start one `langgraph-hitl --db DB ...` process from the repository root, tracked."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
+        cwd=REPO,
+        env=cli_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    track(proc)
+    return proc

@@ -18,7 +18,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import read_line, track
+from processes import read_line, start_cli
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "invoices"
@@ -67,30 +66,9 @@ class Result:
         )
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("LANGGRAPH_HITL_", "E2E_"))
-    }
-    env["LANGGRAPH_HITL_REVIEWER"] = "e2e-default"
-    env.update(extra or {})
-    return env
-
-
 def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start one CLI process on `db`; it runs until `finish` collects it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-        cwd=REPO,
-        env=_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    track(proc)
-    return proc
+    return start_cli(db, *args, env={"LANGGRAPH_HITL_REVIEWER": "e2e-default", **(env or {})})
 
 
 def finish(proc: subprocess.Popen[str]) -> Result:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import read_line, track
+from processes import read_line, start_cli
 
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import NOTIFY_KINDS, ReviewLedger
@@ -403,26 +403,6 @@ BLOCKING_HOOK = (
 )
 
 
-def _cli_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGGRAPH_HITL_", "E2E_"))}
-    env.update(extra)
-    return env
-
-
-def _start_cli(db: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return track(
-        subprocess.Popen(
-            [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-            cwd=REPO,
-            env=_cli_env(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    )
-
-
 @pytest.mark.parametrize("point", ["after-send", "before-send"])
 def test_a_deliverer_killed_mid_delivery_loses_nothing(
     db: Path, tmp_path: Path, receiver: Receiver, point: str
@@ -439,7 +419,7 @@ def test_a_deliverer_killed_mid_delivery_loses_nothing(
     try:
         # The webhook goes first, then the hook blocks: "after-send" has sent it.
         webhook = ["--webhook", receiver.url] if point == "after-send" else []
-        proc = _start_cli(
+        proc = start_cli(
             db,
             "notify",
             "--once",
@@ -651,7 +631,7 @@ def test_deliver_needs_a_notifier(ledger: ReviewLedger) -> None:
 def _cli(
     db: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    proc = _start_cli(db, *args, env=env or {})
+    proc = start_cli(db, *args, env=env or {})
     out, err = proc.communicate(timeout=TIMEOUT_S)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -694,7 +674,7 @@ def test_cli_notify_loop_delivers_until_interrupted(db: Path, receiver: Receiver
     receiver.up()
     with ReviewLedger.open(db, create=True) as ledger:
         make_request(ledger)
-    proc = _start_cli(
+    proc = start_cli(
         db, "notify", "--loop", "--interval", "0.1", "--webhook", receiver.url, "--json", env={}
     )
     try:
