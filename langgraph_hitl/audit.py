@@ -3,7 +3,8 @@
 Every event row carries the hash of the row before it and a hash of its own content
 (`ledger.event_hash`). Editing, deleting or reordering rows breaks a link, and
 `verify` names the first one. Decisions are checked against the `decided` event that
-recorded them, so a decision row edited afterwards shows too. Cutting rows off the
+recorded them, and quorum votes against the event of each vote, so a decision or vote
+row edited or added afterwards shows too. Cutting rows off the
 end leaves no broken link: compare the head hash with one kept elsewhere
 (`verify(expect_head=...)`, `langgraph-hitl audit verify --expect-head`).
 """
@@ -57,6 +58,7 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
     """Walk the chain from the first event and report the first broken link."""
     prev, expected_seq, count = GENESIS_HASH, 1, 0
     decided: dict[str, str] = {}
+    voted: set[tuple[str, str | None]] = set()
     for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest in _rows(ledger):
         count += 1
         problem = None
@@ -70,6 +72,8 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
             return AuditReport(ok=False, events=count, head=prev, broken_at=seq, problem=problem)
         if kind == "decided" and request_id is not None:
             decided[request_id] = data
+        if kind in ("decided", "approval_recorded") and request_id is not None:
+            voted.add((request_id, actor))
         prev, expected_seq = digest, seq + 1
     rows = ledger.conn.execute("SELECT request_id, payload FROM hitl_decisions").fetchall()
     for request_id, payload in rows:
@@ -80,6 +84,16 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
                 events=count,
                 head=prev,
                 problem=f"the decision on {request_id} differs from the one its event recorded",
+            )
+    votes = ledger.conn.execute("SELECT request_id, reviewer FROM hitl_votes").fetchall()
+    for request_id, reviewer in votes:
+        if (request_id, reviewer) not in voted:
+            return AuditReport(
+                ok=False,
+                events=count,
+                head=prev,
+                problem=f"the vote of {reviewer} on {request_id} has no event: it was added"
+                " afterwards",
             )
     if expect_head is not None and expect_head != prev:
         return AuditReport(

@@ -144,3 +144,21 @@ def test_cli_verify_exits_1_with_one_line_on_a_broken_trail(copy_of: Callable[[]
     assert bad.stderr.splitlines() == [
         "error: audit trail broken: event 2 (created) was altered after it was written"
     ]
+
+
+def test_a_quorum_vote_added_afterwards_is_caught(tmp_path: Path) -> None:
+    """A vote row written behind the ledger's back (to reach a quorum) has no event."""
+    db = tmp_path / "hitl.sqlite"
+    desk = ReviewDesk(db, base=REPO)
+    huge = json.loads((REPO / "examples" / "invoices" / "huge.json").read_text())
+    (request_id,) = desk.run("invoice", huge, thread_id="huge").pending
+    assert desk.approve(request_id, reviewer="mia").request.approvals == ["mia"]
+    assert check(db) == (True, None, None)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO hitl_votes (request_id, reviewer, type, voted_at)"
+            " VALUES (?, 'max', 'approve', 0)",
+            (request_id,),
+        )
+    ok, _, problem = check(db)
+    assert not ok and f"the vote of max on {request_id} has no event" in str(problem)
