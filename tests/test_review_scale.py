@@ -478,3 +478,12 @@ def test_batch_approve_needed_marks_each_escalation(db_with_roles: Path) -> None
     assert done["counts"] == {"applied": 3}
     marked = query(db, "SELECT request_id FROM hitl_events WHERE kind = 'escalation_needed'")
     assert sorted(r[0] for r in marked) == sorted(ids)
+
+
+def test_a_decision_after_the_deadline_ran_out_is_refused(desk: ReviewDesk) -> None:
+    """Once the sweep decided an expired request, a late human decision is a conflict."""
+    rid = run_item(desk, "it-1", "high")
+    desk.sweep(now=desk.show(rid).created_at + 3601)
+    with pytest.raises(AlreadyDecidedError, match=f"reject by {SWEEP_ACTOR}"):
+        desk.approve(rid, reviewer="mia")
+    assert paid(desk.path) == []
