@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph_hitl._time import iso
-from langgraph_hitl.models import ApprovalRequest, Decision
+from langgraph_hitl.models import Action, ApprovalRequest, Decision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,31 @@ class RequestRecord:
     approvals: list[str] = field(default_factory=list)
     """Reviewers who approved so far, while a quorum is incomplete."""
     owner: str | None = None
+    applier: str | None = None
+    """The lease the decision was (or is being) applied under."""
+    apply_error: str | None = None
+    """Why applying the recorded decision failed, until it applies (`resume`)."""
+    proposal: dict[str, Any] | None = None
+    """Under a quorum: the args as a reviewer edited them, which approvals now count for."""
+
+    @property
+    def current_args(self) -> dict[str, Any]:
+        """The args a decision now approves: the proposal under a quorum, else as shown."""
+        return self.request.action.args if self.proposal is None else self.proposal
+
+    def as_seen(self, decision: Decision) -> Decision:
+        """The decision, bound to the request as it stands now when it names no digest
+        (its proposal, when reviewers of a quorum edited it)."""
+        if decision.seen_digest is not None or self.proposal is None:
+            return decision
+        return decision.model_copy(update={"seen_digest": self.current_digest})
+
+    @property
+    def current_digest(self) -> str:
+        """The digest a decision must have been made against (`Decision.seen_digest`)."""
+        if self.proposal is None:
+            return self.args_digest
+        return Action(name=self.request.action.name, args=self.proposal).digest()
 
     def to_row(self) -> dict[str, Any]:
         """The JSON row `list --json` prints."""
@@ -68,6 +93,8 @@ class RequestRecord:
             "quorum": self.quorum,
             "approvals": self.approvals,
             "owner": self.owner,
+            "apply_error": self.apply_error,
+            "proposal": self.proposal,
         }
 
     def to_json(self) -> dict[str, Any]:

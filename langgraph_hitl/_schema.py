@@ -147,4 +147,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS hitl_outbox_due ON hitl_outbox (delivered_at, next_attempt_at);
     """,
+    # Nothing done twice, nothing hidden: who applied a decision (the lease it was applied
+    # under) and why applying failed; under a quorum, the edited args that replaced the
+    # proposal, and the args digest each vote approved; on each event, the digest of the
+    # request row (and its votes) as the event left it, chained with the event.
+    """
+    ALTER TABLE hitl_requests ADD COLUMN applier TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN apply_error TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN proposal TEXT;
+    ALTER TABLE hitl_requests ADD COLUMN proposal_digest TEXT;
+    ALTER TABLE hitl_votes ADD COLUMN digest TEXT;
+    CREATE INDEX IF NOT EXISTS hitl_requests_task ON hitl_requests (thread_id, task_id);
+    ALTER TABLE hitl_events ADD COLUMN subject TEXT;
+    """,
 )

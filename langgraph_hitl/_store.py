@@ -29,8 +29,22 @@ from langgraph_hitl.models import canonical_json
 BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another writer before giving up."""
 
-DEFAULT_LEASE_S = 600.0
-"""How long a resumer holds a thread before another process may take it over."""
+DEFAULT_LEASE_S = 60.0
+"""How long a thread's lease lasts unless its holder renews it (it renews it every quarter
+of that while it lives: see `langgraph_hitl._lease`); `$LANGGRAPH_HITL_LEASE_S` sets it."""
+
+LEASE_ENV = "LANGGRAPH_HITL_LEASE_S"
+
+
+def lease_seconds() -> float:
+    """The lease length: `$LANGGRAPH_HITL_LEASE_S` when it is a positive number, else 60 s."""
+    text = os.environ.get(LEASE_ENV)
+    try:
+        value = float(text) if text else DEFAULT_LEASE_S
+    except ValueError:
+        return DEFAULT_LEASE_S
+    return value if 0 < value < 86_400 * 365 else DEFAULT_LEASE_S
+
 
 NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled", "overdue"})
 """Events that also go to the notification outbox."""
@@ -39,12 +53,45 @@ GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first event."""
 
 
-def event_hash(prev_hash: str, row: Sequence[Any]) -> str:
+def event_hash(prev_hash: str, row: Sequence[Any], subject: str | None = None) -> str:
     """An event's hash: SHA-256 over the previous hash and the row's own content.
 
-    `row` is `(seq, at, kind, request_id, thread_id, actor, data_json)`.
+    `row` is `(seq, at, kind, request_id, thread_id, actor, data_json)`; `subject`, when
+    the event is about a request, the digest of that request's row as the event left it
+    (events written before subjects existed have none, and hash as they always did).
     """
-    return hashlib.sha256((prev_hash + canonical_json(list(row))).encode()).hexdigest()
+    content = list(row) if subject is None else [*row, subject]
+    return hashlib.sha256((prev_hash + canonical_json(content)).encode()).hexdigest()
+
+
+SUBJECT_COLUMNS = (
+    "request_id, thread_id, interrupt_id, graph, gate, action_name, action_args, payload,"
+    " args_digest, status, required_role, eligible, level, quorum, owner, deadline,"
+    " decision_id, proposal, proposal_digest"
+)
+"""The columns of a request that decide what gets done (what is asked, of whom, where
+it stands, which decision); bookkeeping (when it was opened, who is applying it, the
+last error) is left out."""
+
+
+def subject_digest(conn: sqlite3.Connection, request_id: str) -> str | None:
+    """The digest of a request's deciding columns and its quorum votes; None if no such row.
+
+    Every event about a request carries it, in the same transaction as the change it
+    records, so the audit trail vouches for the row as it is (`audit.verify`).
+    """
+    row = conn.execute(
+        f"SELECT {SUBJECT_COLUMNS} FROM hitl_requests WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    votes = conn.execute(
+        "SELECT reviewer, type, comment, digest FROM hitl_votes WHERE request_id = ?"
+        " ORDER BY reviewer",
+        (request_id,),
+    ).fetchall()
+    content = canonical_json([list(row), [list(vote) for vote in votes]])
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def stable_id(prefix: str, *parts: Any) -> str:
@@ -233,11 +280,12 @@ class LedgerStore:
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         at = clock() if at is None else at
         body = canonical_json(data or {})
-        digest = event_hash(prev, (seq, at, kind, request_id, thread_id, actor, body))
+        subject = None if request_id is None else subject_digest(conn, request_id)
+        digest = event_hash(prev, (seq, at, kind, request_id, thread_id, actor, body), subject)
         conn.execute(
             "INSERT INTO hitl_events (seq, at, kind, request_id, thread_id, actor, data,"
-            " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, kind, request_id, thread_id, actor, body, prev, digest),
+            " prev_hash, hash, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, kind, request_id, thread_id, actor, body, prev, digest, subject),
         )
         if kind in NOTIFY_KINDS:
             # Same transaction as the event: a notification is never lost, and sending
@@ -331,6 +379,10 @@ class LedgerStore:
             (thread_id, graph, clock()),
         )
 
+    def knows_thread(self, thread_id: str) -> bool:
+        """Whether the ledger has seen the thread (run, routed or paused)."""
+        return bool(self._read("SELECT 1 FROM hitl_threads WHERE thread_id = ?", (thread_id,)))
+
     def thread_graphs(self) -> dict[str, str | None]:
         """Every known thread's graph reference, in one query."""
         return dict(self._read("SELECT thread_id, graph FROM hitl_threads"))
@@ -340,12 +392,13 @@ class LedgerStore:
         rows = self._read("SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,))
         return rows[0][0] if rows else None
 
-    def acquire_lease(self, thread_id: str, owner: str, ttl: float = DEFAULT_LEASE_S) -> bool:
+    def acquire_lease(self, thread_id: str, owner: str, ttl: float | None = None) -> bool:
         """Take the thread's lease unless a live process holds it; True on success.
 
-        A lease past its expiry, or held by a process on this host that no longer
-        exists, is taken over.
+        A lease past its expiry (its holder stopped renewing it), or held by a process
+        on this host that no longer exists, is taken over.
         """
+        ttl = lease_seconds() if ttl is None else ttl
         now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, None)
@@ -366,6 +419,31 @@ class LedgerStore:
                     (owner, now + ttl, thread_id),
                 )
             return free
+
+    def renew_lease(self, thread_id: str, owner: str, ttl: float | None = None) -> bool:
+        """Push the lease's expiry out again; False when `owner` no longer holds it."""
+        ttl = lease_seconds() if ttl is None else ttl
+        with self._tx() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE hitl_threads SET lease_expires = ? WHERE thread_id = ?"
+                    " AND lease_owner = ?",
+                    (clock() + ttl, thread_id, owner),
+                ).rowcount
+            )
+
+    @staticmethod
+    def lease_holder_in(conn: sqlite3.Connection, thread_id: str) -> str | None:
+        """Who holds the thread's lease, read inside the caller's own transaction on `conn`."""
+        row = conn.execute(
+            "SELECT lease_owner FROM hitl_threads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def lease_holder(self, thread_id: str) -> str | None:
+        """Who holds the thread's lease now (expired or not), if anyone."""
+        rows = self._read("SELECT lease_owner FROM hitl_threads WHERE thread_id = ?", (thread_id,))
+        return rows[0][0] if rows else None
 
     def release_lease(self, thread_id: str, owner: str) -> None:
         """Give the lease back, if `owner` still holds it."""

@@ -1,24 +1,40 @@
-"""The tamper-evident audit trail: verify the event log's hash chain, export it.
+"""The tamper-evident audit trail: verify the event log's hash chain and what it covers.
 
 Every event row carries the hash of the row before it and a hash of its own content
-(`ledger.event_hash`). Editing, deleting or reordering rows breaks a link, and
-`verify` names the first one. Decisions are checked against the `decided` event that
-recorded them, and quorum votes against the event of each vote, so a decision or vote
-row edited or added afterwards shows too. Cutting rows off the
-end leaves no broken link: compare the head hash with one kept elsewhere
-(`verify(expect_head=...)`, `langgraph-hitl audit verify --expect-head`).
+(`ledger.event_hash`). Editing, deleting or reordering events breaks a link, and
+`verify` names the first one. The chain also vouches for every row that decides what
+gets done:
+
+- **requests** (what is asked, of which roles, at which level, with what quorum, where
+  it stands, which decision) and their **quorum votes**: each event about a request
+  carries a digest of the request's row and votes as the event left it, so a row added,
+  deleted or edited afterwards no longer matches the last event about it;
+- **decisions**: each is checked, column by column, against the `decided` event that
+  recorded it; a decision row with no such event, or a `decided` event whose decision
+  row is gone, shows;
+- **reviewers and their roles**: replaying the `reviewer_added` / `changed` / `removed`
+  events must give the table as it is.
+
+Cutting events off the end leaves no broken link: compare the head hash with one kept
+elsewhere (`verify(expect_head=...)`, `langgraph-hitl audit verify --expect-head`).
+Requests written before the ledger kept row digests (schema version 3) are checked for
+their `created` event only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from langgraph_hitl._store import subject_digest
+from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import GENESIS_HASH, ReviewLedger, event_hash
 
-_EVENT_COLUMNS = "seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash"
+_EVENT_COLUMNS = "seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash, subject"
+_HEAD = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,47 +70,71 @@ def _rows(ledger: ReviewLedger) -> Iterator[tuple[Any, ...]]:
     yield from cursor
 
 
+@dataclass
+class _Seen:
+    """What the chain says, gathered while walking it."""
+
+    subjects: dict[str, str | None]
+    """Per request: the row digest its last event carried (None: written before digests)."""
+    decided: dict[str, tuple[int, str, str | None]]
+    """Per request: the last `decided` event's seq, data and actor."""
+    reviewers: dict[str, str]
+
+    def note(
+        self,
+        kind: str,
+        request_id: str | None,
+        actor: str | None,
+        data: str,
+        seq: int,
+        subject: str | None,
+    ) -> None:
+        if request_id is not None and subject is not None:
+            self.subjects[request_id] = subject
+        elif request_id is not None and kind == "created":
+            self.subjects.setdefault(request_id, None)
+        if kind == "decided" and request_id is not None:
+            self.decided[request_id] = (seq, data, actor)
+        if kind in ("reviewer_added", "reviewer_changed", "reviewer_removed"):
+            body = json.loads(data)
+            if kind == "reviewer_removed":
+                self.reviewers.pop(body.get("name"), None)
+            else:
+                self.reviewers[body.get("name")] = body.get("role")
+
+
 def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditReport:
-    """Walk the chain from the first event and report the first broken link."""
+    """Walk the chain from the first event, then check the rows it vouches for.
+
+    Raises `BadInputError` for an `expect_head` that is not a hash.
+    """
+    if expect_head is not None and not _HEAD.match(expect_head):
+        raise BadInputError(
+            f"--expect-head {expect_head[:80]!r} is not a head hash (64 hex digits, as"
+            " `audit verify` prints it)"
+        )
     prev, expected_seq, count = GENESIS_HASH, 1, 0
-    decided: dict[str, str] = {}
-    voted: set[tuple[str, str | None]] = set()
-    for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest in _rows(ledger):
+    seen = _Seen(subjects={}, decided={}, reviewers={})
+    for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest, subject in _rows(
+        ledger
+    ):
         count += 1
         problem = None
         if seq != expected_seq:
             problem = f"expected event {expected_seq}, found {seq}: rows deleted or reordered"
         elif prev_hash != prev:
             problem = f"event {seq} does not follow event {seq - 1}: rows deleted or reordered"
-        elif event_hash(prev, (seq, at, kind, request_id, thread_id, actor, data)) != digest:
+        elif (
+            event_hash(prev, (seq, at, kind, request_id, thread_id, actor, data), subject) != digest
+        ):
             problem = f"event {seq} ({kind}) was altered after it was written"
         if problem is not None:
             return AuditReport(ok=False, events=count, head=prev, broken_at=seq, problem=problem)
-        if kind == "decided" and request_id is not None:
-            decided[request_id] = data
-        if kind in ("decided", "approval_recorded") and request_id is not None:
-            voted.add((request_id, actor))
+        seen.note(kind, request_id, actor, data, seq, subject)
         prev, expected_seq = digest, seq + 1
-    rows = ledger.conn.execute("SELECT request_id, payload FROM hitl_decisions").fetchall()
-    for request_id, payload in rows:
-        recorded = decided.get(request_id)
-        if recorded is not None and json.loads(recorded) != json.loads(payload):
-            return AuditReport(
-                ok=False,
-                events=count,
-                head=prev,
-                problem=f"the decision on {request_id} differs from the one its event recorded",
-            )
-    votes = ledger.conn.execute("SELECT request_id, reviewer FROM hitl_votes").fetchall()
-    for request_id, reviewer in votes:
-        if (request_id, reviewer) not in voted:
-            return AuditReport(
-                ok=False,
-                events=count,
-                head=prev,
-                problem=f"the vote of {reviewer} on {request_id} has no event: it was added"
-                " afterwards",
-            )
+    problem = _rows_problem(ledger, seen)
+    if problem is not None:
+        return AuditReport(ok=False, events=count, head=prev, problem=problem)
     if expect_head is not None and expect_head != prev:
         return AuditReport(
             ok=False,
@@ -106,10 +146,66 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
     return AuditReport(ok=True, events=count, head=prev)
 
 
+def _stamp(wire: dict[str, Any]) -> float | None:
+    """A decision's time as the ledger's `decided_at` column holds it."""
+    from datetime import datetime
+
+    text = wire.get("decided_at")
+    return None if not isinstance(text, str) else datetime.fromisoformat(text).timestamp()
+
+
+def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
+    """The first row the chain does not vouch for, in words; None when all check out."""
+    conn = ledger.conn
+    requests = [r for (r,) in conn.execute("SELECT request_id FROM hitl_requests")]
+    for request_id in requests:
+        if request_id not in seen.subjects:
+            return f"request {request_id} has no event: it was added afterwards"
+        vouched = seen.subjects[request_id]
+        if vouched is not None and subject_digest(conn, request_id) != vouched:
+            return (
+                f"request {request_id} (or its votes) differs from what its last event"
+                " recorded: it was edited afterwards"
+            )
+    gone = sorted(set(seen.subjects) - set(requests))
+    if gone:
+        return f"request {gone[0]} is in the trail but not in the ledger: it was deleted"
+    decisions = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT request_id, type, reviewer, comment, payload, decided_at FROM hitl_decisions"
+        )
+    }
+    for request_id, (kind, reviewer, comment, payload, decided_at) in decisions.items():
+        recorded = seen.decided.get(request_id)
+        if recorded is None:
+            return f"the decision on {request_id} has no event: it was added afterwards"
+        _, data, actor = recorded
+        wire = json.loads(data)
+        columns = (kind, reviewer, comment, decided_at)
+        told = (wire.get("type"), wire.get("reviewer"), wire.get("comment"), _stamp(wire))
+        if json.loads(payload) != wire or columns != told or reviewer != actor:
+            return f"the decision on {request_id} differs from the one its event recorded"
+    for request_id in sorted(set(seen.decided) - set(decisions)):
+        if request_id in requests:
+            return f"the decision on {request_id} is in the trail but not in the ledger: deleted"
+    reviewers = dict(conn.execute("SELECT name, role FROM hitl_reviewers").fetchall())
+    if reviewers != seen.reviewers:
+        for name in sorted(set(reviewers) | set(seen.reviewers)):
+            if reviewers.get(name) != seen.reviewers.get(name):
+                return (
+                    f"reviewer {name!r} is {reviewers.get(name) or 'missing'} in the ledger,"
+                    f" {seen.reviewers.get(name) or 'missing'} in the trail: changed afterwards"
+                )
+    return None
+
+
 def export(ledger: ReviewLedger, out: TextIO) -> int:
     """Write every event as one JSON line, with its hashes, for an auditor. Returns the count."""
     count = 0
-    for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest in _rows(ledger):
+    for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest, subject in _rows(
+        ledger
+    ):
         row = {
             "seq": seq,
             "at": at,
@@ -121,6 +217,7 @@ def export(ledger: ReviewLedger, out: TextIO) -> int:
             "data_json": data,
             "prev_hash": prev_hash,
             "hash": digest,
+            "subject": subject,
         }
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
         count += 1

@@ -9,16 +9,22 @@ reaches the queue however the graph was run: `invoke`, `stream`, the CLI or asyn
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base.id import UUID
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_hitl._pregel import lease_of
+from langgraph_hitl.errors import ClockSkewError, LeaseLostError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.models import REQUEST_KIND
 
@@ -38,6 +44,45 @@ def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> J
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=allowed or None)
 
 
+CLOCK_TOLERANCE_S = 2.0
+"""How far behind a thread's last checkpoint this host's clock may be and be waited out."""
+
+_UUID6_EPOCH = 0x01B21DD213814000
+"""100-ns intervals from 1582-10-15 (a version-6 UUID's epoch) to the Unix epoch."""
+
+
+def checkpoint_time(checkpoint_id: str) -> float:
+    """When a checkpoint was written, in Unix seconds, read off its id (a version-6 UUID).
+
+    LangGraph makes checkpoint ids from the writer's wall clock and orders a thread's
+    checkpoints by them: the newest id is the thread's current state.
+
+    Example:
+        >>> round(checkpoint_time("1f0c0a2e-3b4d-6c5e-8000-000000000000"))
+        1763046629
+    """
+    return (UUID(checkpoint_id).time - _UUID6_EPOCH) / 1e7
+
+
+def newest_checkpoint(conn: Any, thread_id: str, checkpoint_ns: str = "") -> str | None:
+    """The id of the thread's newest checkpoint in a namespace (the root by default)."""
+    row = conn.execute(
+        "SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?",
+        (thread_id, checkpoint_ns),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def clock_behind_error(thread_id: str, newest: str, now: float) -> ClockSkewError:
+    """The error for a host whose clock is behind the thread's newest checkpoint."""
+    behind = checkpoint_time(newest) - now
+    return ClockSkewError(
+        f"this host's clock is {behind:,.1f}s behind the last checkpoint of thread"
+        f" {thread_id}: a checkpoint written now would sort before it and the thread would"
+        " lose its newest steps; nothing was written. Fix the clock (NTP) and run again"
+    )
+
+
 def _note_writes(
     ledger: ReviewLedger,
     graph: str | None,
@@ -49,6 +94,7 @@ def _note_writes(
     thread_id = str(config["configurable"]["thread_id"])
     interrupt_ids: list[str] = []
     answers: list[Any] = []
+    problem: str | None = None
     finished = False
     for channel, value in writes:
         if channel == _INTERRUPT:
@@ -63,12 +109,20 @@ def _note_writes(
                         task_id=task_id,
                     )
                     interrupt_ids.append(item.id)
+                    problem = payload.get("problem") or problem
         elif channel == _RESUME:
             answers = list(value) if isinstance(value, list) else [value]
         elif channel != _ERROR:
             finished = True
     if answers and (finished or interrupt_ids):
-        ledger.settle_task(thread_id, task_id, answers, finished=finished and not interrupt_ids)
+        ledger.settle_task(
+            thread_id,
+            task_id,
+            answers,
+            finished=finished and not interrupt_ids,
+            direct=lease_of(config) is None,
+            problem=problem,
+        )
 
 
 def _attach(
@@ -107,9 +161,78 @@ class HitlSqliteSaver(SqliteSaver):
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
-        # The ledger shares this saver's connection and lock. Set it up now, outside
-        # the lock: `setup()` runs under it and the lock is not re-entrant.
-        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))
+        # Re-entrant: a fenced write holds the lock around the saver's own `put`, which
+        # takes it again. The ledger shares this connection and lock.
+        self.lock = threading.RLock()  # type: ignore[assignment]
+        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))  # type: ignore[arg-type]
+
+    @contextmanager
+    def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
+        """Check, in the write's own transaction, that it may happen; then let it happen.
+
+        Under a desk's lease (in the run config), the lease must still be that one: a
+        process that lost its lease stops before it writes. A new checkpoint must sort
+        after the thread's newest one in its namespace, or the thread would read as if
+        the steps since never ran (its id comes from this host's clock).
+        """
+        lease = lease_of(config)
+        if lease is None and checkpoint_id is None:
+            yield
+            return
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        with self.lock:
+            self.setup()
+            if self.conn.in_transaction:
+                self.conn.commit()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if lease is not None:
+                    holder = self.ledger.lease_holder_in(self.conn, thread_id)
+                    if holder != lease:
+                        raise LeaseLostError(
+                            f"thread {thread_id} was taken over by another process"
+                            f" ({holder or 'nobody holds it now'}) while this one was applying"
+                            " it; this one stopped before writing"
+                        )
+                if checkpoint_id is not None:
+                    ns = str(configurable.get("checkpoint_ns", ""))
+                    newest = newest_checkpoint(self.conn, thread_id, ns)
+                    if newest is not None and checkpoint_id < newest:
+                        raise clock_behind_error(thread_id, newest, time.time())
+                yield  # the saver's own write, committed by its cursor
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.rollback()
+                raise
+
+    def wait_for_clock(self, thread_id: str, *, tolerance: float = CLOCK_TOLERANCE_S) -> None:
+        """Before running a thread on: make sure this host's clock is past its last checkpoint.
+
+        A clock a moment behind (another host's clock a little ahead wrote the last step)
+        is waited out; one further behind than `tolerance` seconds is refused with
+        `ClockSkewError`, before anything runs.
+        """
+        with self.lock:
+            newest = newest_checkpoint(self.conn, thread_id)
+        if newest is None:
+            return
+        behind = checkpoint_time(newest) - time.time()
+        if behind > tolerance:
+            raise clock_behind_error(thread_id, newest, time.time())
+        if behind > 0:
+            # Not a wait for another process: the wall clock itself must pass a point.
+            time.sleep(behind + 0.001)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with self._fenced(config, checkpoint["id"]):
+            return super().put(config, checkpoint, metadata, new_versions)
 
     def put_writes(
         self,
@@ -118,7 +241,8 @@ class HitlSqliteSaver(SqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        super().put_writes(config, writes, task_id, task_path)
+        with self._fenced(config):
+            super().put_writes(config, writes, task_id, task_path)
         _note_writes(self.ledger, self.graph, config, writes, task_id)
 
 

@@ -551,7 +551,8 @@ def modify(
     else:
         with _desk().ledger() as ledger:
             current = ledger.resolve(ident)
-        edited = copy.deepcopy(current.request.action.args)
+        # From the args as they stand: a quorum's proposal, if a reviewer edited them.
+        edited = copy.deepcopy(current.current_args)
         for item in set_ or []:
             key, sep, raw = item.partition("=")
             if not sep or not key:

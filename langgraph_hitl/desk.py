@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_hitl._lease import hold_lease
+from langgraph_hitl._pregel import run_config
 from langgraph_hitl.errors import (
     ApplyError,
+    AuditError,
     ConfigurationError,
     ConflictError,
     NotPendingError,
@@ -32,21 +34,29 @@ from langgraph_hitl.ledger import (
     RequestRecord,
     ReviewItem,
     ReviewLedger,
-    lease_owner,
 )
 from langgraph_hitl.models import Decision, validate_decision
 
-STRICT_RESUME_KEY = "__pregel_strict_resume"
-"""LangGraph's private switch that refuses unknown or stale interrupt ids before
-writing anything. Undocumented, so it is set in exactly one place: `strict_config`."""
-
 LEASE_WAIT_S = 30.0
-"""How long a decider waits for another process to finish resuming the same thread."""
+"""How long a decider waits for another process to finish resuming the same thread,
+unless `$LANGGRAPH_HITL_LEASE_WAIT_S` says otherwise."""
 
 
-def strict_config(thread_id: str) -> dict[str, Any]:
-    """A run config for `thread_id` with LangGraph's strict resume on."""
-    return {"configurable": {"thread_id": thread_id, STRICT_RESUME_KEY: True}}
+def lease_wait() -> float:
+    """`$LANGGRAPH_HITL_LEASE_WAIT_S` when it is a number of seconds >= 0, else 30."""
+    try:
+        value = float(os.environ.get("LANGGRAPH_HITL_LEASE_WAIT_S") or LEASE_WAIT_S)
+    except ValueError:
+        return LEASE_WAIT_S
+    return value if 0 <= value <= 86_400 else LEASE_WAIT_S
+
+
+def applier_name() -> str:
+    """Who applies, for the trail: this process's user and host (not the reviewer)."""
+    import getpass
+    import socket
+
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def default_reviewer() -> str:
@@ -261,14 +271,17 @@ class ReviewDesk:
                     " on a new thread"
                 )
         with self._graph(ref) as graph:
+            saver = graph.checkpointer
             # Only once the graph has loaded: a reference that fails to load must not
             # become the thread's graph (the first registration wins).
-            graph.checkpointer.ledger.register_thread(thread_id, ref)
-            config = {"configurable": {"thread_id": thread_id}}
-            if graph.get_state(config).interrupts:
-                raise ConflictError(f"thread {thread_id} is paused: decide it first")
-            graph.invoke(input, config, durability="sync")
-            return self._status(graph, thread_id)
+            saver.ledger.register_thread(thread_id, ref)
+            with hold_lease(saver.ledger, self.path, thread_id, wait=0, what="running") as lease:
+                config = run_config(thread_id, lease=lease)
+                if graph.get_state(config).interrupts:
+                    raise ConflictError(f"thread {thread_id} is paused: decide it first")
+                saver.wait_for_clock(thread_id)
+                graph.invoke(input, config, durability="sync")
+                return self._status(graph, thread_id)
 
     def thread(self, thread_id: str) -> ThreadStatus:
         """Where a thread stands, read from its checkpoints."""
@@ -288,6 +301,7 @@ class ReviewDesk:
             raise UnknownRequestError(f"no thread {thread_id!r} in {self.path}")
         pending = []
         saver = graph.checkpointer
+        tasks = task_of_interrupt(snapshot)
         for item in snapshot.interrupts:
             payload = getattr(item, "value", None)
             if isinstance(payload, dict) and "request" in payload:
@@ -299,6 +313,7 @@ class ReviewDesk:
                         interrupt_id=item.id,
                         payload=payload,
                         graph=saver.graph,
+                        task_id=tasks.get(item.id),
                     )
                 )
         # `next` leaves out tasks whose writes were saved before their step's checkpoint
@@ -328,11 +343,16 @@ class ReviewDesk:
             decision = decision.model_copy(update={"reviewer": default_reviewer()})
         # One ledger connection for the whole decision: while it stays open, closing
         # the checkpointer's does not fold the WAL back (an fsync) midway.
-        with self.ledger() as ledger:
+        with self.ledger() as ledger, self.keep_graphs():
             rec = ledger.resolve(ident)
             # Validate completely first: a node that raises on a resume value jams
             # its thread, so nothing invalid may reach LangGraph.
-            decision = validate_decision(rec.request, decision)
+            decision = validate_decision(rec.request, rec.as_seen(decision))
+            if apply and rec.status == "pending" and not _counts_toward_quorum(rec, decision):
+                # Where it can be known, a decision that could not be applied is not
+                # recorded: the graph loads, the question is still pending, the clock
+                # is right.
+                self._preflight(ledger, rec)
             recorded = ledger.record_decision(rec.request_id, decision)
             if needed:
                 ledger.add_event(
@@ -352,10 +372,45 @@ class ReviewDesk:
                 raise ApplyError(
                     f"{decision.type} of {recorded.request_id} is recorded, but applying it"
                     f" failed: {err}; fix that, then run"
-                    f" `langgraph-hitl resume {recorded.request_id}`"
+                    f" `langgraph-hitl resume {recorded.request_id}` (or `langgraph-hitl"
+                    " cancel` the thread if it never will be)"
                 ) from err
             final = ledger.get(recorded.request_id)
+            if final.status in ("cancelled", "superseded"):
+                raise NotPendingError(
+                    f"{decision.type} of {recorded.request_id} was recorded, but the request"
+                    f" was {final.status} before it could be applied: {ledger.why(final)}"
+                )
         return Outcome(request=final, thread=thread, applied=final.status == "applied")
+
+    def _preflight(self, ledger: ReviewLedger, rec: RequestRecord) -> None:
+        """Refuse, before recording, a decision on a thread that cannot take it now."""
+        with self._graph(self._graph_for(ledger, rec.thread_id)) as graph:
+            try:
+                waiting = {
+                    item.id for item in graph.get_state(run_config(rec.thread_id)).interrupts
+                }
+            except Exception as err:
+                raise ApplyError(
+                    f"{rec.request_id} cannot be applied: reading thread {rec.thread_id}"
+                    f" failed ({one_line(err)}); nothing was recorded"
+                ) from err
+            if rec.interrupt_id not in waiting:
+                # Still pending in the ledger (not decided by another reviewer meanwhile,
+                # whose apply took the question): an orphan, as `doctor` would find it.
+                if ledger.close_request(
+                    rec.request_id,
+                    status="superseded",
+                    why="its question is no longer pending in the thread",
+                    actor=default_reviewer(),
+                    only=("pending",),
+                ):
+                    raise NotPendingError(
+                        f"{rec.request_id} is no longer pending in thread {rec.thread_id}"
+                        " (the thread moved on); nothing was recorded"
+                    )
+                return  # decided meanwhile: recording says so
+            graph.checkpointer.wait_for_clock(rec.thread_id)
 
     def approve(self, ident: str, **fields: Any) -> Outcome:
         """Approve a request. Example: `desk.approve("req_3f2a9c1b7d40", reviewer="ana")`."""
@@ -379,8 +434,9 @@ class ReviewDesk:
     def cancel(self, ident: str, reason: str, *, reviewer: str | None = None) -> list[str]:
         """Stop a thread for good (a request id or a thread id): it never resumes.
 
-        Its pending requests are cancelled; a reviewer must be allowed to decide each
-        of them (exit 4 otherwise). Returns the requests cancelled.
+        Its pending and decided-but-unapplied requests are cancelled; the reviewer must be
+        allowed to decide each of them (exit 4 otherwise, logged). Refused (exit 3) while
+        another process applies a decision on the thread. Returns the requests cancelled.
         """
         who = reviewer or default_reviewer()
         with self.ledger() as ledger:
@@ -388,9 +444,29 @@ class ReviewDesk:
                 thread_id = ledger.get(ident).thread_id
             except UnknownRequestError:
                 thread_id = ident
-            for rec in ledger.pending(thread_id=thread_id):
-                ledger.check_may_decide(rec.request_id, Decision.reject(reason, reviewer=who))
-            return ledger.cancel_thread(thread_id, reason=reason, actor=who)
+            if not ledger.knows_thread(thread_id):
+                raise UnknownRequestError(f"no request or thread with id {ident!r}")
+            # Under the thread's lease: never while another process applies a decision
+            # (the trail would say cancelled while the action ran).
+            with hold_lease(ledger, self.path, thread_id, wait=0, what="applying"):
+                if ledger.thread_result(thread_id) is None and self._finished(ledger, thread_id):
+                    raise NotPendingError(f"thread {thread_id} already finished")
+                return ledger.cancel_thread(thread_id, reason=reason, actor=who)
+
+    def _finished(self, ledger: ReviewLedger, thread_id: str) -> bool:
+        """Whether the thread's checkpoints say it ran to its end (False if unreadable:
+        a thread whose graph no longer loads can still be cancelled)."""
+        if ledger.pending(thread_id=thread_id) or ledger.to_apply(thread_id):
+            return False
+        ref = self.graph or ledger.thread_graph(thread_id)
+        if ref is None:
+            return False
+        try:
+            with self._graph(ref) as graph:
+                status = self._status(graph, thread_id)
+        except Exception:
+            return False
+        return status.status == "done"
 
     def sweep(self, *, now: float | None = None, apply: bool = True) -> list[dict[str, Any]]:
         """Move overdue requests one step up their chain; decide those at its end.
@@ -443,53 +519,58 @@ class ReviewDesk:
                     if not ledger.requests(ident):
                         raise
                     threads = [ident]
-        return [self.apply_thread(thread_id) for thread_id in threads]
+        return [self.apply_thread(thread_id, finish=ident is not None) for thread_id in threads]
 
-    @contextmanager
-    def _lease(self, ledger: ReviewLedger, thread_id: str) -> Iterator[None]:
-        owner = lease_owner()
-        deadline = time.monotonic() + LEASE_WAIT_S
-        delay = 0.01
-        while not ledger.acquire_lease(thread_id, owner):
-            if time.monotonic() > deadline:
-                raise ThreadBusyError(
-                    f"another process has been resuming thread {thread_id} for over"
-                    f" {LEASE_WAIT_S:.0f}s; its decision is recorded: run `resume` later"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
-        try:
-            yield
-        finally:
-            ledger.release_lease(thread_id, owner)
+    def apply_thread(self, thread_id: str, *, finish: bool = False) -> ThreadStatus:
+        """Apply every recorded, unapplied decision of a thread, under its lease.
 
-    def apply_thread(self, thread_id: str) -> ThreadStatus:
-        """Apply every recorded, unapplied decision of a thread, under its lease."""
+        With `finish`, a thread left stalled (a run died after LangGraph took its
+        answer) is run on to its end too.
+        """
         with self.ledger() as ledger:
-            return self._apply_thread(ledger, thread_id)
+            return self._apply_thread(ledger, thread_id, finish=finish)
 
-    def _apply_thread(self, ledger: ReviewLedger, thread_id: str) -> ThreadStatus:
-        with self._lease(ledger, thread_id):
+    def _apply_thread(
+        self, ledger: ReviewLedger, thread_id: str, *, finish: bool = False
+    ) -> ThreadStatus:
+        with hold_lease(ledger, self.path, thread_id, wait=lease_wait()) as lease:
             ref = self._graph_for(ledger, thread_id)
             with self._graph(ref) as graph:
                 # Decisions recorded while we ran are ours to apply too: loop until none.
                 while todo := ledger.to_apply(thread_id):
-                    self._apply(ledger, graph, thread_id, todo)
-                return self._status(graph, thread_id)
+                    self._apply(ledger, graph, thread_id, todo, lease)
+                status = self._status(graph, thread_id)
+                if finish and status.status == "stalled":
+                    graph.checkpointer.wait_for_clock(thread_id)
+                    graph.invoke(None, run_config(thread_id, lease=lease), durability="sync")
+                    status = self._status(graph, thread_id)
+                return status
 
     def _apply(
-        self, ledger: ReviewLedger, graph: Any, thread_id: str, todo: list[RequestRecord]
+        self,
+        ledger: ReviewLedger,
+        graph: Any,
+        thread_id: str,
+        todo: list[RequestRecord],
+        lease: str,
     ) -> None:
         from langgraph.errors import UnknownInterruptError
 
-        actor = default_reviewer()
-        config = strict_config(thread_id)
+        actor = applier_name()
+        config = run_config(thread_id, lease=lease)
         snapshot = graph.get_state(config)
         waiting = {item.id for item in snapshot.interrupts}
         resume: dict[str, Any] = {}
         consumed: list[str] = []
         for rec in todo:
             assert rec.decision is not None
+            problem = ledger.unvouched(rec.request_id)
+            if problem is not None:
+                # Written or changed behind the ledger's back: never acted on.
+                ledger.note_apply_error([rec.request_id], problem, actor=actor)
+                raise AuditError(
+                    f"{rec.request_id} is not applied: {problem} (`langgraph-hitl audit verify`)"
+                )
             if rec.interrupt_id in waiting:
                 resume[rec.interrupt_id] = rec.decision.to_wire()
             elif rec.apply_started_at is not None:
@@ -504,18 +585,49 @@ class ReviewDesk:
                 )
         by_interrupt = {rec.interrupt_id: rec.request_id for rec in todo}
         ids = [by_interrupt[i] for i in resume]
-        if resume:
-            from langgraph.types import Command
+        try:
+            if resume:
+                from langgraph.types import Command
 
-            ledger.mark_apply_started(ids, actor)
-            try:
-                graph.invoke(Command(resume=resume), config, durability="sync")
-            except UnknownInterruptError as err:
-                raise NotPendingError(f"LangGraph refused the resume: {err}") from err
-        elif consumed and (snapshot.next or snapshot.tasks):
-            # Finish the run the dead process left halfway; the nodes are idempotent.
-            # (`tasks`, too: the gate's answer may be saved as writes with no checkpoint
-            # after them yet, and then `next` is empty although `pay` never ran.)
-            graph.invoke(None, config, durability="sync")
+                # Before anything runs: a checkpoint from a slow clock would sort first.
+                graph.checkpointer.wait_for_clock(thread_id)
+                ledger.mark_apply_started(ids, lease)
+                try:
+                    graph.invoke(Command(resume=resume), config, durability="sync")
+                except UnknownInterruptError as err:
+                    raise NotPendingError(f"LangGraph refused the resume: {err}") from err
+            elif consumed and (snapshot.next or snapshot.tasks):
+                # Finish the run the dead process left halfway; the nodes are idempotent.
+                # (`tasks`, too: the gate's answer may be saved as writes with no
+                # checkpoint after them yet, and then `next` is empty although `pay`
+                # never ran.)
+                graph.checkpointer.wait_for_clock(thread_id)
+                graph.invoke(None, config, durability="sync")
+        except ThreadBusyError:
+            raise  # the lease went to another process, which carries on
+        except Exception as err:
+            # Recorded, not applied: the error stays in sight (`list`, `thread`,
+            # `doctor`) until `resume` applies it, or `cancel` ends the thread.
+            ledger.note_apply_error(ids + consumed, one_line(err), actor=actor)
+            raise
         after = self._status(graph, thread_id)
         ledger.mark_applied(ids + consumed, actor=actor, outcome=after.status)
+
+
+def task_of_interrupt(snapshot: Any) -> dict[str, str]:
+    """Each pending interrupt's task id, from a state snapshot (the ledger keeps it: a gate
+    looks its question up by task)."""
+    return {item.id: task.id for task in snapshot.tasks for item in task.interrupts}
+
+
+def _counts_toward_quorum(rec: RequestRecord, decision: Decision) -> bool:
+    """Whether the decision only adds a vote: the request will still wait afterwards."""
+    if decision.type == "modify":
+        return rec.quorum > 1  # an edit starts the count again, with the editor's vote
+    return decision.type == "approve" and len(rec.approvals) + 1 < rec.quorum
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ValidationError
 
+from langgraph_hitl._answers import LedgerAnswers
 from langgraph_hitl.errors import (
     ConfigurationError,
     HitlError,
@@ -161,17 +162,29 @@ class ApprovalGate:
             "request": req.to_wire(),
             "args_digest": req.action.digest(),
         }
+        # On our saver, the ledger has the last word on every answer, however it came.
+        answers = LedgerAnswers.for_run(config)
         problem: str | None = None
+        ask = 0
         while True:
             asked = payload if problem is None else {**payload, "problem": problem}
             answer = interrupt(asked, response_schema=Decision)
+            refusal: HitlError | None = None
             try:
                 decision, approved = self._check(req, answer)
-                break
             except HitlError as err:
-                # Ask again rather than raise: a node that raises on its resume value
-                # jams the thread, every later resume replaying the same bad value.
-                problem = str(err)
+                refusal = err
+            # A direct answer the ledger's rules refuse is raised in place (nothing
+            # saved); the desk's own answers, and answers with no ledger, are not.
+            accepted = refusal is None
+            if answers is not None:
+                accepted = answers.take(ask, answer, refusal)
+            if accepted:
+                break
+            # Ask again rather than raise: a node that raises on its resume value
+            # jams the thread, every later resume replaying the same bad value.
+            problem = str(refusal) if refusal is not None else "asked again"
+            ask += 1
         update = {
             self.decision_key: decision.to_wire(),
             self.approved_action_key: None if approved is None else approved.model_dump(),

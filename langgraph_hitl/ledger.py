@@ -33,6 +33,7 @@ from langgraph_hitl._store import (
     lease_owner,
     owner_is_dead,
     stable_id,
+    subject_digest,
 )
 from langgraph_hitl._time import clock, iso, simulated_clock, to_seconds
 from langgraph_hitl.errors import (
@@ -178,6 +179,13 @@ class ReviewLedger(LedgerStore):
                 request.owner,
             ),
         )
+        if not cur.rowcount and task_id is not None:
+            # Recorded before from a state read (no task id then): the task id is what a
+            # gate looks its question up by.
+            conn.execute(
+                "UPDATE hitl_requests SET task_id = ? WHERE request_id = ? AND task_id IS NULL",
+                (task_id, request_id),
+            )
         if cur.rowcount:
             self._event(
                 conn,
@@ -195,54 +203,132 @@ class ReviewLedger(LedgerStore):
         return request_id
 
     def settle_task(
-        self, thread_id: str, task_id: str, answers: Sequence[Any], *, finished: bool
+        self,
+        thread_id: str,
+        task_id: str,
+        answers: Sequence[Any],
+        *,
+        finished: bool,
+        direct: bool = False,
+        problem: str | None = None,
     ) -> None:
-        """Close requests of a gate task that was answered outside the desk.
+        """Close the requests of a gate task whose answers LangGraph just saved.
 
-        Called by the checkpointer when a task's writes land. A request still `pending`
-        here was answered by a direct `Command(resume=...)`. The task's last answer, if
-        the task then finished, is the one the gate accepted: it is recorded as a
-        decision, applied. Earlier answers were refused by the gate, which asked again:
-        their requests are superseded, with no decision.
+        Called by the checkpointer when a task's writes land. The task's requests, oldest
+        first, line up with its answers by index. An answer followed by another question
+        in the same task was refused by the gate, which asked again: its request is
+        superseded, decided or not. The last answer of a task that then finished was
+        accepted: if it came straight to LangGraph (`direct`, not under a desk's lease),
+        the gate recorded it under the ledger's rules and claimed the thread; it is now
+        applied and the claim released. A desk marks its own decisions applied once its
+        run is over. `problem` is what the gate said when it asked again.
         """
         with self._tx() as conn:
-            # A task's requests, oldest first, line up with its interrupt answers by index.
             rows = conn.execute(
-                "SELECT request_id, status, args_digest FROM hitl_requests WHERE thread_id = ?"
+                "SELECT request_id, status, applier FROM hitl_requests WHERE thread_id = ?"
                 " AND task_id = ? ORDER BY created_at, rowid",
                 (thread_id, task_id),
             ).fetchall()
             now = clock()
             last = len(answers) - 1
-            for index, ((request_id, status, digest), answer) in enumerate(
+            for index, ((request_id, status, applier), answer) in enumerate(
                 zip(rows, answers, strict=False)
             ):
-                if status != "pending":
-                    continue
                 accepted = finished and index == last
-                decision = _parse_decision(answer) if accepted else None
-                if decision is not None:
-                    self._insert_decision(
-                        conn,
-                        f"dec_{uuid.uuid4().hex[:12]}",
-                        request_id,
-                        thread_id,
-                        digest,
-                        decision,
+                if direct and applier is not None:
+                    # The gate's claim on the thread for this answer: its writes are saved.
+                    conn.execute(
+                        "UPDATE hitl_threads SET lease_owner = NULL, lease_expires = NULL"
+                        " WHERE thread_id = ? AND lease_owner = ?",
+                        (thread_id, applier),
                     )
-                conn.execute(
-                    "UPDATE hitl_requests SET status = ?, decided_at = ?, applied_at = ?"
-                    " WHERE request_id = ?",
-                    ("applied" if accepted else "superseded", now, now, request_id),
-                )
-                self._event(
-                    conn,
-                    "answered_directly" if accepted else "answer_refused_by_gate",
-                    request_id=request_id,
-                    thread_id=thread_id,
-                    data={"answer": answer},
-                    at=now,
-                )
+                if not accepted and status in ("pending", "decided"):
+                    self._move(
+                        conn,
+                        request_id,
+                        "superseded",
+                        ("pending", "decided"),
+                        None,
+                        {
+                            "why": f"the gate refused the answer and asked again: {problem}"
+                            if problem
+                            else "the gate refused the answer and asked again",
+                            "answer": answer,
+                        },
+                        now,
+                        kind="answer_refused_by_gate",
+                    )
+                elif accepted and direct and status == "decided":
+                    self._move(
+                        conn,
+                        request_id,
+                        "applied",
+                        ("decided",),
+                        applier,
+                        {"answer": answer},
+                        now,
+                        kind="answered_directly",
+                    )
+
+    def request_for_task(
+        self, thread_id: str, task_id: str, index: int
+    ) -> tuple[RequestRecord, bool] | None:
+        """The request a gate task's `index`-th question made, and whether it is the last.
+
+        A gate asks again within the same task when it refuses an answer, so its task's
+        requests, oldest first, are its questions in order.
+        """
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ? AND task_id = ?"
+            " ORDER BY created_at, rowid",
+            (thread_id, task_id),
+        )
+        if index >= len(rows):
+            return None
+        return self._record(rows[index]), index == len(rows) - 1
+
+    def unvouched(self, request_id: str) -> str | None:
+        """Why the audit trail does not vouch for the request and its decision; None if it does.
+
+        The request's row (and votes) must match the digest its last event recorded, and
+        its decision the `decided` event that recorded it; each of those events must hash
+        as written and be followed by the next link. `audit.verify` checks the whole
+        chain; this is the check made before acting on one request.
+        """
+        rows = self._read(
+            "SELECT seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash, subject"
+            " FROM hitl_events WHERE request_id = ? ORDER BY seq",
+            (request_id,),
+        )
+        if not rows:
+            return f"request {request_id} has no event in the audit trail"
+        for seq, at, kind, rid, tid, actor, data, prev, digest, subject in rows:
+            if event_hash(prev, (seq, at, kind, rid, tid, actor, data), subject) != digest:
+                return f"event {seq} ({kind}) of {request_id} was altered"
+            after = self._read("SELECT prev_hash FROM hitl_events WHERE seq = ?", (seq + 1,))
+            if after and after[0][0] != digest:
+                return f"event {seq + 1} does not follow event {seq}"
+        subjects = [row[9] for row in rows if row[9] is not None]
+        with self._lock:
+            current = subject_digest(self.conn, request_id)
+        if subjects and current != subjects[-1]:
+            return f"request {request_id} differs from what its last event recorded"
+        decisions = self._read(
+            "SELECT type, reviewer, payload FROM hitl_decisions WHERE request_id = ?",
+            (request_id,),
+        )
+        decided = [row for row in rows if row[2] == "decided"]
+        if decisions:
+            kind, reviewer, payload = decisions[0]
+            if not decided:
+                return f"the decision on {request_id} has no event in the audit trail"
+            wire = json.loads(decided[-1][6])
+            if json.loads(payload) != wire or (kind, reviewer) != (
+                wire.get("type"),
+                wire.get("reviewer"),
+            ):
+                return f"the decision on {request_id} differs from the one its event recorded"
+        return None
 
     def approval_for(self, thread_id: str, action: Action) -> Decision | None:
         """The human approval on this thread of exactly `action`, if the ledger holds one.
@@ -257,16 +343,18 @@ class ReviewLedger(LedgerStore):
         """
         want = _loose(action.name, action.args)
         rows = self._read(
-            "SELECT r.action_name, r.action_args, d.payload FROM hitl_decisions d"
+            "SELECT r.request_id, r.action_name, r.action_args, d.payload FROM hitl_decisions d"
             " JOIN hitl_requests r ON r.request_id = d.request_id"
             " WHERE r.thread_id = ? AND d.type IN ('approve', 'modify')"
             " AND r.status IN ('decided', 'applied') ORDER BY d.decided_at DESC",
             (thread_id,),
         )
-        for name, args, payload in rows:
+        for request_id, name, args, payload in rows:
             decision = Decision.model_validate_json(payload)
             shown = decision.args if decision.type == "modify" else json.loads(args)
-            if _loose(name, shown) == want:
+            # Only an approval the audit trail vouches for: not one written behind the
+            # ledger's back.
+            if _loose(name, shown) == want and self.unvouched(request_id) is None:
                 return decision
         return None
 
@@ -276,14 +364,17 @@ class ReviewLedger(LedgerStore):
         " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id),"
         " required_role, eligible, level, quorum, owner,"
         " (SELECT json_group_array(reviewer) FROM hitl_votes v"
-        "  WHERE v.request_id = r.request_id AND v.type = 'approve')"
+        "  WHERE v.request_id = r.request_id AND v.type = 'approve'"
+        "  AND COALESCE(v.digest, r.args_digest) = COALESCE(r.proposal_digest, r.args_digest)),"
+        " applier, apply_error, proposal"
     )
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> RequestRecord:
         (rid, tid, iid, graph, gate, status, created, deadline, digest, payload) = row[:10]
         decided_at, apply_started_at, applied_at, decision = row[10:14]
-        required_role, eligible, level, quorum, owner, approvals = row[14:]
+        required_role, eligible, level, quorum, owner, approvals, applier, error = row[14:22]
+        proposal = row[22]
         return RequestRecord(
             request_id=rid,
             thread_id=tid,
@@ -305,6 +396,9 @@ class ReviewLedger(LedgerStore):
             quorum=quorum,
             approvals=json.loads(approvals) if approvals else [],
             owner=owner,
+            applier=applier,
+            apply_error=error,
+            proposal=None if proposal is None else json.loads(proposal),
         )
 
     def get(self, request_id: str) -> RequestRecord:
@@ -348,6 +442,19 @@ class ReviewLedger(LedgerStore):
         ids = ", ".join(r[0] for r in rows)
         which = f"{status} requests" if status else "requests"
         raise BadInputError(f"thread {ident!r} has {len(rows)} {which}: name one ({ids})")
+
+    def why(self, rec: RequestRecord) -> str:
+        """Why a request is where it is, in words: its last event's reason, and who."""
+        rows = self._read(
+            "SELECT kind, actor, data FROM hitl_events WHERE request_id = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (rec.request_id,),
+        )
+        if not rows:
+            return rec.status
+        kind, actor, data = rows[0]
+        reason = json.loads(data).get("why") or kind
+        return f"{reason}" + (f" ({actor})" if actor else "")
 
     def requests(self, thread_id: str) -> list[RequestRecord]:
         """Every request of a thread, oldest first."""
@@ -412,7 +519,8 @@ class ReviewLedger(LedgerStore):
                 " AND NOT (owner IS ? AND COALESCE(json_extract(payload,"
                 " '$.request.bar_owner'), 1))"
                 " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
-                " AND v.reviewer = ?)"
+                " AND v.reviewer = ? AND COALESCE(v.digest, r.args_digest)"
+                " = COALESCE(r.proposal_digest, r.args_digest))"
             )
             params += [reviewer, reviewer, reviewer]
         return "WHERE " + " AND ".join(where), params
@@ -579,13 +687,14 @@ class ReviewLedger(LedgerStore):
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, args_digest, thread_id, eligible, quorum, owner,"
-                " json_extract(payload, '$.request.bar_owner') FROM hitl_requests"
-                " WHERE request_id = ?",
+                " json_extract(payload, '$.request.bar_owner'), proposal_digest, action_name"
+                " FROM hitl_requests WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
             if row is None:
                 raise UnknownRequestError(f"no request with id {request_id!r}")
-            status, digest, thread_id, eligible, quorum, owner, bar_owner = row
+            status, digest, thread_id, eligible, quorum, owner, bar_owner, proposed, name = row
+            current = proposed or digest
             if status in ("decided", "applied"):
                 who = conn.execute(
                     "SELECT type, reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
@@ -594,33 +703,19 @@ class ReviewLedger(LedgerStore):
                 refusal = AlreadyDecidedError(f"request {request_id} was already decided ({what})")
             elif status != "pending":
                 refusal = NotPendingError(f"request {request_id} is {status}, not pending")
-            elif decision.seen_digest not in (None, digest):
+            elif decision.seen_digest not in (None, current):
                 refusal = NotPendingError(
                     f"request {request_id} changed since it was shown (args digest "
-                    f"{digest[:12]}, decision made against {decision.seen_digest[:12]})"
+                    f"{current[:12]}, decision made against {decision.seen_digest[:12]})"
                 )
             if refusal is None and authorize:
                 refusal = self._authorize(
                     conn, request_id, decision, eligible, owner if bar_owner != 0 else None
                 )
             if refusal is None and quorum > 1:
-                refusal = self._vote(conn, request_id, thread_id, decision, quorum)
-                if refusal is None and decision.type == "approve":
-                    approvals = self._approvals(conn, request_id)
-                    if len(approvals) < quorum:
-                        self._event(
-                            conn,
-                            "approval_recorded",
-                            request_id=request_id,
-                            thread_id=thread_id,
-                            actor=decision.reviewer,
-                            data={"approvals": approvals, "quorum": quorum},
-                        )
-                        partial = True
-                    else:
-                        decision = decision.model_copy(
-                            update={"comment": _with_approvers(decision.comment, approvals)}
-                        )
+                refusal, decision, partial = self._count_vote(
+                    conn, request_id, thread_id, decision, quorum, digest, current, name
+                )
             if refusal is not None:
                 # The refusal is kept in the trail; the transaction commits only that.
                 self._log_refusal(conn, request_id, thread_id, decision, refusal)
@@ -629,6 +724,93 @@ class ReviewLedger(LedgerStore):
         if refusal is not None:
             raise refusal
         return self.get(request_id)
+
+    def _count_vote(
+        self,
+        conn: sqlite3.Connection,
+        request_id: str,
+        thread_id: str,
+        decision: Decision,
+        quorum: int,
+        digest: str,
+        current: str,
+        action_name: str,
+    ) -> tuple[HitlError | None, Decision, bool]:
+        """One reviewer's answer to a request that needs `quorum` approvals.
+
+        Returns the refusal (if any), the decision to record once the quorum is met, and
+        whether the request still waits. An approval counts toward the args proposed now
+        (as shown, or as last edited). An edit becomes the proposal: approvals of other
+        args stop counting, and the editor's own counts toward the new quorum. One
+        rejection ends the request.
+        """
+        vote = decision
+        if decision.type == "modify":
+            assert decision.args is not None
+            edited = Action(name=action_name, args=decision.args).digest()
+            vote = decision.model_copy(update={"type": "approve", "args": None})
+            if edited != current:
+                dropped = [
+                    r[0]
+                    for r in conn.execute(
+                        "DELETE FROM hitl_votes WHERE request_id = ? AND type = 'approve'"
+                        " AND COALESCE(digest, ?) <> ? RETURNING reviewer",
+                        (request_id, digest, edited),
+                    ).fetchall()
+                ]
+                conn.execute(
+                    "UPDATE hitl_requests SET proposal = ?, proposal_digest = ?"
+                    " WHERE request_id = ?",
+                    (canonical_json(decision.args), edited, request_id),
+                )
+                self._event(
+                    conn,
+                    "proposal_changed",
+                    request_id=request_id,
+                    thread_id=thread_id,
+                    actor=decision.reviewer,
+                    data={"args": decision.args, "approvals_dropped": sorted(dropped)},
+                )
+                current = edited
+        elif decision.type not in ("approve", "reject"):
+            return (
+                DecisionNotAllowedError(
+                    f"{request_id} needs {quorum} approvals: approve, modify or reject it (a"
+                    f" {decision.type} would replace what the others approved)"
+                ),
+                decision,
+                False,
+            )
+        refusal = self._vote(conn, request_id, vote, quorum, current)
+        if refusal is not None or decision.type == "reject":
+            return refusal, decision, False
+        approvals = self._approvals(conn, request_id, current)
+        if len(approvals) < quorum:
+            self._event(
+                conn,
+                "approval_recorded",
+                request_id=request_id,
+                thread_id=thread_id,
+                actor=decision.reviewer,
+                data={"approvals": approvals, "quorum": quorum},
+            )
+            return None, decision, True
+        comment = _with_approvers(vote.comment, approvals)
+        if current == digest:
+            return None, vote.model_copy(update={"comment": comment}), False
+        # The quorum approved the edited args: the gate receives them as an edit of the
+        # args it showed.
+        proposal = conn.execute(
+            "SELECT proposal FROM hitl_requests WHERE request_id = ?", (request_id,)
+        ).fetchone()[0]
+        final = Decision.modify(
+            json.loads(proposal),
+            reviewer=vote.reviewer,
+            comment=comment,
+            decided_at=vote.decided_at,
+            seen_digest=digest,
+        )
+        return None, final, False
 
     def check_may_decide(self, request_id: str, decision: Decision) -> None:
         """Raise `NotAuthorizedError` (and log the refusal) unless the reviewer may decide."""
@@ -699,29 +881,36 @@ class ReviewLedger(LedgerStore):
             )
         return None
 
+    @staticmethod
+    def _registered(
+        conn: sqlite3.Connection, who: str | None, what: str
+    ) -> NotAuthorizedError | None:
+        """Refuse `who` unless registered, once any reviewer is (roles are enforced)."""
+        if conn.execute("SELECT 1 FROM hitl_reviewers LIMIT 1").fetchone() is None:
+            return None
+        if conn.execute("SELECT 1 FROM hitl_reviewers WHERE name = ?", (who,)).fetchone():
+            return None
+        return NotAuthorizedError(f"{who!r} is not a registered reviewer and may not {what}")
+
     def _vote(
         self,
         conn: sqlite3.Connection,
         request_id: str,
-        thread_id: str,
         decision: Decision,
         quorum: int,
+        digest: str,
     ) -> HitlError | None:
-        """Keep one reviewer's vote on a request that needs `quorum` approvals."""
-        if decision.type not in ("approve", "reject"):
-            return DecisionNotAllowedError(
-                f"{request_id} needs {quorum} approvals: approve or reject it (a {decision.type}"
-                " would replace what the others approved)"
-            )
+        """Keep one reviewer's vote, on the args digest it was made for."""
         cur = conn.execute(
-            "INSERT OR IGNORE INTO hitl_votes (request_id, reviewer, type, comment, voted_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO hitl_votes (request_id, reviewer, type, comment, voted_at,"
+            " digest) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 request_id,
                 decision.reviewer,
                 decision.type,
                 decision.comment,
                 decision.decided_at.timestamp(),
+                digest,
             ),
         )
         if not cur.rowcount:
@@ -732,11 +921,13 @@ class ReviewLedger(LedgerStore):
         return None
 
     @staticmethod
-    def _approvals(conn: sqlite3.Connection, request_id: str) -> list[str]:
+    def _approvals(conn: sqlite3.Connection, request_id: str, digest: str) -> list[str]:
+        """Who approved the args with this digest (a vote from before digests: the args shown)."""
         rows = conn.execute(
-            "SELECT reviewer FROM hitl_votes WHERE request_id = ? AND type = 'approve'"
-            " ORDER BY voted_at, reviewer",
-            (request_id,),
+            "SELECT v.reviewer FROM hitl_votes v JOIN hitl_requests r USING (request_id)"
+            " WHERE v.request_id = ? AND v.type = 'approve'"
+            " AND COALESCE(v.digest, r.args_digest) = ? ORDER BY v.voted_at, v.reviewer",
+            (request_id, digest),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -776,10 +967,14 @@ class ReviewLedger(LedgerStore):
             roles = json.loads(eligible) if eligible else []
             if len(roles) > 1:
                 step = request.deadline_in or (deadline - created)
+                # The next role gets a full step from when this one ran out, counted on
+                # the request's own timeline: a sweeper whose clock is far ahead may take
+                # the step early, but cannot push the next deadline out by its error.
+                start = min(max(now, deadline), deadline + step)
                 conn.execute(
                     "UPDATE hitl_requests SET level = level + 1, eligible = ?, required_role = ?,"
                     " deadline = ? WHERE request_id = ?",
-                    (canonical_json(roles[1:]), roles[1], now + step, request_id),
+                    (canonical_json(roles[1:]), roles[1], start + step, request_id),
                 )
                 self._event(
                     conn,
@@ -822,9 +1017,14 @@ class ReviewLedger(LedgerStore):
     def cancel_thread(self, thread_id: str, *, reason: str, actor: str | None) -> list[str]:
         """Stop a thread for good: every open request is cancelled and it never resumes.
 
+        Cancelling takes the same right as deciding, whatever state the requests are in:
+        `actor` must be allowed to decide every pending or decided request of the thread
+        (`NotAuthorizedError`, logged, otherwise), and once reviewers are registered, be
+        one of them. The caller holds the thread's lease, so no apply is in flight.
         Returns the requests cancelled. The thread's result becomes `cancelled`.
         """
         now = clock()
+        refusal: NotAuthorizedError | None = None
         with self._tx() as conn:
             known = conn.execute(
                 "SELECT result FROM hitl_threads WHERE thread_id = ?", (thread_id,)
@@ -835,32 +1035,61 @@ class ReviewLedger(LedgerStore):
                 raise NotPendingError(f"thread {thread_id} is already cancelled")
             if known[0] is not None:
                 raise NotPendingError(f"thread {thread_id} already finished ({known[0]})")
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT request_id FROM hitl_requests WHERE thread_id = ?"
-                    " AND status IN ('pending', 'decided') ORDER BY created_at",
-                    (thread_id,),
-                ).fetchall()
-            ]
-            for request_id in ids:
-                self._move(
-                    conn,
-                    request_id,
-                    "cancelled",
-                    ("pending", "decided"),
-                    actor,
-                    {"why": reason},
-                    now,
+            open_rows = conn.execute(
+                "SELECT request_id, eligible FROM hitl_requests WHERE thread_id = ?"
+                " AND status IN ('pending', 'decided') ORDER BY created_at",
+                (thread_id,),
+            ).fetchall()
+            as_reject = Decision.reject(reason, reviewer=actor)
+            for request_id, eligible in open_rows:
+                # The owner bar is about approving: an owner may stop their own work.
+                refusal = self._authorize(conn, request_id, as_reject, eligible, None)
+                if refusal is not None:
+                    self._event(
+                        conn,
+                        "refused",
+                        request_id=request_id,
+                        thread_id=thread_id,
+                        actor=actor,
+                        data={"why": str(refusal), "type": "cancel"},
+                    )
+                    break
+            if refusal is None and not open_rows:
+                refusal = self._registered(conn, actor, f"cancel thread {thread_id}")
+                if refusal is not None:
+                    self._event(
+                        conn,
+                        "refused",
+                        thread_id=thread_id,
+                        actor=actor,
+                        data={"why": str(refusal), "type": "cancel"},
+                    )
+            if refusal is None:
+                for request_id, _ in open_rows:
+                    self._move(
+                        conn,
+                        request_id,
+                        "cancelled",
+                        ("pending", "decided"),
+                        actor,
+                        {"why": reason},
+                        now,
+                    )
+                conn.execute(
+                    "UPDATE hitl_threads SET result = 'cancelled', finished_at = ?"
+                    " WHERE thread_id = ?",
+                    (now, thread_id),
                 )
-            conn.execute(
-                "UPDATE hitl_threads SET result = 'cancelled', finished_at = ? WHERE thread_id = ?",
-                (now, thread_id),
-            )
-            self._event(
-                conn, "thread_cancelled", thread_id=thread_id, actor=actor, data={"why": reason}
-            )
-        return ids
+                self._event(
+                    conn,
+                    "thread_cancelled",
+                    thread_id=thread_id,
+                    actor=actor,
+                    data={"why": reason},
+                )
+        if refusal is not None:
+            raise refusal
+        return [request_id for request_id, _ in open_rows]
 
     def drop_outbox(self, thread_id: str) -> int:
         """Delete a thread's notification rows, sent or not; `prune` calls it. Returns how many."""
@@ -921,32 +1150,82 @@ class ReviewLedger(LedgerStore):
         )
         return [self._record(row) for row in rows]
 
-    def mark_apply_started(self, request_ids: Sequence[str], actor: str | None) -> None:
-        """Note that a resume with these decisions is about to reach LangGraph."""
+    def claim(self, request_id: str, applier: str) -> None:
+        """Note the lease under which a direct answer to the request is being taken."""
+        self.mark_apply_started([request_id], applier, statuses=("pending", "decided"))
+
+    def mark_apply_started(
+        self,
+        request_ids: Sequence[str],
+        applier: str | None,
+        *,
+        statuses: tuple[str, ...] = ("decided",),
+    ) -> None:
+        """Note that a resume with these decisions is about to reach LangGraph, and under
+        which lease (`applier`); an earlier failure to apply is cleared."""
         now = clock()
         with self._tx() as conn:
             for request_id in request_ids:
+                marks = ", ".join("?" for _ in statuses)
                 conn.execute(
-                    "UPDATE hitl_requests SET apply_started_at = COALESCE(apply_started_at, ?) "
-                    "WHERE request_id = ? AND status = 'decided'",
-                    (now, request_id),
+                    "UPDATE hitl_requests SET apply_started_at = CASE WHEN status = 'decided'"
+                    " THEN COALESCE(apply_started_at, ?) END, applier = ?, apply_error = NULL"
+                    f" WHERE request_id = ? AND status IN ({marks})",
+                    (now, applier, request_id, *statuses),
                 )
 
     def mark_applied(self, request_ids: Sequence[str], *, actor: str | None, outcome: str) -> None:
-        """Mark decided requests applied, with where the thread ended."""
+        """Mark decided requests applied, with where the thread ended.
+
+        The event names who applied (`actor`) and, beside it, who decided.
+        """
         now = clock()
         with self._tx() as conn:
             for request_id in request_ids:
-                self._move(
-                    conn, request_id, "applied", ("decided",), actor, {"outcome": outcome}, now
-                )
+                decided = conn.execute(
+                    "SELECT reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
+                ).fetchone()
+                data = {"outcome": outcome, "decided_by": None if decided is None else decided[0]}
+                self._move(conn, request_id, "applied", ("decided",), actor, data, now)
 
-    def close_request(self, request_id: str, *, status: str, why: str, actor: str | None) -> None:
-        """Move a pending or decided request to `superseded` or `cancelled`."""
+    def note_apply_error(
+        self, request_ids: Sequence[str], error: str, *, actor: str | None
+    ) -> None:
+        """Keep why applying these decided requests failed, in sight until one applies them."""
+        now = clock()
         with self._tx() as conn:
-            self._move(
-                conn, request_id, status, ("pending", "decided"), actor, {"why": why}, clock()
-            )
+            for request_id in request_ids:
+                row = conn.execute(
+                    "UPDATE hitl_requests SET apply_error = ? WHERE request_id = ?"
+                    " AND status = 'decided' RETURNING thread_id",
+                    (error, request_id),
+                ).fetchone()
+                if row is not None:
+                    self._event(
+                        conn,
+                        "apply_failed",
+                        request_id=request_id,
+                        thread_id=row[0],
+                        actor=actor,
+                        data={"error": error},
+                        at=now,
+                    )
+
+    def close_request(
+        self,
+        request_id: str,
+        *,
+        status: str,
+        why: str,
+        actor: str | None,
+        only: tuple[str, ...] = ("pending", "decided"),
+    ) -> bool:
+        """Move a request that is in one of `only` to `superseded` or `cancelled`.
+
+        Returns whether it moved (checked in the same transaction as the move).
+        """
+        with self._tx() as conn:
+            return self._move(conn, request_id, status, only, actor, {"why": why}, clock())
 
     def _move(
         self,
@@ -957,8 +1236,13 @@ class ReviewLedger(LedgerStore):
         actor: str | None,
         data: dict[str, Any],
         now: float,
-    ) -> None:
-        """Change a request's status if it is in one of `from_statuses`, and log it."""
+        *,
+        kind: str | None = None,
+    ) -> bool:
+        """Change a request's status if it is in one of `from_statuses`, and log it.
+
+        The event is named `kind`, or the new status. Returns whether it moved.
+        """
         marks = ", ".join("?" for _ in from_statuses)
         row = conn.execute(
             f"UPDATE hitl_requests SET status = ?, applied_at = CASE WHEN ? = 'applied' THEN ?"
@@ -969,13 +1253,14 @@ class ReviewLedger(LedgerStore):
         if row is not None:
             self._event(
                 conn,
-                status,
+                kind or status,
                 request_id=request_id,
                 thread_id=row[0],
                 actor=actor,
                 data=data,
                 at=now,
             )
+        return row is not None
 
     # -- after-the-fact review ----------------------------------------------------
 

@@ -111,11 +111,13 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
 
 
 def _check_thread(graph: Any, thread_id: str, report: DoctorReport, *, repair: bool) -> None:
+    from langgraph_hitl.desk import task_of_interrupt
     from langgraph_hitl.models import REQUEST_KIND
 
     ledger = graph.checkpointer.ledger
     snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
     waiting = {item.id: item for item in snapshot.interrupts}
+    tasks = task_of_interrupt(snapshot)
     known = {rec.interrupt_id: rec for rec in ledger.requests(thread_id)}
     for rec in known.values():
         if rec.status == "pending" and rec.interrupt_id not in waiting:
@@ -134,10 +136,12 @@ def _check_thread(graph: Any, thread_id: str, report: DoctorReport, *, repair: b
                 request_id=rec.request_id,
             )
         elif rec.status == "decided":
+            failed = f" (applying it failed: {rec.apply_error})" if rec.apply_error else ""
             report.add(
                 "unapplied_decision",
                 thread_id,
-                f"{rec.request_id} is decided, not applied: run `langgraph-hitl resume --all`",
+                f"{rec.request_id} is decided, not applied{failed}: fix the cause, then run"
+                " `langgraph-hitl resume --all`, or `cancel` the thread if it never will be",
                 fixed=False,
                 request_id=rec.request_id,
             )
@@ -153,6 +157,7 @@ def _check_thread(graph: Any, thread_id: str, report: DoctorReport, *, repair: b
                     interrupt_id=interrupt_id,
                     payload=payload,
                     graph=graph.checkpointer.graph,
+                    task_id=tasks.get(interrupt_id),
                 )
             report.add(
                 "missing_request",

@@ -56,6 +56,17 @@ class Action(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
     """The arguments the action would run with. JSON values only."""
 
+    @field_validator("args")
+    @classmethod
+    def _plain_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A reviewer approves exactly what they saw: NaN or an infinity would be shown
+        # and stored as null, and the approval would never match the action again.
+        problem = _not_json(value)
+        if problem is not None:
+            where, what = problem
+            raise ValueError(f"args.{where}: {what}" if where else f"args: {what}")
+        return value
+
     def digest(self) -> str:
         """A SHA-256 over the name and args: binds a decision to what the reviewer saw.
 

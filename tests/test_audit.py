@@ -117,6 +117,17 @@ def test_events_cut_off_the_end_are_caught_with_the_kept_head(
     db = copy_of()
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM hitl_events WHERE seq = (SELECT MAX(seq) FROM hitl_events)")
+    # The last event was about a request: its row no longer matches the event before.
+    ok, _, problem = check(db)
+    assert not ok and "differs from what its last event recorded" in str(problem)
+    # Cut a trailing event about no request (a reviewer added last, here): only the
+    # kept head can tell.
+    db = copy_of()
+    with ReviewLedger.open(db) as ledger:
+        ledger.add_event("note", actor="ops", data={"text": "end of day"})
+        head = verify(ledger).head
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM hitl_events WHERE seq = (SELECT MAX(seq) FROM hitl_events)")
     assert check(db)[0] is True  # the chain alone cannot see a clean cut
     ok, _, problem = check(db, expect_head=head)
     assert not ok and "cut off" in str(problem)
@@ -161,4 +172,134 @@ def test_a_quorum_vote_added_afterwards_is_caught(tmp_path: Path) -> None:
             (request_id,),
         )
     ok, _, problem = check(db)
-    assert not ok and f"the vote of max on {request_id} has no event" in str(problem)
+    assert not ok and f"request {request_id} (or its votes) differs" in str(problem)
+
+
+# -- every row that decides what gets done -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def roles_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Reviewers with roles; a paused high invoice; a critical one with one of two votes;
+    a decided-and-applied one."""
+    db = tmp_path_factory.mktemp("audit-roles") / "hitl.sqlite"
+    desk = ReviewDesk(db, base=REPO)
+    with desk.ledger(create=True) as ledger:
+        for name, role in (("mia", "manager"), ("max", "manager"), ("jo", "junior")):
+            ledger.add_reviewer(name, role)
+    invoices = REPO / "examples" / "invoices"
+    for name in ("large", "huge", "messy"):
+        desk.run("invoice", json.loads((invoices / f"{name}.json").read_text()), thread_id=name)
+    desk.approve("huge", reviewer="mia")  # one of the two approvals it needs
+    desk.decide("messy", Decision.reject("unknown vendor", reviewer="max"))
+    return db
+
+
+def one(db: Path, sql: str, *params: object) -> object:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+FORGERIES: dict[str, list[str]] = {
+    "a decision row added": [
+        "INSERT INTO hitl_decisions (decision_id, request_id, type, reviewer, payload,"
+        " seen_digest, decided_at) SELECT 'dec_forged', request_id, 'approve', 'mia',"
+        ' \'{"type": "approve", "reviewer": "mia"}\', args_digest, 0 FROM hitl_requests'
+        " WHERE thread_id = 'large'",
+        "UPDATE hitl_requests SET status = 'decided', decision_id = 'dec_forged'"
+        " WHERE thread_id = 'large'",
+    ],
+    "a decision row deleted": [
+        "DELETE FROM hitl_decisions WHERE request_id IN"
+        " (SELECT request_id FROM hitl_requests WHERE thread_id = 'messy')"
+    ],
+    "a decision's reviewer edited": ["UPDATE hitl_decisions SET reviewer = 'jo'"],
+    "a request's args edited": [
+        "UPDATE hitl_requests SET action_args = json_set(action_args, '$.amount', 1.0),"
+        " payload = json_set(payload, '$.request.action.args.amount', 1.0)"
+        " WHERE thread_id = 'large'"
+    ],
+    "a request's eligible roles edited": [
+        'UPDATE hitl_requests SET eligible = \'["junior", "manager"]\','
+        " required_role = 'junior' WHERE thread_id = 'large'"
+    ],
+    "a request's status edited": [
+        "UPDATE hitl_requests SET status = 'cancelled' WHERE thread_id = 'large'"
+    ],
+    "a request row added": [
+        "INSERT INTO hitl_requests (request_id, thread_id, interrupt_id, action_name,"
+        " action_args, summary, reasons, status, created_at, payload, args_digest)"
+        " VALUES ('req_forged', 'large', 'x', 'pay_invoice', '{}', 'x', '[]', 'pending', 0,"
+        " '{}', 'd')"
+    ],
+    "a request row deleted": ["DELETE FROM hitl_requests WHERE thread_id = 'large'"],
+    "a vote added": [
+        "INSERT INTO hitl_votes (request_id, reviewer, type, voted_at) SELECT request_id,"
+        " 'max', 'approve', 0 FROM hitl_requests WHERE thread_id = 'huge'"
+    ],
+    "a vote deleted": ["DELETE FROM hitl_votes"],
+    "a vote's type edited": ["UPDATE hitl_votes SET type = 'reject'"],
+    "a reviewer's role edited": ["UPDATE hitl_reviewers SET role = 'manager' WHERE name = 'jo'"],
+    "a reviewer added": [
+        "INSERT INTO hitl_reviewers (name, role, added_at) VALUES ('zed', 'manager', 0)"
+    ],
+    "a reviewer deleted": ["DELETE FROM hitl_reviewers WHERE name = 'mia'"],
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_every_row_that_decides_is_vouched_for(
+    roles_trail: Path, tmp_path: Path, forgery: str
+) -> None:
+    """Each row added, deleted or edited behind the ledger's back shows, head kept or not."""
+    db = tmp_path / "copy.sqlite"
+    with sqlite3.connect(roles_trail) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    with ReviewLedger.open(db) as ledger:
+        report = verify(ledger)
+    assert report.ok, report.problem
+    with sqlite3.connect(db) as conn:
+        for statement in FORGERIES[forgery]:
+            assert conn.execute(statement).rowcount >= 1, statement
+    for head in (None, report.head):
+        ok, _, problem = check(db) if head is None else check(db, expect_head=head)
+        assert not ok, forgery
+        assert any(word in str(problem) for word in ("afterwards", "deleted", "differs"))
+
+
+def test_a_forged_decision_is_never_applied(roles_trail: Path, tmp_path: Path) -> None:
+    """A decision row inserted straight into SQLite is refused by `resume --all` (exit 1),
+    and `require_approval` finds no approval in it: nothing is paid."""
+    db = tmp_path / "copy.sqlite"
+    with sqlite3.connect(roles_trail) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    with sqlite3.connect(db) as conn:
+        for statement in FORGERIES["a decision row added"]:
+            conn.execute(statement)
+    cli = [sys.executable, "-m", "langgraph_hitl", "--db", str(db), "resume", "--all"]
+    done = subprocess.run(cli, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done
+    assert len(done.stderr.splitlines()) == 1 and "not applied" in done.stderr
+    assert "differs from what its last event recorded" in done.stderr
+    assert one(db, "SELECT COUNT(*) FROM payments WHERE invoice_id = 'INV-1003'") == 0
+    assert one(db, "SELECT apply_error FROM hitl_requests WHERE thread_id = 'large'")
+
+
+def test_an_edited_decision_is_never_applied(roles_trail: Path, tmp_path: Path) -> None:
+    """A recorded reject rewritten into an approve is refused when it would be applied."""
+    db = tmp_path / "copy.sqlite"
+    with sqlite3.connect(roles_trail) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    desk = ReviewDesk(db, base=REPO)
+    (rid,) = [r.request_id for r in desk.pending() if r.thread_id == "large"]
+    desk.decide(rid, Decision.reject("not ours", reviewer="mia"), apply=False)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE hitl_decisions SET type = 'approve',"
+            " payload = json_remove(json_set(payload, '$.type', 'approve'), '$.reason')"
+            " WHERE request_id = ?",
+            (rid,),
+        )
+    with pytest.raises(Exception, match="differs from the one its event recorded"):
+        desk.resume(rid)
+    assert one(db, "SELECT COUNT(*) FROM payments WHERE invoice_id = 'INV-1003'") == 0

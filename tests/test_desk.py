@@ -261,10 +261,11 @@ def test_resume_all_applies_every_recorded_decision(
     assert [row[0] for row in payments(desk.path)] == ["INV-1003"]
 
 
-def test_resume_when_interrupt_is_gone_supersedes(
+def test_direct_answer_on_a_decided_request_is_refused_in_place(
     desk: ReviewDesk, load_invoice: LoadInvoice, repo_root: Path
 ) -> None:
-    """A recorded decision whose question was answered elsewhere is superseded, not applied."""
+    """A direct answer to a request the desk already decided is refused in place; the
+    recorded decision is then applied, once."""
     request_id = paused(desk, load_invoice("large"), "INV-1003")
     desk.decide(request_id, Decision.approve(reviewer="ana"), apply=False)
     # Meanwhile someone answers the thread straight through LangGraph: reject.
@@ -273,14 +274,105 @@ def test_resume_when_interrupt_is_gone_supersedes(
         cfg: Any = {"configurable": {"thread_id": "INV-1003"}}
         (pending,) = graph.get_state(cfg).interrupts
         reject = {"type": "reject", "message": "handled by phone"}
-        out = graph.invoke(Command(resume={pending.id: reject}), cfg)
-        assert out["status"] == "rejected"
+        with pytest.raises(AlreadyDecidedError, match="already decided"):
+            graph.invoke(Command(resume={pending.id: reject}), cfg)
+        # Nothing was saved for the refused answer: the question is still there.
+        assert [i.id for i in graph.get_state(cfg).interrupts] == [pending.id]
     (status,) = desk.resume(request_id)
-    assert status.values["status"] == "rejected"
+    assert status.values["status"] == "paid"
     with desk.ledger() as ledger:
-        rec = ledger.get(request_id)
-        assert rec.status == "superseded"
-        assert rec.applied_at is None
-    assert payments(desk.path) == []
+        assert ledger.get(request_id).status == "applied"
+    assert len(payments(desk.path)) == 1
     with pytest.raises(NotPendingError):
         desk.approve("INV-1003", reviewer="ben")
+
+
+# -- what a decider is told ---------------------------------------------------------------------
+
+
+RATE_GRAPH = """
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from langgraph_hitl import ApprovalGate
+
+RATE = Path(__file__).with_name("rate.txt")
+
+
+class State(TypedDict, total=False):
+    amount: float
+    decision: dict[str, Any] | None
+    approved_action: dict[str, Any] | None
+    status: str
+
+
+def request(state: State) -> dict[str, Any]:
+    # Not a pure function of state: it reads today's rate. It should not, and this is
+    # what happens when it does.
+    rate = float(RATE.read_text())
+    return {
+        "action": {"name": "pay", "args": {"eur": state["amount"] * rate}},
+        "summary": f"Pay {state['amount'] * rate:.2f} EUR",
+    }
+
+
+def make_graph(checkpointer: Any) -> Any:
+    gate = ApprovalGate(request, on_approve="pay", on_reject="refuse")
+    builder = StateGraph(State)
+    builder.add_node("gate", gate, destinations=gate.destinations)
+    builder.add_node("pay", lambda state: {"status": "paid"})
+    builder.add_node("refuse", lambda state: {"status": "rejected"})
+    builder.add_edge(START, "gate")
+    builder.add_edge("pay", END)
+    builder.add_edge("refuse", END)
+    return builder.compile(checkpointer=checkpointer)
+"""
+
+
+def test_an_approval_the_gate_asked_again_about_is_not_reported_as_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the gate shows changed between recording and applying (its request builder
+    reads a rate from a file): the gate refuses the approval, as the args are not what
+    the reviewer saw, and asks again. The decider hears so (exit 3), not "approve
+    recorded, thread paused"."""
+    (tmp_path / "rated.py").write_text(RATE_GRAPH)
+    (tmp_path / "rate.txt").write_text("1.0")
+    desk = ReviewDesk(tmp_path / "hitl.sqlite", base=tmp_path)
+    status = desk.run("rated.py:make_graph", {"amount": 100.0}, thread_id="r-1")
+    (request_id,) = status.pending
+    apply_thread = ReviewDesk._apply_thread
+
+    def rate_moves_then_apply(self: ReviewDesk, ledger: Any, thread_id: str, **kw: Any) -> Any:
+        (tmp_path / "rate.txt").write_text("1.1")
+        return apply_thread(self, ledger, thread_id, **kw)
+
+    monkeypatch.setattr(ReviewDesk, "_apply_thread", rate_moves_then_apply)
+    with pytest.raises(NotPendingError, match="asked again: the decision was made for other"):
+        desk.approve(request_id, reviewer="ana")
+    monkeypatch.undo()
+    with desk.ledger() as ledger:
+        assert ledger.get(request_id).status == "superseded"
+        (again,) = ledger.pending(thread_id="r-1")
+    assert again.request.action.args == {"eur": pytest.approx(110.0)}
+    assert desk.thread("r-1").status == "paused"
+
+
+def test_a_decision_cancelled_before_it_applied_is_reported(
+    desk: ReviewDesk, load_invoice: LoadInvoice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another reviewer cancels the thread between the decision's recording and its
+    apply: the decider is told the request was cancelled, by whom and why (exit 3)."""
+    request_id = paused(desk, load_invoice("large"), "INV-1003")
+    apply_thread = ReviewDesk._apply_thread
+
+    def cancel_then_apply(self: ReviewDesk, ledger: Any, thread_id: str, **kw: Any) -> Any:
+        ReviewDesk(self.path, base=self.base).cancel(thread_id, "vendor dispute", reviewer="mia")
+        return apply_thread(self, ledger, thread_id, **kw)
+
+    monkeypatch.setattr(ReviewDesk, "_apply_thread", cancel_then_apply)
+    with pytest.raises(NotPendingError, match=r"cancelled before it could be applied: vendor"):
+        desk.approve(request_id, reviewer="ana")
+    assert payments(desk.path) == []

@@ -269,7 +269,7 @@ def test_run_pauses_then_approve_in_another_process_pays_once(db: Path) -> None:
     assert events[1]["actor"] == "bob"
     assert events[2]["actor"] == "ana"
     assert events[2]["data"]["type"] == "approve"
-    assert events[3]["data"] == {"outcome": "done"}
+    assert events[3]["data"] == {"outcome": "done", "decided_by": events[2]["actor"]}
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
     routed, *rest = ok(by_thread)
     assert rest == events
@@ -719,10 +719,11 @@ def test_thread_that_never_paused_has_nothing_to_decide(db: Path) -> None:
     assert len(payments(db)) == 1
 
 
-def test_graph_moved_after_pausing_decision_stands_and_graph_option_recovers(
+def test_graph_moved_after_pausing_is_caught_before_recording_and_graph_option_recovers(
     tmp_path: Path, db: Path
 ) -> None:
-    """Applying fails if the graph file moved; the decision is kept; --graph then resume."""
+    """A graph file that moved is found out before the decision is recorded (nothing is
+    stranded); --graph then points at where it went."""
     moved = tmp_path / "gated_pay.py"
     source = REPO / GATED_PAY.rpartition(":")[0]
     moved.write_text(source.read_text())
@@ -732,14 +733,14 @@ def test_graph_moved_after_pausing_decision_stands_and_graph_option_recovers(
     [rid] = status["pending"]
     moved.rename(tmp_path / "elsewhere.py")
 
-    failed = refused(cli(db, "approve", rid, "--reviewer", "ana"), 1, "is recorded", "resume")
-    assert "no such file" in failed
-    assert request_row(db, rid)["status"] == "decided"
-    refused(cli(db, "approve", rid), 3, "already decided")
+    failed = refused(cli(db, "approve", rid, "--reviewer", "ana"), 2, "no such file")
+    assert "elsewhere" not in failed
+    assert request_row(db, rid)["status"] == "pending"
+    assert event_kinds(db, rid) == ["created"]
 
     graph = f"{tmp_path / 'elsewhere.py'}:make_graph"
-    resumed = ok(cli(db, "--graph", graph, "resume", rid, "--json"))
-    assert resumed[0]["status"] == "done"
+    applied = ok(cli(db, "--graph", graph, "approve", rid, "--reviewer", "ana", "--json"))
+    assert applied["thread"]["status"] == "done"
     assert request_row(db, rid)["status"] == "applied"
     assert paid(db) == [("M-1", 3.0, "g-moved")]
 
@@ -815,12 +816,12 @@ def test_killed_after_recording_before_applying_resume_all_applies_once(
     rid = run_gated(db, "g-1", "A-1", 12.5)
     assert attempts(db) == 0
 
-    # The desk records the decision, then imports the graph to apply it: it stops there.
-    proc = start(db, decide[0], rid, *decide[1:], "--json", env=fifos.env("import"))
-    assert fifos.wait_ready(proc).startswith("import ")
+    # The desk records the decision, then resumes the thread: it stops as the gate runs
+    # again, before LangGraph has taken the answer.
+    proc = start(db, decide[0], rid, *decide[1:], "--json", env=fifos.env("gate"))
+    assert fifos.wait_ready(proc).startswith("gate ")
     row = request_row(db, rid)
     assert row["status"] == "decided"
-    assert row["apply_started_at"] is None
     kill(proc)
 
     assert request_row(db, rid)["status"] == "decided"

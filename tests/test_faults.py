@@ -11,7 +11,10 @@ trials by time, half at a FIFO handshake point:
                  applying, in the gate, in a step, or in a checkpoint write. Delays are
                  drawn over phase times measured on this machine: before the trials,
                  and as the trials report when their apply started.
-    import       the graph module's import, after the decision is recorded
+    import       the graph module's import, before the decision is recorded (the
+                 decider loads the graph first, to check the decision can be applied)
+    gate         the gate's request builder as the gate runs again on resume: the
+                 decision is recorded and its apply started, LangGraph has not taken it
     pay-before   inside `pay`, before its insert
     pay-after    inside `pay`, after its insert
     checkpoint   inside the checkpoint write after the gate took its answer: the gate's
@@ -72,6 +75,7 @@ CONCURRENCY = 2
 # time later (the apply is some 15 ms from there, and steadier than from process start).
 HANDSHAKES = (
     "import",
+    "gate",
     "checkpoint",
     "pay-before",
     "pay-after",
@@ -268,7 +272,7 @@ def plan(index: int, db: Path, rid: str, spec: tuple[Path, str, str, float]) -> 
     point = "delay" if rng.random() < 0.5 else rng.choice(HANDSHAKES)
     # The steps run only after an approval or an edit: a reject never reaches them.
     kind = rng.choice(
-        KINDS if point in ("delay", "import", "checkpoint") else ("approve", "modify")
+        KINDS if point in ("delay", "import", "gate", "checkpoint") else ("approve", "modify")
     )
     # Half the kills by time aim at the apply itself (gate, steps, checkpoint writes).
     window = rng.choice(("whole", "recorded", "applying", "applying")) if point == "delay" else None
@@ -498,15 +502,14 @@ def run_trial(trial: Trial, timing: Timing) -> Result:
             None if apply_started is None else apply_started - began, trial.window, phase
         )
     expected = {
-        "import": "recorded, not applying",
+        "import": "before recording",
+        "gate": "applying, gate not yet answered",
         "pay-before": "in pay",
         "pay-after": "in pay, paid",
         "notify": "in notify",
         "checkpoint": "approve_pay done, step not checkpointed",
     }
     assert phase == expected.get(trial.point, phase), phase
-    if trial.point == "import, then delay":
-        assert recorded, phase
     [(status,)] = query(db, "SELECT status FROM hitl_requests WHERE request_id = ?", rid)
 
     # -- recovery: a real `resume --all` -------------------------------------------------

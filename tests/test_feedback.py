@@ -89,9 +89,11 @@ def build(ledger: ReviewLedger) -> dict[str, str]:
         ids["INV-4"], Decision.respond("paid by hand", reviewer="ana", decided_at=day(6))
     )
     assert ledger.sweep_step(ids["INV-5"], level=0, now=time.time() + 3600) == "timed_out"
-    ledger.settle_task(
-        "INV-6", "task-6", [{"type": "reject", "message": "duplicate of INV-2"}], finished=True
-    )
+    # A direct answer, as the gate takes it: recorded under the rules, then settled.
+    direct = {"type": "reject", "message": "duplicate of INV-2"}
+    ledger.record_decision(ids["INV-6"], Decision.model_validate(direct))
+    ledger.claim(ids["INV-6"], "gate-claim")
+    ledger.settle_task("INV-6", "task-6", [direct], finished=True, direct=True)
     for n, confidence, problem in [
         (8, 0.72, "paid twice"),
         (9, 0.95, None),

@@ -130,7 +130,7 @@ def test_strict_resume_refuses_an_unknown_interrupt_id_before_writing(
     """
     from langgraph.errors import UnknownInterruptError
 
-    from langgraph_hitl.desk import strict_config
+    from langgraph_hitl._pregel import run_config as strict_config
 
     status = desk.run("invoice", load_invoice("large"), thread_id="strict")
     with open_checkpointer(desk.path, graph="invoice") as saver:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from langgraph_hitl._schema import MIGRATIONS
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
@@ -100,7 +101,8 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
         second.setup()
     with ReviewLedger.open(db_file) as reopened:
         assert reopened.get(rid).status == "pending"
-        assert reopened.conn.execute("SELECT version FROM hitl_schema").fetchall() == [(1,), (2,)]
+        versions = reopened.conn.execute("SELECT version FROM hitl_schema").fetchall()
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
         tables = {
             row[0]
             for row in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -110,8 +112,6 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
 
 def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     """A file made before review at scale gains the new tables and columns, rows intact."""
-    from langgraph_hitl._schema import MIGRATIONS
-
     db_file = tmp_path / "v1.sqlite"
     conn = sqlite3.connect(db_file)
     conn.execute("CREATE TABLE hitl_schema (version INTEGER)")
@@ -128,7 +128,7 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
     conn.close()
     with ReviewLedger.open(db_file) as ledger:
         versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
-        assert versions == [(1,), (2,)]
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
         row = ledger.conn.execute(
             "SELECT status, quorum, level, eligible FROM hitl_requests WHERE request_id = 'req_old'"
         ).fetchone()
@@ -316,9 +316,9 @@ def test_applying_is_recorded_once(ledger: ReviewLedger) -> None:
     ledger.record_decision(rid, Decision.approve(reviewer="ana"))
     assert [r.request_id for r in ledger.to_apply()] == [rid]
     assert ledger.to_apply("t-2") == []
-    ledger.mark_apply_started([rid], actor="ana")
+    ledger.mark_apply_started([rid], "lease-1")
     started = ledger.get(rid).apply_started_at
-    ledger.mark_apply_started([rid], actor="ana")
+    ledger.mark_apply_started([rid], "lease-1")
     assert ledger.get(rid).apply_started_at == started is not None
     ledger.mark_applied([rid, other], actor="ana", outcome="done")
     ledger.mark_applied([rid], actor="ana", outcome="done")
@@ -331,14 +331,28 @@ def test_applying_is_recorded_once(ledger: ReviewLedger) -> None:
 
 
 def test_settle_task_marks_direct_answers(ledger: ReviewLedger) -> None:
-    """A request answered straight through LangGraph leaves the queue as applied."""
+    """A direct answer the gate recorded is applied once LangGraph saved it; the gate's
+    claim on the thread is released then."""
     answered = new_request(ledger, "t-1")
-    ledger.settle_task("t-1", "task-1", [{"type": "approve"}], finished=True)
+    ledger.record_decision(answered, Decision.approve(reviewer="ana"))
+    assert ledger.acquire_lease("t-1", "gate-claim")
+    ledger.claim(answered, "gate-claim")
+    ledger.settle_task("t-1", "task-1", [{"type": "approve"}], finished=True, direct=True)
     rec = ledger.get(answered)
     assert rec.status == "applied"
     assert rec.decision is not None and rec.decision.type == "approve"
     event = ledger.events(request_id=answered)[-1]
     assert (event["kind"], event["data"]) == ("answered_directly", {"answer": {"type": "approve"}})
+    assert ledger.lease_holder("t-1") is None
+
+
+def test_settle_task_never_records_a_decision(ledger: ReviewLedger) -> None:
+    """An answer LangGraph saved for a request nobody recorded a decision on stays out of
+    the ledger's decisions: only the desk or the gate, under the rules, record one."""
+    pending = new_request(ledger, "t-1")
+    ledger.settle_task("t-1", "task-1", [{"type": "approve"}], finished=True, direct=True)
+    assert ledger.get(pending).status == "pending"
+    assert ledger.get(pending).decision is None
 
 
 def test_settle_task_answer_the_gate_refused_is_superseded(ledger: ReviewLedger) -> None:
@@ -433,10 +447,14 @@ def test_lease_of_live_or_remote_process_is_kept(ledger: ReviewLedger) -> None:
 # -- the event log ------------------------------------------------------------------------------
 
 
-def chain_hash(prev: str, row: tuple[Any, ...]) -> str:
+def chain_hash(prev: str, row: tuple[Any, ...], subject: str | None) -> str:
+    """An event's hash, computed here independently: its content, and the digest of the
+    request row it left (when it is about a request), chained to the previous hash."""
     seq, at, kind, request_id, thread_id, actor, data = row
-    content = canonical_json([seq, at, kind, request_id, thread_id, actor, data])
-    return hashlib.sha256((prev + content).encode()).hexdigest()
+    content = [seq, at, kind, request_id, thread_id, actor, data]
+    if subject is not None:
+        content.append(subject)
+    return hashlib.sha256((prev + canonical_json(content)).encode()).hexdigest()
 
 
 def test_event_log_is_a_hash_chain(ledger: ReviewLedger) -> None:
@@ -448,7 +466,7 @@ def test_event_log_is_a_hash_chain(ledger: ReviewLedger) -> None:
         ledger.record_decision(rid, Decision.approve(reviewer="ben"))
     ledger.mark_applied([rid], actor="ana", outcome="done")
     rows = ledger.conn.execute(
-        "SELECT seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash "
+        "SELECT seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash, subject "
         "FROM hitl_events ORDER BY seq"
     ).fetchall()
     assert [r[2] for r in rows] == ["created", "shown", "decided", "refused", "applied"]
@@ -457,14 +475,17 @@ def test_event_log_is_a_hash_chain(ledger: ReviewLedger) -> None:
     for before, row in itertools.pairwise(rows):
         assert row[7] == before[8]
     for row in rows:
-        assert chain_hash(row[7], row[:7]) == row[8]
+        assert chain_hash(row[7], row[:7], row[9]) == row[8]
+    # Every event about the request carries its row's digest as the event left it.
+    assert all(row[9] is not None for row in rows)
+    assert len({row[9] for row in rows}) == 3  # created/shown, decided/refused, applied
     # Someone rewrites who approved: the stored hash no longer matches the row.
     ledger.conn.execute("UPDATE hitl_events SET actor = 'mallory' WHERE seq = 3")
     tampered = ledger.conn.execute(
-        "SELECT seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash "
+        "SELECT seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash, subject "
         "FROM hitl_events WHERE seq = 3"
     ).fetchone()
-    assert chain_hash(tampered[7], tampered[:7]) != tampered[8]
+    assert chain_hash(tampered[7], tampered[:7], tampered[9]) != tampered[8]
 
 
 def test_events_filtered_by_request_and_thread(ledger: ReviewLedger) -> None:

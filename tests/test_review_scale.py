@@ -142,7 +142,7 @@ def test_quorum_needs_two_different_approvers_and_one_rejection_ends_it(
     with pytest.raises(AlreadyDecidedError, match="mia already voted"):
         ledger.record_decision(rid, Decision.approve(reviewer="mia"))
     with pytest.raises(DecisionNotAllowedError, match="needs 2 approvals"):
-        ledger.record_decision(rid, Decision.modify({"amount": 1}, reviewer="max"))
+        ledger.record_decision(rid, Decision.respond("paid by phone", reviewer="max"))
     with pytest.raises(NotAuthorizedError):
         ledger.record_decision(rid, Decision.approve(reviewer="sam"))
     done = ledger.record_decision(rid, Decision.approve(reviewer="max", comment="checked"))
@@ -155,6 +155,49 @@ def test_quorum_needs_two_different_approvers_and_one_rejection_ends_it(
     ended = ledger.record_decision(other, Decision.reject("not budgeted", reviewer="max"))
     assert ended.status == "decided" and ended.decision is not None
     assert ended.decision.type == "reject"
+
+
+def test_an_edit_under_a_quorum_becomes_the_proposal(ledger: ReviewLedger) -> None:
+    """A misread amount on an invoice two managers must approve is corrected in place: the
+    edit is the proposal, the approval of the old amount stops counting, the editor's own
+    counts, and a second approval of the edit decides it, as an edit of what was shown."""
+    rid = record(ledger, "critical", "t-1", amount=210_000)
+    shown = ledger.get(rid)
+    ledger.record_decision(rid, Decision.approve(reviewer="mia"))
+    fixed = {"invoice_id": "INV-7", "amount": 21_000.0}
+    edited = ledger.record_decision(rid, Decision.modify(fixed, reviewer="max"))
+    assert (edited.status, edited.proposal, edited.approvals) == ("pending", fixed, ["max"])
+    assert edited.current_args == fixed and edited.current_digest != shown.args_digest
+    assert [r.request_id for r in ledger.pending(reviewer="mia")] == [rid]  # may vote again
+    # An approval made against the args as first shown no longer matches.
+    with pytest.raises(NotPendingError, match="changed since it was shown"):
+        ledger.record_decision(rid, Decision.approve(reviewer="mia", seen_digest=shown.args_digest))
+    done = ledger.record_decision(rid, edited.as_seen(Decision.approve(reviewer="mia")))
+    assert done.status == "decided" and done.decision is not None
+    assert (done.decision.type, done.decision.args) == ("modify", fixed)
+    assert done.decision.seen_digest == shown.args_digest  # an edit of what the gate showed
+    assert done.decision.comment == "approved by max, mia"
+    kinds = [e["kind"] for e in ledger.events(request_id=rid)]
+    assert kinds == [
+        "created",
+        "approval_recorded",
+        "proposal_changed",
+        "approval_recorded",
+        "refused",
+        "decided",
+    ]
+    changed = next(e for e in ledger.events(request_id=rid) if e["kind"] == "proposal_changed")
+    assert changed["actor"] == "max"
+    assert changed["data"] == {"args": fixed, "approvals_dropped": ["mia"]}
+
+
+def test_under_a_quorum_an_owner_may_not_edit(
+    ledger: ReviewLedger,
+) -> None:
+    rid = record(ledger, "critical", "t-1", owner="mia", amount=210_000)
+    with pytest.raises(NotAuthorizedError):
+        ledger.record_decision(rid, Decision.modify({"amount": 1.0}, reviewer="mia"))
+    assert ledger.get(rid).proposal is None
 
 
 # -- deadlines and escalation -------------------------------------------------------------
@@ -487,3 +530,23 @@ def test_a_decision_after_the_deadline_ran_out_is_refused(desk: ReviewDesk) -> N
     with pytest.raises(AlreadyDecidedError, match=f"reject by {SWEEP_ACTOR}"):
         desk.approve(rid, reviewer="mia")
     assert paid(desk.path) == []
+
+
+def test_a_misread_critical_invoice_is_corrected_by_its_two_managers(db_with_roles: Path) -> None:
+    """End to end on the invoice graph: OCR read 210,000 for 21,000. One manager corrects
+    it (`modify`), the other approves the correction: 21,000 is paid, once."""
+    db = db_with_roles
+    huge = REPO / "examples" / "invoices" / "huge.json"
+    status = ok(cli(db, "run", "invoice", "--input", f"@{huge}", "--thread", "huge", "--json"))
+    [rid] = status["pending"]
+    edit = ["--set", "amount=21000", "--set", "line_items.0.unit_price=1750"]
+    first = ok(cli(db, "modify", rid, *edit, "--reviewer", "mia", "--json"))
+    assert first["applied"] is False and first["decision"] is None
+    shown = ok(cli(db, "show", rid, "--json"))
+    assert shown["proposal"]["amount"] == 21000 and shown["approvals"] == ["mia"]
+    refused(cli(db, "approve", rid, "--reviewer", "mia"), 3, "already voted")
+    done = ok(cli(db, "approve", rid, "--reviewer", "max", "--json"))
+    assert done["applied"] is True and done["thread"]["values"]["status"] == "paid"
+    assert query(db, "SELECT invoice_id, amount FROM payments") == [("INV-1006", 21000.0)]
+    kinds = [k for (k,) in query(db, "SELECT kind FROM hitl_events WHERE request_id = ?", rid)]
+    assert kinds.count("proposal_changed") == 1 and kinds.count("decided") == 1

@@ -14,7 +14,10 @@ Every run of a step also appends to `step_attempts`, so re-runs are visible.
 
 Crash points, for tests only, set through the environment of the process under test:
 
-    E2E_BLOCK_AT     `import` (while this module is imported), `pay-before` (in `pay`,
+    E2E_BLOCK_AT     `import` (while this module is imported: a decider imports it
+                     before it records), `gate` (in the gate's request builder as the
+                     gate runs again on resume: the decision is recorded and its apply
+                     started, LangGraph has not taken it), `pay-before` (in `pay`,
                      before its insert), `pay-after` (in `pay`, after its insert),
                      `notify` (in `notify`, before its insert: `pay` and `book` are done
                      and checkpointed) or `checkpoint` (in the checkpointer's `put` of the
@@ -143,7 +146,11 @@ def make_graph(checkpointer: Any) -> Any:
     def refuse(state: State) -> dict[str, Any]:
         return {"status": "rejected"}
 
-    gate = ApprovalGate(pay_request, on_approve="pay", on_reject="refuse", args_schema=PayArgs)
+    def request_at_gate(state: State) -> Any:
+        _block_here("gate")
+        return pay_request(state)
+
+    gate = ApprovalGate(request_at_gate, on_approve="pay", on_reject="refuse", args_schema=PayArgs)
     builder = StateGraph(State)
     builder.add_node("approve_pay", gate, destinations=gate.destinations)
     builder.add_node("pay", step("pay", "pay-before", "pay-after"))

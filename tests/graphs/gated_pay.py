@@ -8,8 +8,11 @@ again without paying twice; every run of it also appends to `pay_attempts`.
 
 Crash points, for tests only, set through the environment of the process under test:
 
-    E2E_BLOCK_AT     `import` (while this module is imported), `pay-before` (in `pay`,
-                     before the insert) or `pay-after` (in `pay`, after the insert)
+    E2E_BLOCK_AT     `import` (while this module is imported: a decider imports it before
+                     it records), `gate` (in the gate's request builder as the gate runs
+                     again on resume: the decision is recorded, LangGraph has not taken
+                     it), `pay-before` (in `pay`, before the insert) or `pay-after` (in
+                     `pay`, after the insert)
     E2E_READY_FIFO   a FIFO this process writes one line to when it reaches the point
     E2E_BLOCK_FIFO   a FIFO it then opens for reading; nobody writes it, so it blocks
                      there until the test kills the process
@@ -66,7 +69,11 @@ def make_graph(checkpointer: Any) -> Any:
     def refuse(state: State) -> dict[str, Any]:
         return {"status": "rejected"}
 
-    gate = ApprovalGate(pay_request, on_approve="pay", on_reject="refuse", args_schema=PayArgs)
+    def request_at_gate(state: State) -> Any:
+        _block_here("gate")
+        return pay_request(state)
+
+    gate = ApprovalGate(request_at_gate, on_approve="pay", on_reject="refuse", args_schema=PayArgs)
     builder = StateGraph(State)
     builder.add_node("approve_pay", gate, destinations=gate.destinations)
     builder.add_node("pay", pay)
