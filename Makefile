@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean chromium
+.PHONY: demo test bench lint clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,20 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python examples/invoice_walkthrough.py
 
-# tests/test_metrics.py renders the HTML report in headless Chromium: Debian's package.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  (command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
-	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "chromium is not installed: the HTML report test will fail (skip without apt-get)"
+# What the tests need from Debian: chromium (tests/test_metrics.py renders the HTML report
+# in it) and faketime (tests/test_clock.py runs deciders with their clocks shifted).
+# Installed when missing and apt-get is there; otherwise said, and those tests skip or fail.
+DEBIAN_TEST_PACKAGES := chromium faketime
 
-test: $(DEV_STAMP) chromium
+test-deps:
+	@for pkg in $(DEBIAN_TEST_PACKAGES); do \
+	  command -v $$pkg >/dev/null 2>&1 || { [ $$pkg = chromium ] && command -v chromium-browser >/dev/null 2>&1; } || \
+	  (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg >/dev/null) || \
+	  echo "$$pkg is not installed and could not be: the tests that need it will skip or fail"; \
+	done
+
+test: $(DEV_STAMP) test-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
