@@ -9,16 +9,19 @@ reaches the queue however the graph was run: `invoke`, `stream`, the CLI or asyn
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_hitl._blobs import BlobStore, with_blobs
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.models import REQUEST_KIND
 
@@ -110,6 +113,21 @@ class HitlSqliteSaver(SqliteSaver):
         # The ledger shares this saver's connection and lock. Set it up now, outside
         # the lock: `setup()` runs under it and the lock is not re-entrant.
         _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))
+        # Large values are stored once per thread (see `_blobs`). LangGraph reads
+        # while holding `self.lock`, so the blob reader must not take it again.
+        self.blobs = BlobStore(conn, self.lock, lock_reads=False)
+        self.blobs.setup()
+        self.serde = with_blobs(self.serde, self.blobs)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        split = self.blobs.split_checkpoint(config, checkpoint, self.serde)
+        return super().put(config, split, metadata, new_versions)
 
     def put_writes(
         self,
@@ -118,8 +136,13 @@ class HitlSqliteSaver(SqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        super().put_writes(config, writes, task_id, task_path)
+        split = self.blobs.split_writes(config, writes, self.serde)
+        super().put_writes(config, split, task_id, task_path)
         _note_writes(self.ledger, self.graph, config, writes, task_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        self.blobs.delete_thread(thread_id)
 
 
 class HitlAsyncSqliteSaver(AsyncSqliteSaver):
@@ -138,8 +161,23 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
-        # aiosqlite's connection is async: the ledger opens its own on the same file.
-        _attach(self, path, graph, ReviewLedger(connect(path)))
+        # aiosqlite's connection is async: the ledger opens its own on the same file,
+        # and large values are stored and read through it (see `_blobs`).
+        lock = threading.Lock()
+        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock))
+        self.blobs = BlobStore(self.ledger.conn, lock, lock_reads=True)
+        self.blobs.setup()
+        self.serde = with_blobs(self.serde, self.blobs)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        split = await asyncio.to_thread(self.blobs.split_checkpoint, config, checkpoint, self.serde)
+        return await super().aput(config, split, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -148,8 +186,13 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await super().aput_writes(config, writes, task_id, task_path)
+        split = await asyncio.to_thread(self.blobs.split_writes, config, writes, self.serde)
+        await super().aput_writes(config, split, task_id, task_path)
         await asyncio.to_thread(_note_writes, self.ledger, self.graph, config, writes, task_id)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await super().adelete_thread(thread_id)
+        await asyncio.to_thread(self.blobs.delete_thread, thread_id)
 
 
 @contextmanager

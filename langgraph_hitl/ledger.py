@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from langgraph_hitl._args import args_sql, payload_sql, store_args, trail_form, without_args
 from langgraph_hitl._records import RequestRecord, ReviewItem
 from langgraph_hitl._store import (
     BUSY_TIMEOUT_S,
@@ -150,6 +151,8 @@ class ReviewLedger(LedgerStore):
         deadline = to_seconds(request.deadline)
         if deadline is None and request.deadline_in is not None:
             deadline = now + request.deadline_in
+        digest = request.action.digest()
+        store_args(conn, digest, request.action.args)
         cur = conn.execute(
             "INSERT OR IGNORE INTO hitl_requests (request_id, thread_id, interrupt_id, task_id,"
             " graph, gate, action_name, action_args, summary, tier, confidence, reasons, status,"
@@ -163,15 +166,15 @@ class ReviewLedger(LedgerStore):
                 graph,
                 payload.get("gate"),
                 request.action.name,
-                canonical_json(request.action.args),
+                "",  # the args are in hitl_args, under the digest
                 request.summary,
                 request.risk_tier,
                 request.confidence,
                 canonical_json(request.reasons),
                 now,
                 deadline,
-                canonical_json(payload),
-                request.action.digest(),
+                canonical_json(without_args(payload)),
+                digest,
                 request.reviewer_role,
                 canonical_json(request.review_roles) if request.review_roles else None,
                 request.quorum,
@@ -240,7 +243,7 @@ class ReviewLedger(LedgerStore):
                     "answered_directly" if accepted else "answer_refused_by_gate",
                     request_id=request_id,
                     thread_id=thread_id,
-                    data={"answer": answer},
+                    data={"answer": trail_form(answer)},
                     at=now,
                 )
 
@@ -257,7 +260,7 @@ class ReviewLedger(LedgerStore):
         """
         want = _loose(action.name, action.args)
         rows = self._read(
-            "SELECT r.action_name, r.action_args, d.payload FROM hitl_decisions d"
+            f"SELECT r.action_name, {args_sql('r')}, d.payload FROM hitl_decisions d"
             " JOIN hitl_requests r ON r.request_id = d.request_id"
             " WHERE r.thread_id = ? AND d.type IN ('approve', 'modify')"
             " AND r.status IN ('decided', 'applied') ORDER BY d.decided_at DESC",
@@ -272,7 +275,7 @@ class ReviewLedger(LedgerStore):
 
     _COLUMNS = (
         "request_id, thread_id, interrupt_id, graph, gate, status, created_at, deadline,"
-        " args_digest, payload, decided_at, apply_started_at, applied_at,"
+        f" args_digest, {payload_sql('r')}, decided_at, apply_started_at, applied_at,"
         " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id),"
         " required_role, eligible, level, quorum, owner,"
         " (SELECT json_group_array(reviewer) FROM hitl_votes v"
@@ -492,7 +495,7 @@ class ReviewLedger(LedgerStore):
                     routing.get("sample_rate"),
                     canonical_json(routing.get("reasons") or []),
                     None if action is None else action.get("name"),
-                    None if action is None else canonical_json(action.get("args") or {}),
+                    None,  # the args are in the request or the review item, not here too
                     now,
                 ),
             )
@@ -506,6 +509,9 @@ class ReviewLedger(LedgerStore):
                         "outcome": routing["outcome"],
                         "tier": routing.get("tier"),
                         "reasons": routing.get("reasons") or [],
+                        "args_digest": None
+                        if action is None
+                        else Action.model_validate(action).digest(),
                     },
                     at=now,
                 )
@@ -764,7 +770,7 @@ class ReviewLedger(LedgerStore):
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, level, deadline, created_at, eligible, thread_id, args_digest,"
-                " payload FROM hitl_requests WHERE request_id = ?",
+                f" {payload_sql('r')} FROM hitl_requests r WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
             if row is None:
@@ -909,7 +915,7 @@ class ReviewLedger(LedgerStore):
             request_id=request_id,
             thread_id=thread_id,
             actor=decision.reviewer,
-            data=decision.to_wire(),
+            data=trail_form(decision.to_wire()),
         )
 
     def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:

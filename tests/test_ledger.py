@@ -92,6 +92,8 @@ def event_kinds(ledger: ReviewLedger, request_id: str) -> list[str]:
 
 def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
     """Setting up again, on any connection, keeps one schema version and the data."""
+    from langgraph_hitl._schema import MIGRATIONS
+
     with ReviewLedger.open(db_file) as ledger:
         rid = new_request(ledger)
         ledger.setup()
@@ -100,7 +102,8 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
         second.setup()
     with ReviewLedger.open(db_file) as reopened:
         assert reopened.get(rid).status == "pending"
-        assert reopened.conn.execute("SELECT version FROM hitl_schema").fetchall() == [(1,), (2,)]
+        versions = reopened.conn.execute("SELECT version FROM hitl_schema").fetchall()
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
         tables = {
             row[0]
             for row in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -128,7 +131,7 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
     conn.close()
     with ReviewLedger.open(db_file) as ledger:
         versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
-        assert versions == [(1,), (2,)]
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
         row = ledger.conn.execute(
             "SELECT status, quorum, level, eligible FROM hitl_requests WHERE request_id = 'req_old'"
         ).fetchone()
