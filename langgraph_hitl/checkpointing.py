@@ -4,6 +4,8 @@
 that never unpickles and refuses types outside an allowlist. The saver also records
 every gate's interrupt in the review ledger as LangGraph persists it, so a request
 reaches the queue however the graph was run: `invoke`, `stream`, the CLI or async.
+Values of 16 KiB or more are stored once per thread rather than in every checkpoint
+(`_blobs`); everything else is stored as LangGraph's saver stores it.
 """
 
 from __future__ import annotations
@@ -95,11 +97,13 @@ class HitlSqliteSaver(SqliteSaver):
         ledger: The review ledger in the same file, sharing this saver's connection.
         graph: The graph reference recorded for threads this saver runs.
         path: The database file.
+        blobs: Where large values are stored once per thread (`hitl_blobs`).
     """
 
     path: Path
     graph: str | None
     ledger: ReviewLedger
+    blobs: BlobStore
 
     def __init__(
         self,
@@ -151,6 +155,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     path: Path
     graph: str | None
     ledger: ReviewLedger
+    blobs: BlobStore
 
     def __init__(
         self,

@@ -204,3 +204,29 @@ def test_the_trail_form_of_decisions() -> None:
     }
     assert trail_form({"type": "approve"}) == {"type": "approve"}
     assert trail_form("yes") == "yes"
+
+
+def test_prune_takes_a_threads_blobs_and_keeps_its_request_whole(
+    tmp_path: Path, baseline: int
+) -> None:
+    """`prune` deletes a paid thread's stored values with its checkpoints; the ledger keeps
+    the request, args and all, and the file shrinks to about the one copy the ledger keeps."""
+    from langgraph_hitl.maintenance import prune
+
+    db = tmp_path / "hitl.sqlite"
+    invoice = invoice_of(200_000)
+    size = len(json.dumps(invoice))
+    desk = ReviewDesk(db, base=REPO)
+    (rid,) = desk.run("invoice", invoice, thread_id="INV-BIG").pending
+    desk.approve(rid, reviewer="ana")
+    before = stored_bytes(db, baseline)
+    report = prune(desk, older_than=0, vacuum=True)
+    assert report.pruned == ["INV-BIG"]
+    with ReviewLedger.open(db) as ledger:
+        blobs = ledger.conn.execute("SELECT COUNT(*) FROM hitl_blobs").fetchone()[0]
+        rec = ledger.get(rid)
+        assert verify(ledger).ok
+    assert blobs == 0
+    assert rec.request.action.args == {k: v for k, v in invoice.items() if k != "ocr_confidence"}
+    after = stored_bytes(db, baseline)
+    assert 0.9 * size < after <= 1.2 * size < before / 4
