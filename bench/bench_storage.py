@@ -2,7 +2,7 @@
 
 The invoice graph (`graphs/invoice.py`, through `ReviewDesk` on a real SQLite file) runs
 one invoice whose `line_items` carry S bytes of JSON (S is the size of the whole
-invoice as JSON), for S of about 1 kB (the reference), 1 MB, 13 MB and 30 MB (the sizes
+invoice as JSON), for a small invoice (the reference), 1 MB, 13 MB and 30 MB (the sizes
 of the report that opened this). Each invoice is over the 10,000 limit, so the thread
 pauses at the approval gate; then it is approved and pays. Each step runs in a fresh
 child process, as the CLI would:
@@ -10,10 +10,13 @@ child process, as the CLI would:
   run       `ReviewDesk(db).run("invoice", invoice, thread_id=...)`, the invoice read
             from a JSON file (as `run --input @file` does): the thread pauses.
   approve   `ReviewDesk(db).approve(thread_id, reviewer=...)`: recorded, applied, paid.
+  modify    on a copy of the paused file instead: `ReviewDesk(db).modify(...)` with the
+            invoice's PO number edited (the decision carries the whole args), paid.
 
 Printed, for each S:
 
-  - bytes per paused thread (after `run`) and per finished thread (after `approve`),
+  - bytes per paused thread (after `run`) and per finished thread (after `approve`,
+    or after `modify`),
     per table (LangGraph's `checkpoints` and `writes`, each `hitl_*` table; indexes
     counted with their table; an empty database's pages subtracted), as a multiple of
     S; the whole file, as SQLite left it (free pages included) and vacuumed;
@@ -22,7 +25,8 @@ Printed, for each S:
   - each child's peak memory (`ru_maxrss`) and wall time.
 
 Figures only: nothing passes or fails on time or size (`tests/test_storage.py` pins the
-bound). Sizes: HITL_BENCH_SCALE=default (1 kB, 1, 13 and 30 MB) or full (adds 100 MB).
+bound). Sizes: HITL_BENCH_SCALE=default (a small invoice, 1, 13 and 30 MB) or full (adds
+100 MB).
 Scratch files go to $HITL_BENCH_TMP (default: the system temp dir).
 Run: .venv/bin/python bench/bench_storage.py
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -46,6 +51,8 @@ SIZES: list[int] = pick(
 )
 AMOUNT = 52_000.0
 THREAD = "INV-BIG"
+PHASES = ("paused", "finished", "modified")
+STEPS = ("run (pauses)", "approve (pays)", "modify (pays)")
 
 
 def invoice_of(size: int) -> dict[str, Any]:
@@ -85,7 +92,12 @@ def child(step: str, db: str, arg: str) -> None:
         invoice = json.loads(Path(arg).read_text())
         status = desk.run("invoice", invoice, thread_id=THREAD).status
     else:
-        outcome = desk.approve(THREAD, reviewer="ana")
+        if step == "approve":
+            outcome = desk.approve(THREAD, reviewer="ana")
+        else:
+            (pending,) = desk.pending(thread_id=THREAD)
+            edited = {**pending.request.action.args, "po_number": "PO-7803"}
+            outcome = desk.modify(THREAD, edited, reviewer="ana")
         status = "?" if outcome.thread is None else outcome.thread.status
     seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -148,20 +160,29 @@ def measure(tmp: Path, size: int, empty: dict[str, int]) -> dict[str, Any]:
     source.write_text(json.dumps(invoice_of(size)))
     state = source.stat().st_size
     db = tmp / f"storage-{size}.sqlite"
+    edited = tmp / f"storage-{size}-modify.sqlite"
     result: dict[str, Any] = {"size": state}
-    for phase, (name, arg) in (("paused", ("run", str(source))), ("finished", ("approve", ""))):
-        ran = step(name, db, arg)
-        settle(db)
+    for phase, (name, arg) in (
+        ("paused", ("run", str(source))),
+        ("finished", ("approve", "")),
+        ("modified", ("modify", "")),
+    ):
+        if phase == "finished":
+            shutil.copyfile(db, edited)  # the paused thread, to modify instead
+        target = edited if phase == "modified" else db
+        ran = step(name, target, arg)
+        settle(target)
         result[phase] = {
             "step": ran,
-            "tables": {t: b - empty.get(t, 0) for t, b in table_bytes(db).items()},
-            "file": db.stat().st_size,
-            "vacuumed": compact_size(db),
-            "columns": columns(db),
-            "rows": rows_of(db),
+            "tables": {t: b - empty.get(t, 0) for t, b in table_bytes(target).items()},
+            "file": target.stat().st_size,
+            "vacuumed": compact_size(target),
+            "columns": columns(target),
+            "rows": rows_of(target),
         }
     source.unlink()
     db.unlink()
+    edited.unlink()
     return result
 
 
@@ -182,12 +203,12 @@ def ratio(value: float, size: int) -> str:
 
 
 def report(results: list[dict[str, Any]]) -> None:
-    big = [r for r in results if r["size"] >= MB]
+    big = [r for r in results if r["size"] >= MB // 2]
     header = ["S (invoice JSON)"] + [f"{r['size'] / MB:.1f} MB" for r in big]
     rows: list[list[Any]] = []
-    for phase in ("paused", "finished"):
+    for phase in PHASES:
         names = sorted(
-            {t for r in big for t, b in r[phase]["tables"].items() if b > 0},
+            {t for r in big for t, b in r[phase]["tables"].items() if b >= 0.005 * r["size"]},
             key=lambda t: -big[-1][phase]["tables"].get(t, 0),
         )
         for name in names:
@@ -212,7 +233,7 @@ def report(results: list[dict[str, Any]]) -> None:
     )
     rows = []
     for r in results:
-        for phase, what in (("paused", "run (pauses)"), ("finished", "approve (pays)")):
+        for phase, what in zip(PHASES, STEPS, strict=True):
             ran = r[phase]["step"]
             rows.append(
                 [
@@ -234,7 +255,7 @@ def report(results: list[dict[str, Any]]) -> None:
         )
     )
     largest = results[-1]
-    for phase in ("paused", "finished"):
+    for phase in PHASES:
         cols = largest[phase]["columns"]
         top = sorted(
             ((k, v) for k, v in cols.items() if v >= 0.01 * largest["size"]),
@@ -258,11 +279,10 @@ def report(results: list[dict[str, Any]]) -> None:
         )
     small = results[0]
     print(
-        "Reference, S = {:,} bytes: paused thread {:,} bytes, finished {:,} bytes"
-        " (whole file vacuumed, less an empty one's tables)\n".format(
+        "Reference, a small invoice (S = {:,} bytes): paused thread {:,} bytes, approved"
+        " {:,}, modified {:,} (tables less an empty database's)\n".format(
             small["size"],
-            sum(small["paused"]["tables"].values()),
-            sum(small["finished"]["tables"].values()),
+            *(sum(small[phase]["tables"].values()) for phase in PHASES),
         )
     )
 
