@@ -26,6 +26,7 @@ BENCHMARKS = (
     "bench_batch.py",
     "bench_metrics.py",
     "bench_notify.py",
+    "bench_storage.py",
 )
 PACKAGES = (
     "langgraph-hitl",

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from langgraph_hitl._args import args_sql
 from langgraph_hitl._time import iso, parse_duration
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
@@ -486,11 +487,11 @@ _ACTS = (
     # Decisions by people, and quorum votes that did not end up as the decision.
     "WITH acts AS (SELECT r.request_id AS request_id, d.reviewer AS reviewer, d.type AS type,"
     "  r.decided_at AS at, r.gate AS gate, r.tier AS tier, r.summary AS summary,"
-    "  r.reasons AS reasons, r.action_args AS args FROM hitl_requests r"
+    f"  r.reasons AS reasons, {args_sql('r')} AS args FROM hitl_requests r"
     "  JOIN hitl_decisions d ON d.request_id = r.request_id"
     "  WHERE r.decided_at >= :since AND r.decided_at < :until AND d.reviewer IS NOT :sweep"
     " UNION ALL SELECT r.request_id, v.reviewer, v.type, v.voted_at, r.gate, r.tier,"
-    "  r.summary, r.reasons, r.action_args FROM hitl_votes v"
+    f"  r.summary, r.reasons, {args_sql('r')} FROM hitl_votes v"
     "  JOIN hitl_requests r ON r.request_id = v.request_id"
     "  WHERE v.voted_at >= :since AND v.voted_at < :until AND NOT EXISTS (SELECT 1"
     "  FROM hitl_decisions d WHERE d.request_id = v.request_id AND d.reviewer IS v.reviewer))"

@@ -146,6 +146,12 @@ MIGRATIONS: tuple[str, ...] = (
         last_error    TEXT
     );
     CREATE INDEX IF NOT EXISTS hitl_outbox_due ON hitl_outbox (delivered_at, next_attempt_at);
+    """,  # Args stored once, under the action's digest (`_args`): request rows stay small.
+    """
+    CREATE TABLE IF NOT EXISTS hitl_args (
+        digest        TEXT PRIMARY KEY,
+        args          TEXT NOT NULL
+    );
     """,
     # Nothing done twice, nothing hidden: who applied a decision (the lease it was applied
     # under) and why applying failed; under a quorum, the edited args that replaced the

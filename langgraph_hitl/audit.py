@@ -8,7 +8,8 @@ gets done:
 - **requests** (what is asked, of which roles, at which level, with what quorum, where
   it stands, which decision) and their **quorum votes**: each event about a request
   carries a digest of the request's row and votes as the event left it, so a row added,
-  deleted or edited afterwards no longer matches the last event about it;
+  deleted or edited afterwards no longer matches the last event about it; the args,
+  kept once under their digest (`_args`), must hash to it;
 - **decisions**: each is checked, column by column, against the `decided` event that
   recorded it; a decision row with no such event, or a `decided` event whose decision
   row is gone, shows;
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from langgraph_hitl._args import trail_form
 from langgraph_hitl._store import subject_digest
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import GENESIS_HASH, ReviewLedger, event_hash
@@ -167,6 +169,11 @@ def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
                 f"request {request_id} (or its votes) differs from what its last event"
                 " recorded: it was edited afterwards"
             )
+        if not ledger.args_match(request_id):
+            return (
+                f"the args of request {request_id} do not hash to its digest: they were"
+                " edited afterwards"
+            )
     gone = sorted(set(seen.subjects) - set(requests))
     if gone:
         return f"request {gone[0]} is in the trail but not in the ledger: it was deleted"
@@ -181,10 +188,12 @@ def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
         if recorded is None:
             return f"the decision on {request_id} has no event: it was added afterwards"
         _, data, actor = recorded
-        wire = json.loads(data)
+        told_wire = json.loads(data)
+        wire = json.loads(payload)
         columns = (kind, reviewer, comment, decided_at)
         told = (wire.get("type"), wire.get("reviewer"), wire.get("comment"), _stamp(wire))
-        if json.loads(payload) != wire or columns != told or reviewer != actor:
+        # The event holds edited args as their digest (`trail_form`); before that, whole.
+        if told_wire not in (trail_form(wire), wire) or columns != told or reviewer != actor:
             return f"the decision on {request_id} differs from the one its event recorded"
     for request_id in sorted(set(seen.decided) - set(decisions)):
         if request_id in requests:

@@ -4,6 +4,8 @@
 that never unpickles and refuses types outside an allowlist. The saver also records
 every gate's interrupt in the review ledger as LangGraph persists it, so a request
 reaches the queue however the graph was run: `invoke`, `stream`, the CLI or async.
+Values of 16 KiB or more are stored once per thread rather than in every checkpoint
+(`_blobs`); everything else is stored as LangGraph's saver stores it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_hitl._blobs import BlobStore, with_blobs
 from langgraph_hitl._pregel import lease_of
 from langgraph_hitl.errors import ClockSkewError, LeaseLostError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
@@ -146,11 +149,13 @@ class HitlSqliteSaver(SqliteSaver):
         ledger: The review ledger in the same file, sharing this saver's connection.
         graph: The graph reference recorded for threads this saver runs.
         path: The database file.
+        blobs: Where large values are stored once per thread (`hitl_blobs`).
     """
 
     path: Path
     graph: str | None
     ledger: ReviewLedger
+    blobs: BlobStore
 
     def __init__(
         self,
@@ -165,6 +170,11 @@ class HitlSqliteSaver(SqliteSaver):
         # takes it again. The ledger shares this connection and lock.
         self.lock = threading.RLock()  # type: ignore[assignment]
         _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))  # type: ignore[arg-type]
+        # Large values are stored once per thread (see `_blobs`). LangGraph reads
+        # while holding `self.lock`, so the blob reader need not take it again.
+        self.blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
+        self.blobs.setup()
+        self.serde = with_blobs(self.serde, self.blobs)
 
     @contextmanager
     def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
@@ -231,8 +241,11 @@ class HitlSqliteSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        # Large values go to `hitl_blobs` first, in their own transaction: they are
+        # keyed by content, so a write the fence then refuses leaves nothing wrong.
+        split = self.blobs.split_checkpoint(config, checkpoint, self.serde)
         with self._fenced(config, checkpoint["id"]):
-            return super().put(config, checkpoint, metadata, new_versions)
+            return super().put(config, split, metadata, new_versions)
 
     def put_writes(
         self,
@@ -241,9 +254,14 @@ class HitlSqliteSaver(SqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        split = self.blobs.split_writes(config, writes, self.serde)
         with self._fenced(config):
-            super().put_writes(config, writes, task_id, task_path)
+            super().put_writes(config, split, task_id, task_path)
         _note_writes(self.ledger, self.graph, config, writes, task_id)
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        self.blobs.delete_thread(thread_id)
 
 
 class HitlAsyncSqliteSaver(AsyncSqliteSaver):
@@ -252,6 +270,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     path: Path
     graph: str | None
     ledger: ReviewLedger
+    blobs: BlobStore
 
     def __init__(
         self,
@@ -262,8 +281,23 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
-        # aiosqlite's connection is async: the ledger opens its own on the same file.
-        _attach(self, path, graph, ReviewLedger(connect(path)))
+        # aiosqlite's connection is async: the ledger opens its own on the same file,
+        # and large values are stored and read through it (see `_blobs`).
+        lock = threading.Lock()
+        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock))
+        self.blobs = BlobStore(self.ledger.conn, lock, lock_reads=True)
+        self.blobs.setup()
+        self.serde = with_blobs(self.serde, self.blobs)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        split = await asyncio.to_thread(self.blobs.split_checkpoint, config, checkpoint, self.serde)
+        return await super().aput(config, split, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -272,8 +306,13 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await super().aput_writes(config, writes, task_id, task_path)
+        split = await asyncio.to_thread(self.blobs.split_writes, config, writes, self.serde)
+        await super().aput_writes(config, split, task_id, task_path)
         await asyncio.to_thread(_note_writes, self.ledger, self.graph, config, writes, task_id)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await super().adelete_thread(thread_id)
+        await asyncio.to_thread(self.blobs.delete_thread, thread_id)
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import ValidationError
 
+from langgraph_hitl._args import payload_sql
 from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import SWEEP_ACTOR
@@ -77,7 +78,7 @@ def overrides(ledger: ReviewLedger, since: datetime | None = None) -> list[dict[
     """
     marks = ", ".join("?" for _ in OVERRIDE_TYPES)
     sql = (
-        "SELECT r.request_id, r.thread_id, r.graph, r.gate, r.payload, r.created_at,"
+        f"SELECT r.request_id, r.thread_id, r.graph, r.gate, {payload_sql('r')}, r.created_at,"
         f" d.payload, d.reviewer, d.comment, d.decided_at, {_DIRECT}"
         " FROM hitl_decisions d JOIN hitl_requests r ON r.request_id = d.request_id"
         f" WHERE d.type IN ({marks}) AND {_HUMAN}"
@@ -176,7 +177,7 @@ def training_examples(ledger: ReviewLedger) -> list[Example]:
     """
     found: list[Example] = []
     decided = ledger._read(
-        "SELECT r.request_id, r.payload, r.created_at, d.type FROM hitl_decisions d"
+        f"SELECT r.request_id, {payload_sql('r')}, r.created_at, d.type FROM hitl_decisions d"
         " JOIN hitl_requests r ON r.request_id = d.request_id"
         f" WHERE {_HUMAN} AND NOT (d.reviewer IS NULL AND {_DIRECT})"
         " ORDER BY r.created_at, r.request_id",

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from langgraph_hitl._args import args_sql, payload_sql, store_args, trail_form, without_args
 from langgraph_hitl._records import RequestRecord, ReviewItem
 from langgraph_hitl._store import (
     BUSY_TIMEOUT_S,
@@ -151,6 +152,8 @@ class ReviewLedger(LedgerStore):
         deadline = to_seconds(request.deadline)
         if deadline is None and request.deadline_in is not None:
             deadline = now + request.deadline_in
+        digest = request.action.digest()
+        store_args(conn, digest, request.action.args)
         cur = conn.execute(
             "INSERT OR IGNORE INTO hitl_requests (request_id, thread_id, interrupt_id, task_id,"
             " graph, gate, action_name, action_args, summary, tier, confidence, reasons, status,"
@@ -164,15 +167,15 @@ class ReviewLedger(LedgerStore):
                 graph,
                 payload.get("gate"),
                 request.action.name,
-                canonical_json(request.action.args),
+                "",  # the args are in hitl_args, under the digest
                 request.summary,
                 request.risk_tier,
                 request.confidence,
                 canonical_json(request.reasons),
                 now,
                 deadline,
-                canonical_json(payload),
-                request.action.digest(),
+                canonical_json(without_args(payload)),
+                digest,
                 request.reviewer_role,
                 canonical_json(request.review_roles) if request.review_roles else None,
                 request.quorum,
@@ -253,7 +256,7 @@ class ReviewLedger(LedgerStore):
                             "why": f"the gate refused the answer and asked again: {problem}"
                             if problem
                             else "the gate refused the answer and asked again",
-                            "answer": answer,
+                            "answer": trail_form(answer),
                         },
                         now,
                         kind="answer_refused_by_gate",
@@ -265,7 +268,7 @@ class ReviewLedger(LedgerStore):
                         "applied",
                         ("decided",),
                         applier,
-                        {"answer": answer},
+                        {"answer": trail_form(answer)},
                         now,
                         kind="answered_directly",
                     )
@@ -313,6 +316,8 @@ class ReviewLedger(LedgerStore):
             current = subject_digest(self.conn, request_id)
         if subjects and current != subjects[-1]:
             return f"request {request_id} differs from what its last event recorded"
+        if not self.args_match(request_id):
+            return f"the args of {request_id} are not the ones its digest was taken over"
         decisions = self._read(
             "SELECT type, reviewer, payload FROM hitl_decisions WHERE request_id = ?",
             (request_id,),
@@ -322,13 +327,34 @@ class ReviewLedger(LedgerStore):
             kind, reviewer, payload = decisions[0]
             if not decided:
                 return f"the decision on {request_id} has no event in the audit trail"
-            wire = json.loads(decided[-1][6])
-            if json.loads(payload) != wire or (kind, reviewer) != (
+            told = json.loads(decided[-1][6])
+            wire = json.loads(payload)
+            # The event holds edited args as their digest (`trail_form`); before, whole.
+            if told not in (trail_form(wire), wire) or (kind, reviewer) != (
                 wire.get("type"),
                 wire.get("reviewer"),
             ):
                 return f"the decision on {request_id} differs from the one its event recorded"
         return None
+
+    def args_match(self, request_id: str) -> bool:
+        """Whether a request's args, as the ledger reads them, hash to its `args_digest`.
+
+        The args are kept once, under that digest (`_args`): an edit of the stored args,
+        which no request row shows, fails this check.
+        """
+        rows = self._read(
+            f"SELECT action_name, {args_sql('r')}, args_digest FROM hitl_requests r"
+            " WHERE request_id = ?",
+            (request_id,),
+        )
+        if not rows:
+            return False
+        name, args, digest = rows[0]
+        try:
+            return bool(Action(name=name, args=json.loads(args)).digest() == digest)
+        except ValueError:
+            return False
 
     def approval_for(self, thread_id: str, action: Action) -> Decision | None:
         """The human approval on this thread of exactly `action`, if the ledger holds one.
@@ -343,7 +369,7 @@ class ReviewLedger(LedgerStore):
         """
         want = _loose(action.name, action.args)
         rows = self._read(
-            "SELECT r.request_id, r.action_name, r.action_args, d.payload FROM hitl_decisions d"
+            f"SELECT r.request_id, r.action_name, {args_sql('r')}, d.payload FROM hitl_decisions d"
             " JOIN hitl_requests r ON r.request_id = d.request_id"
             " WHERE r.thread_id = ? AND d.type IN ('approve', 'modify')"
             " AND r.status IN ('decided', 'applied') ORDER BY d.decided_at DESC",
@@ -360,7 +386,7 @@ class ReviewLedger(LedgerStore):
 
     _COLUMNS = (
         "request_id, thread_id, interrupt_id, graph, gate, status, created_at, deadline,"
-        " args_digest, payload, decided_at, apply_started_at, applied_at,"
+        f" args_digest, {payload_sql('r')}, decided_at, apply_started_at, applied_at,"
         " (SELECT payload FROM hitl_decisions d WHERE d.request_id = r.request_id),"
         " required_role, eligible, level, quorum, owner,"
         " (SELECT json_group_array(reviewer) FROM hitl_votes v"
@@ -600,7 +626,7 @@ class ReviewLedger(LedgerStore):
                     routing.get("sample_rate"),
                     canonical_json(routing.get("reasons") or []),
                     None if action is None else action.get("name"),
-                    None if action is None else canonical_json(action.get("args") or {}),
+                    None,  # the args are in the request or the review item, not here too
                     now,
                 ),
             )
@@ -614,6 +640,9 @@ class ReviewLedger(LedgerStore):
                         "outcome": routing["outcome"],
                         "tier": routing.get("tier"),
                         "reasons": routing.get("reasons") or [],
+                        "args_digest": None
+                        if action is None
+                        else Action.model_validate(action).digest(),
                     },
                     at=now,
                 )
@@ -955,7 +984,7 @@ class ReviewLedger(LedgerStore):
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT status, level, deadline, created_at, eligible, thread_id, args_digest,"
-                " payload FROM hitl_requests WHERE request_id = ?",
+                f" {payload_sql('r')} FROM hitl_requests r WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
             if row is None:
@@ -1138,7 +1167,7 @@ class ReviewLedger(LedgerStore):
             request_id=request_id,
             thread_id=thread_id,
             actor=decision.reviewer,
-            data=decision.to_wire(),
+            data=trail_form(decision.to_wire()),
         )
 
     def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:

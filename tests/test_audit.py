@@ -215,8 +215,8 @@ FORGERIES: dict[str, list[str]] = {
     ],
     "a decision's reviewer edited": ["UPDATE hitl_decisions SET reviewer = 'jo'"],
     "a request's args edited": [
-        "UPDATE hitl_requests SET action_args = json_set(action_args, '$.amount', 1.0),"
-        " payload = json_set(payload, '$.request.action.args.amount', 1.0)"
+        "UPDATE hitl_requests SET action_args = '{\"amount\": 1.0}',"
+        " payload = json_set(payload, '$.request.action.args', json('{\"amount\": 1.0}'))"
         " WHERE thread_id = 'large'"
     ],
     "a request's eligible roles edited": [
@@ -239,6 +239,10 @@ FORGERIES: dict[str, list[str]] = {
     ],
     "a vote deleted": ["DELETE FROM hitl_votes"],
     "a vote's type edited": ["UPDATE hitl_votes SET type = 'reject'"],
+    "a request's stored args edited": [
+        "UPDATE hitl_args SET args = json_set(args, '$.amount', 1.0) WHERE digest IN"
+        " (SELECT args_digest FROM hitl_requests WHERE thread_id = 'large')"
+    ],
     "a reviewer's role edited": ["UPDATE hitl_reviewers SET role = 'manager' WHERE name = 'jo'"],
     "a reviewer added": [
         "INSERT INTO hitl_reviewers (name, role, added_at) VALUES ('zed', 'manager', 0)"
@@ -264,7 +268,7 @@ def test_every_row_that_decides_is_vouched_for(
     for head in (None, report.head):
         ok, _, problem = check(db) if head is None else check(db, expect_head=head)
         assert not ok, forgery
-        assert any(word in str(problem) for word in ("afterwards", "deleted", "differs"))
+        assert any(word in str(problem) for word in ("afterwards", "deleted", "differs")), problem
 
 
 def test_a_forged_decision_is_never_applied(roles_trail: Path, tmp_path: Path) -> None:

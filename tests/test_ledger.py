@@ -93,6 +93,8 @@ def event_kinds(ledger: ReviewLedger, request_id: str) -> list[str]:
 
 def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
     """Setting up again, on any connection, keeps one schema version and the data."""
+    from langgraph_hitl._schema import MIGRATIONS
+
     with ReviewLedger.open(db_file) as ledger:
         rid = new_request(ledger)
         ledger.setup()
