@@ -147,4 +147,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS hitl_outbox_due ON hitl_outbox (delivered_at, next_attempt_at);
     """,
+    # Where a thread's graph reference resolves from (the project root: where its
+    # langgraph.json was found, or where the run started), so any process loads it.
+    """
+    ALTER TABLE hitl_threads ADD COLUMN graph_root TEXT;
+    """,
 )

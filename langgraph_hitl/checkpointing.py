@@ -4,6 +4,8 @@
 that never unpickles and refuses types outside an allowlist. The saver also records
 every gate's interrupt in the review ledger as LangGraph persists it, so a request
 reaches the queue however the graph was run: `invoke`, `stream`, the CLI or async.
+The same saver serves `invoke` and `ainvoke`: its async methods run the sync ones in
+a worker thread, under the lock that guards its one connection.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -39,13 +47,13 @@ def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> J
 
 
 def _note_writes(
-    ledger: ReviewLedger,
-    graph: str | None,
+    saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
     config: RunnableConfig,
     writes: Sequence[tuple[str, Any]],
     task_id: str,
 ) -> None:
     """Mirror a task's persisted writes into the ledger (requests created or answered)."""
+    ledger, graph = saver.ledger, saver.graph
     thread_id = str(config["configurable"]["thread_id"])
     interrupt_ids: list[str] = []
     answers: list[Any] = []
@@ -55,6 +63,9 @@ def _note_writes(
             for item in value if isinstance(value, list | tuple) else (value,):
                 payload = getattr(item, "value", None)
                 if isinstance(payload, dict) and payload.get("kind") == REQUEST_KIND:
+                    if graph is not None and not interrupt_ids:
+                        # Where the reference resolves from goes with it (first one wins).
+                        ledger.register_thread(thread_id, graph, root=saver.root)
                     ledger.record_request(
                         thread_id=thread_id,
                         interrupt_id=item.id,
@@ -76,9 +87,11 @@ def _attach(
     path: str | Path,
     graph: str | None,
     ledger: ReviewLedger,
+    root: str | Path | None,
 ) -> None:
     saver.path = Path(path)
     saver.graph = graph
+    saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
 
@@ -88,14 +101,21 @@ class HitlSqliteSaver(SqliteSaver):
 
     Use `open_checkpointer` rather than building one by hand.
 
+    It serves `invoke` and `ainvoke` alike: LangGraph calls a saver's async methods
+    (`aget_tuple`, `aput`, ...) when a graph runs with `ainvoke` / `astream`, and here
+    they run the sync methods in a worker thread, each under the saver's lock, so the
+    event loop never waits on SQLite and one file serves both.
+
     Attributes:
         ledger: The review ledger in the same file, sharing this saver's connection.
         graph: The graph reference recorded for threads this saver runs.
+        root: Where `graph` resolves from (the project root), recorded with it.
         path: The database file.
     """
 
     path: Path
     graph: str | None
+    root: Path | None
     ledger: ReviewLedger
 
     def __init__(
@@ -104,12 +124,13 @@ class HitlSqliteSaver(SqliteSaver):
         *,
         path: str | Path,
         graph: str | None = None,
+        root: str | Path | None = None,
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
         # The ledger shares this saver's connection and lock. Set it up now, outside
         # the lock: `setup()` runs under it and the lock is not re-entrant.
-        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))
+        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock), root)
 
     def put_writes(
         self,
@@ -119,7 +140,51 @@ class HitlSqliteSaver(SqliteSaver):
         task_path: str = "",
     ) -> None:
         super().put_writes(config, writes, task_id, task_path)
-        _note_writes(self.ledger, self.graph, config, writes, task_id)
+        _note_writes(self, config, writes, task_id)
+
+    # SqliteSaver's own async methods raise NotImplementedError. Each sync method takes
+    # `self.lock` around its cursor, so calls from several worker threads (parallel
+    # async nodes) take turns on the one connection.
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        # `list` holds the lock while its generator is open: materialise it in the
+        # worker thread, so the lock is not held across the caller's awaits.
+        rows = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for row in rows:
+            yield row
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
 
 
 class HitlAsyncSqliteSaver(AsyncSqliteSaver):
@@ -127,6 +192,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
 
     path: Path
     graph: str | None
+    root: Path | None
     ledger: ReviewLedger
 
     def __init__(
@@ -135,11 +201,12 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         *,
         path: str | Path,
         graph: str | None = None,
+        root: str | Path | None = None,
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
         # aiosqlite's connection is async: the ledger opens its own on the same file.
-        _attach(self, path, graph, ReviewLedger(connect(path)))
+        _attach(self, path, graph, ReviewLedger(connect(path)), root)
 
     async def aput_writes(
         self,
@@ -149,7 +216,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         task_path: str = "",
     ) -> None:
         await super().aput_writes(config, writes, task_id, task_path)
-        await asyncio.to_thread(_note_writes, self.ledger, self.graph, config, writes, task_id)
+        await asyncio.to_thread(_note_writes, self, config, writes, task_id)
 
 
 @contextmanager
@@ -157,16 +224,23 @@ def open_checkpointer(
     path: str | Path,
     *,
     graph: str | None = None,
+    root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
 ) -> Iterator[HitlSqliteSaver]:
     """Open the checkpointer and review ledger on one SQLite file; close it afterwards.
+
+    The saver serves `invoke` / `stream` and `ainvoke` / `astream` alike.
 
     Args:
         path: The database file; created if missing.
         graph: The graph reference to remember for threads run through this saver
             (e.g. `"invoice"` or `"graphs/invoice.py:make_graph"`), so a reviewer in
             another process never has to name it.
-        allowed_types: Extra types the serializer may revive (yours, in state).
+        root: Where `graph` resolves from (its `langgraph.json`, its relative path):
+            recorded with it, so a decider in any directory loads the same graph.
+            Default: the current directory.
+        allowed_types: Extra types the serializer may revive (yours, in state);
+            `ReviewDesk` and the CLI also allow every type your graph's state declares.
 
     Example:
         >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:  # doctest: +SKIP
@@ -175,7 +249,9 @@ def open_checkpointer(
     """
     conn = connect(path, create=True)
     try:
-        yield HitlSqliteSaver(conn, path=path, graph=graph, serde=strict_serializer(allowed_types))
+        yield HitlSqliteSaver(
+            conn, path=path, graph=graph, root=root, serde=strict_serializer(allowed_types)
+        )
     finally:
         conn.close()
 
@@ -185,9 +261,13 @@ async def open_async_checkpointer(
     path: str | Path,
     *,
     graph: str | None = None,
+    root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
 ) -> AsyncIterator[HitlAsyncSqliteSaver]:
     """Async twin of `open_checkpointer`, for `ainvoke` / `astream`; call inside an event loop.
+
+    A thread paused through it is decided and resumed from the CLI or `ReviewDesk`
+    like any other: they drive async graphs with `ainvoke` on the same file.
 
     Example:
         >>> async with open_async_checkpointer("hitl.sqlite") as saver:  # doctest: +SKIP
@@ -200,7 +280,7 @@ async def open_async_checkpointer(
     connect(path, create=True).close()  # WAL on before aiosqlite opens it
     async with aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S) as conn:
         saver = HitlAsyncSqliteSaver(
-            conn, path=path, graph=graph, serde=strict_serializer(allowed_types)
+            conn, path=path, graph=graph, root=root, serde=strict_serializer(allowed_types)
         )
         try:
             yield saver
