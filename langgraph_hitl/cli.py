@@ -717,9 +717,15 @@ def prune(
     )
 
 
-# Commands of review at scale, learning from decisions and watching the review
-# process live in their own modules; importing them registers them on `app`.
-from langgraph_hitl import _cli_learn, _cli_metrics, _cli_scale, _cli_watch  # noqa: E402,F401
+# Commands of review at scale, learning from decisions, watching the review process
+# and the packaged samples live in their own modules; importing them registers them.
+from langgraph_hitl import (  # noqa: E402,F401
+    _cli_learn,
+    _cli_metrics,
+    _cli_samples,
+    _cli_scale,
+    _cli_watch,
+)
 
 
 def main() -> None:
