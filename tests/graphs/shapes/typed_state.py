@@ -7,6 +7,10 @@
 `payee` a `billing.Payee` dataclass holding an `Address` dataclass, and `remittance`
 a dataclass defined in this file (so its type is named after this module). `pay`
 fails unless each comes back as itself: in the deciding process, from the checkpoint.
+
+`memo` is declared `Any`: its `Memo` is a type no schema names, so it comes back as
+itself only where a project lists it (`$LANGGRAPH_HITL_ALLOWED_TYPES`, `[serializer]`
+in `hitl.toml`); elsewhere as plain data. `pay` notes which.
 """
 
 from __future__ import annotations
@@ -28,15 +32,22 @@ class Remittance:
     currency: Currency
 
 
+@dataclass
+class Memo:
+    text: str
+
+
 class Input(TypedDict, total=False):
     invoice: dict[str, Any]
     payee: dict[str, Any]
+    memo: str
 
 
 class State(TypedDict, total=False):
     invoice: Invoice
     payee: Payee
     remittance: Remittance
+    memo: Any
     decision: dict[str, Any] | None
     approved_action: dict[str, Any] | None
     status: str
@@ -48,6 +59,7 @@ def load(state: Input) -> dict[str, Any]:
         "invoice": invoice,
         "payee": payee_from(state["payee"]),
         "remittance": Remittance(reference=f"RF-{invoice.invoice_id}", currency=invoice.currency),
+        "memo": Memo(state.get("memo", "")),
     }
 
 
@@ -73,6 +85,7 @@ def make_graph(checkpointer: Any) -> Any:
             address=payee.address if isinstance(payee, Payee) else None,
             remittance=remittance,
             remittance_currency=getattr(remittance, "currency", None),
+            memo=state["memo"],
         )
         note(path, config, "pay", **seen)
         if not isinstance(invoice, Invoice) or not isinstance(remittance, Remittance):
