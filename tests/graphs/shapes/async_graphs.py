@@ -23,6 +23,7 @@ from langgraph_hitl import ApprovalGate
 
 class State(TypedDict, total=False):
     raw: dict[str, Any]
+    deadline_in: float
     invoice: Invoice
     decision: dict[str, Any] | None
     approved_action: dict[str, Any] | None
@@ -31,11 +32,14 @@ class State(TypedDict, total=False):
 
 def payment(state: State) -> dict[str, Any]:
     inv = state["invoice"]
-    return request(
+    asked = request(
         "pay_invoice",
         {"invoice_id": inv.invoice_id, "amount": inv.amount},
         f"Pay {inv.invoice_id}: {inv.amount:,.2f}",
     )
+    if "deadline_in" in state:  # `sweep` rejects it once this many seconds passed
+        asked["deadline_in"] = state["deadline_in"]
+    return asked
 
 
 def _builder(path: Any, *, mixed: bool) -> StateGraph[Any]:
