@@ -153,6 +153,14 @@ def test_type_names_from_the_environment_and_hitl_toml(tmp_path: Path) -> None:
     assert allowed_by_config(tmp_path / "nowhere", {}) == set()
 
 
+def test_a_hitl_toml_with_only_a_serializer_table_is_no_metrics_config(tmp_path: Path) -> None:
+    from langgraph_hitl.metrics import MetricsConfig
+
+    file = tmp_path / "hitl.toml"
+    file.write_text('[serializer]\nallowed_types = ["flows.pay.Memo"]\n')
+    assert MetricsConfig.from_toml(file) == MetricsConfig()
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
