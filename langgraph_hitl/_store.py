@@ -323,7 +323,8 @@ class LedgerStore:
     ) -> None:
         """Remember which graph a thread belongs to, and where it resolves from.
 
-        The first registration with a graph wins; its root goes with it.
+        The first registration with a graph wins; the first root given with that same
+        graph goes with it (a node may name the graph before the saver knows its root).
         """
         with self._tx() as conn:
             self._register(conn, thread_id, graph, root)
@@ -338,7 +339,9 @@ class LedgerStore:
         conn.execute(
             "INSERT INTO hitl_threads (thread_id, graph, graph_root, created_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET"
-            " graph_root = CASE WHEN hitl_threads.graph IS NULL THEN excluded.graph_root"
+            " graph_root = CASE WHEN hitl_threads.graph IS NULL"
+            " OR hitl_threads.graph = excluded.graph"
+            " THEN COALESCE(hitl_threads.graph_root, excluded.graph_root)"
             " ELSE hitl_threads.graph_root END,"
             " graph = COALESCE(hitl_threads.graph, excluded.graph)",
             (thread_id, graph, None if root is None else str(root), clock()),

@@ -521,6 +521,23 @@ def test_register_thread_first_graph_wins(ledger: ReviewLedger) -> None:
     assert ledger.thread_graph("t-unknown") is None
 
 
+def test_register_thread_keeps_the_root_its_graph_came_with(ledger: ReviewLedger) -> None:
+    """A root goes with the first graph; a graph named before its root (a node logging
+    its route) gets the root later; another graph's root never replaces it."""
+    ledger.register_thread("leased", None)
+    ledger.register_thread("leased", "invoice", root="/srv/app")
+    ledger.register_thread("routed", "invoice")
+    ledger.register_thread("routed", "invoice", root="/srv/app")
+    ledger.register_thread("routed", "invoice", root="/elsewhere")
+    ledger.register_thread("other", "invoice", root="/srv/app")
+    ledger.register_thread("other", "payroll", root="/srv/payroll")
+    assert ledger.thread_origin("leased") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("routed") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("other") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("unknown") == (None, None)
+    assert ledger.thread_origins()["routed"] == ("invoice", "/srv/app")
+
+
 # -- hostile values ------------------------------------------------------------------------------
 
 

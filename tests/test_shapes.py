@@ -415,3 +415,21 @@ def test_a_root_that_moved_falls_back_to_the_current_directory(
     assert [s["status"] for s in resumed.json()] == ["done"], resumed
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM actions").fetchone() == (1,)
+
+
+def test_a_name_recorded_from_python_resolves_from_that_process_root(tmp_path: Path) -> None:
+    """`open_checkpointer(graph="invoice", root=...)` in an app; approved elsewhere. The
+    invoice graph logs its route (naming the graph) before the gate asks: the root
+    still goes with the reference."""
+    from langgraph_hitl.graphs.invoice import make_graph
+
+    from langgraph_hitl import open_checkpointer
+
+    db, elsewhere = tmp_path / "hitl.sqlite", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    large = json.loads((REPO / "examples" / "invoices" / "large.json").read_text())
+    with open_checkpointer(db, graph="invoice", root=REPO) as saver:
+        make_graph(saver).invoke(large, {"configurable": {"thread_id": "app-1"}})
+        assert saver.ledger.thread_origin("app-1") == ("invoice", str(REPO))
+    decided = finish(start(hitl(db, "approve", "app-1", "--json"), elsewhere))
+    assert decided.json()["thread"]["values"]["status"] == "paid", decided
