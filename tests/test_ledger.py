@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from langgraph_hitl._schema import MIGRATIONS
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
@@ -100,7 +101,8 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
         second.setup()
     with ReviewLedger.open(db_file) as reopened:
         assert reopened.get(rid).status == "pending"
-        assert reopened.conn.execute("SELECT version FROM hitl_schema").fetchall() == [(1,), (2,)]
+        versions = reopened.conn.execute("SELECT version FROM hitl_schema").fetchall()
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
         tables = {
             row[0]
             for row in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -110,8 +112,6 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
 
 def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     """A file made before review at scale gains the new tables and columns, rows intact."""
-    from langgraph_hitl._schema import MIGRATIONS
-
     db_file = tmp_path / "v1.sqlite"
     conn = sqlite3.connect(db_file)
     conn.execute("CREATE TABLE hitl_schema (version INTEGER)")
@@ -124,11 +124,16 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
         " action_args, summary, reasons, status, created_at, payload, args_digest)"
         " VALUES ('req_old', 't-old', 'i', 'pay', '{}', 'old', '[]', 'applied', 1.0, '{}', 'd')"
     )
+    conn.execute(
+        "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES ('t-old', 'invoice', 1.0)"
+    )
     conn.commit()
     conn.close()
     with ReviewLedger.open(db_file) as ledger:
         versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
-        assert versions == [(1,), (2,)]
+        assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
+        # A thread recorded before roots were: its reference resolves as it always did.
+        assert ledger.thread_origin("t-old") == ("invoice", None)
         row = ledger.conn.execute(
             "SELECT status, quorum, level, eligible FROM hitl_requests WHERE request_id = 'req_old'"
         ).fetchone()
