@@ -10,9 +10,9 @@ between) is applied by `resume`, once.
 Graphs are loaded from the reference and project root their thread recorded, so any
 process in any directory loads the same one; its gates are checked whenever it is
 loaded to run or to apply (and each gate checks itself on its first run, before it
-asks anyone). A graph with an `async def` node is driven
-with `ainvoke` on an event loop the desk owns; each method has an awaitable twin
-(`arun`, `adecide`, `aapprove`, ...) that runs it off the caller's event loop.
+asks anyone). A graph with an `async def` node is driven with `ainvoke` on an event
+loop the desk owns; each method has an awaitable twin (`arun`, `adecide`, `aapprove`,
+...) that runs it off the caller's event loop.
 """
 
 from __future__ import annotations
