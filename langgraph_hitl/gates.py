@@ -61,6 +61,11 @@ class ApprovalGate:
         approved_action_key: State key that receives the action as approved, edits
             applied (`{"name", "args"}`), or None on reject and respond.
 
+    On its first run, before it asks anyone, the gate checks the graph it runs in: each
+    route must name a node of that graph and both keys must be declared in its state
+    (`ConfigurationError` says which, and how to fix it). Without `destinations=`,
+    LangGraph itself would drop a route to a missing node and end the run as if done.
+
     Example:
         >>> builder.add_node(  # doctest: +SKIP
         ...     "approve_payment",
