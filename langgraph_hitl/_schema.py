@@ -166,4 +166,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS hitl_requests_task ON hitl_requests (thread_id, task_id);
     ALTER TABLE hitl_events ADD COLUMN subject TEXT;
     """,
+    # Where a thread's graph reference resolves from (the project root: where its
+    # langgraph.json was found, or where the run started), so any process loads it.
+    """
+    ALTER TABLE hitl_threads ADD COLUMN graph_root TEXT;
+    """,
 )

@@ -366,17 +366,33 @@ class LedgerStore:
 
     # -- threads --------------------------------------------------------------
 
-    def register_thread(self, thread_id: str, graph: str | None) -> None:
-        """Remember which graph a thread belongs to (first registration wins)."""
-        with self._tx() as conn:
-            self._register(conn, thread_id, graph)
+    def register_thread(
+        self, thread_id: str, graph: str | None, *, root: str | Path | None = None
+    ) -> None:
+        """Remember which graph a thread belongs to, and where it resolves from.
 
-    def _register(self, conn: sqlite3.Connection, thread_id: str, graph: str | None) -> None:
+        The first registration with a graph wins; the first root given with that same
+        graph goes with it (a node may name the graph before the saver knows its root).
+        """
+        with self._tx() as conn:
+            self._register(conn, thread_id, graph, root)
+
+    def _register(
+        self,
+        conn: sqlite3.Connection,
+        thread_id: str,
+        graph: str | None,
+        root: str | Path | None = None,
+    ) -> None:
         conn.execute(
-            "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (thread_id) DO UPDATE SET graph = COALESCE(hitl_threads.graph, "
-            "excluded.graph)",
-            (thread_id, graph, clock()),
+            "INSERT INTO hitl_threads (thread_id, graph, graph_root, created_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET"
+            " graph_root = CASE WHEN hitl_threads.graph IS NULL"
+            " OR hitl_threads.graph = excluded.graph"
+            " THEN COALESCE(hitl_threads.graph_root, excluded.graph_root)"
+            " ELSE hitl_threads.graph_root END,"
+            " graph = COALESCE(hitl_threads.graph, excluded.graph)",
+            (thread_id, graph, None if root is None else str(root), clock()),
         )
 
     def knows_thread(self, thread_id: str) -> bool:
@@ -391,6 +407,18 @@ class LedgerStore:
         """The graph reference a thread was run with, if known."""
         rows = self._read("SELECT graph FROM hitl_threads WHERE thread_id = ?", (thread_id,))
         return rows[0][0] if rows else None
+
+    def thread_origins(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every known thread's graph reference and the root it resolves from."""
+        rows = self._read("SELECT thread_id, graph, graph_root FROM hitl_threads")
+        return {thread_id: (graph, root) for thread_id, graph, root in rows}
+
+    def thread_origin(self, thread_id: str) -> tuple[str | None, str | None]:
+        """The graph reference a thread was run with and the root it resolves from."""
+        rows = self._read(
+            "SELECT graph, graph_root FROM hitl_threads WHERE thread_id = ?", (thread_id,)
+        )
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
 
     def acquire_lease(self, thread_id: str, owner: str, ttl: float | None = None) -> bool:
         """Take the thread's lease unless a live process holds it; True on success.

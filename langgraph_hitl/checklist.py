@@ -47,7 +47,6 @@ and nodes inside subgraphs.
 from __future__ import annotations
 
 import functools
-import importlib
 import sqlite3
 import tempfile
 import time
@@ -762,16 +761,8 @@ def _module_of(ref: str, base: Path) -> ModuleType | None:
     """The module a reference's attribute lives in (already imported by `load_target`)."""
     from langgraph_hitl import _loader
 
-    if ":" not in ref:
-        resolved = _loader._from_config(ref, base)
-        if resolved is None:
-            return None
-        ref = resolved
-    path, _, _attr = ref.rpartition(":")
-    if path.endswith(".py"):
-        module: ModuleType = _loader._import_file((base / path).resolve())
-        return module
-    return importlib.import_module(path)
+    module: ModuleType = _loader.module_of(ref, base)
+    return module
 
 
 @contextmanager

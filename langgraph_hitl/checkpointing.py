@@ -5,7 +5,11 @@ that never unpickles and refuses types outside an allowlist. The saver also reco
 every gate's interrupt in the review ledger as LangGraph persists it, so a request
 reaches the queue however the graph was run: `invoke`, `stream`, the CLI or async.
 Values of 16 KiB or more are stored once per thread rather than in every checkpoint
-(`_blobs`); everything else is stored as LangGraph's saver stores it.
+(`_blobs`); everything else is stored as LangGraph's saver stores it. The same saver
+serves `invoke` and `ainvoke`: its async methods run the sync ones in a worker thread,
+under the lock that guards its one connection. Every checkpoint write is fenced: under
+a desk's lease, the lease must still be the desk's; and a checkpoint must sort after
+the thread's newest one (its id comes from this host's clock).
 """
 
 from __future__ import annotations
@@ -19,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.base.id import UUID
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -87,13 +96,13 @@ def clock_behind_error(thread_id: str, newest: str, now: float) -> ClockSkewErro
 
 
 def _note_writes(
-    ledger: ReviewLedger,
-    graph: str | None,
+    saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
     config: RunnableConfig,
     writes: Sequence[tuple[str, Any]],
     task_id: str,
 ) -> None:
     """Mirror a task's persisted writes into the ledger (requests created or answered)."""
+    ledger, graph = saver.ledger, saver.graph
     thread_id = str(config["configurable"]["thread_id"])
     interrupt_ids: list[str] = []
     answers: list[Any] = []
@@ -104,6 +113,9 @@ def _note_writes(
             for item in value if isinstance(value, list | tuple) else (value,):
                 payload = getattr(item, "value", None)
                 if isinstance(payload, dict) and payload.get("kind") == REQUEST_KIND:
+                    if graph is not None and not interrupt_ids:
+                        # Where the reference resolves from goes with it (first one wins).
+                        ledger.register_thread(thread_id, graph, root=saver.root)
                     ledger.record_request(
                         thread_id=thread_id,
                         interrupt_id=item.id,
@@ -133,9 +145,11 @@ def _attach(
     path: str | Path,
     graph: str | None,
     ledger: ReviewLedger,
+    root: str | Path | None,
 ) -> None:
     saver.path = Path(path)
     saver.graph = graph
+    saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
 
@@ -145,15 +159,22 @@ class HitlSqliteSaver(SqliteSaver):
 
     Use `open_checkpointer` rather than building one by hand.
 
+    It serves `invoke` and `ainvoke` alike: LangGraph calls a saver's async methods
+    (`aget_tuple`, `aput`, ...) when a graph runs with `ainvoke` / `astream`, and here
+    they run the sync methods in a worker thread, each under the saver's lock, so the
+    event loop never waits on SQLite and one file serves both.
+
     Attributes:
         ledger: The review ledger in the same file, sharing this saver's connection.
         graph: The graph reference recorded for threads this saver runs.
+        root: Where `graph` resolves from (the project root), recorded with it.
         path: The database file.
         blobs: Where large values are stored once per thread (`hitl_blobs`).
     """
 
     path: Path
     graph: str | None
+    root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore
 
@@ -163,13 +184,15 @@ class HitlSqliteSaver(SqliteSaver):
         *,
         path: str | Path,
         graph: str | None = None,
+        root: str | Path | None = None,
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
         # Re-entrant: a fenced write holds the lock around the saver's own `put`, which
         # takes it again. The ledger shares this connection and lock.
         self.lock = threading.RLock()  # type: ignore[assignment]
-        _attach(self, path, graph, ReviewLedger(conn, lock=self.lock))  # type: ignore[arg-type]
+        ledger = ReviewLedger(conn, lock=self.lock)  # type: ignore[arg-type]
+        _attach(self, path, graph, ledger, root)
         # Large values are stored once per thread (see `_blobs`). LangGraph reads
         # while holding `self.lock`, so the blob reader need not take it again.
         self.blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
@@ -257,7 +280,51 @@ class HitlSqliteSaver(SqliteSaver):
         split = self.blobs.split_writes(config, writes, self.serde)
         with self._fenced(config):
             super().put_writes(config, split, task_id, task_path)
-        _note_writes(self.ledger, self.graph, config, writes, task_id)
+        _note_writes(self, config, writes, task_id)
+
+    # SqliteSaver's own async methods raise NotImplementedError. Each sync method takes
+    # `self.lock` around its cursor, so calls from several worker threads (parallel
+    # async nodes) take turns on the one connection.
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        # `list` holds the lock while its generator is open: materialise it in the
+        # worker thread, so the lock is not held across the caller's awaits.
+        rows = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for row in rows:
+            yield row
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
 
     def delete_thread(self, thread_id: str) -> None:
         super().delete_thread(thread_id)
@@ -269,6 +336,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
 
     path: Path
     graph: str | None
+    root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore
 
@@ -278,13 +346,14 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         *,
         path: str | Path,
         graph: str | None = None,
+        root: str | Path | None = None,
         serde: JsonPlusSerializer | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
         # aiosqlite's connection is async: the ledger opens its own on the same file,
         # and large values are stored and read through it (see `_blobs`).
         lock = threading.Lock()
-        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock))
+        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock), root)
         self.blobs = BlobStore(self.ledger.conn, lock, lock_reads=True)
         self.blobs.setup()
         self.serde = with_blobs(self.serde, self.blobs)
@@ -308,7 +377,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     ) -> None:
         split = await asyncio.to_thread(self.blobs.split_writes, config, writes, self.serde)
         await super().aput_writes(config, split, task_id, task_path)
-        await asyncio.to_thread(_note_writes, self.ledger, self.graph, config, writes, task_id)
+        await asyncio.to_thread(_note_writes, self, config, writes, task_id)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await super().adelete_thread(thread_id)
@@ -320,16 +389,23 @@ def open_checkpointer(
     path: str | Path,
     *,
     graph: str | None = None,
+    root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
 ) -> Iterator[HitlSqliteSaver]:
     """Open the checkpointer and review ledger on one SQLite file; close it afterwards.
+
+    The saver serves `invoke` / `stream` and `ainvoke` / `astream` alike.
 
     Args:
         path: The database file; created if missing.
         graph: The graph reference to remember for threads run through this saver
             (e.g. `"invoice"` or `"graphs/invoice.py:make_graph"`), so a reviewer in
             another process never has to name it.
-        allowed_types: Extra types the serializer may revive (yours, in state).
+        root: Where `graph` resolves from (its `langgraph.json`, its relative path):
+            recorded with it, so a decider in any directory loads the same graph.
+            Default: the current directory.
+        allowed_types: Extra types the serializer may revive (yours, in state);
+            `ReviewDesk` and the CLI also allow every type your graph's state declares.
 
     Example:
         >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:  # doctest: +SKIP
@@ -338,7 +414,9 @@ def open_checkpointer(
     """
     conn = connect(path, create=True)
     try:
-        yield HitlSqliteSaver(conn, path=path, graph=graph, serde=strict_serializer(allowed_types))
+        yield HitlSqliteSaver(
+            conn, path=path, graph=graph, root=root, serde=strict_serializer(allowed_types)
+        )
     finally:
         conn.close()
 
@@ -348,9 +426,13 @@ async def open_async_checkpointer(
     path: str | Path,
     *,
     graph: str | None = None,
+    root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
 ) -> AsyncIterator[HitlAsyncSqliteSaver]:
     """Async twin of `open_checkpointer`, for `ainvoke` / `astream`; call inside an event loop.
+
+    A thread paused through it is decided and resumed from the CLI or `ReviewDesk`
+    like any other: they drive async graphs with `ainvoke` on the same file.
 
     Example:
         >>> async with open_async_checkpointer("hitl.sqlite") as saver:  # doctest: +SKIP
@@ -363,7 +445,7 @@ async def open_async_checkpointer(
     connect(path, create=True).close()  # WAL on before aiosqlite opens it
     async with aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S) as conn:
         saver = HitlAsyncSqliteSaver(
-            conn, path=path, graph=graph, serde=strict_serializer(allowed_types)
+            conn, path=path, graph=graph, root=root, serde=strict_serializer(allowed_types)
         )
         try:
             yield saver

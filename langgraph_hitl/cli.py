@@ -198,7 +198,8 @@ def _main(
         str | None,
         typer.Option(
             help="Graph to load when applying decisions, instead of the one the thread "
-            "recorded (name, file.py:attr, module:attr)."
+            "recorded (name, file.py:attr, module:attr), resolved from the current "
+            "directory: for a graph file that moved."
         ),
     ] = None,
 ) -> None:
@@ -229,7 +230,11 @@ def _print_thread(status: Any, as_json: bool) -> None:
 @_handled
 def run(
     graph: Annotated[
-        str, typer.Argument(help="A langgraph.json name, path/to/file.py:attr or module:attr.")
+        str,
+        typer.Argument(
+            help="A name from ./langgraph.json (or a packaged graph: invoice),"
+            " path/to/file.py:attr or module:attr."
+        ),
     ],
     input: Annotated[
         str | None, typer.Option("--input", help="The input as JSON, or @file.json.")
@@ -237,7 +242,12 @@ def run(
     thread: Annotated[str | None, typer.Option(help="Thread id (default: a new one).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a graph until it ends or pauses at a gate."""
+    """Run a graph until it ends or pauses at a gate.
+
+    The thread records GRAPH with the directory it resolves from, so a reviewer decides
+    from any directory. Graphs with async nodes run too. Sample input:
+    `langgraph-hitl samples`.
+    """
     value = None if input is None else _parse_json(input, "--input")
     if value is not None and not isinstance(value, dict):
         raise BadInputError("--input must be a JSON object")
@@ -718,9 +728,15 @@ def prune(
     )
 
 
-# Commands of review at scale, learning from decisions and watching the review
-# process live in their own modules; importing them registers them on `app`.
-from langgraph_hitl import _cli_learn, _cli_metrics, _cli_scale, _cli_watch  # noqa: E402,F401
+# Commands of review at scale, learning from decisions, watching the review process
+# and the packaged samples live in their own modules; importing them registers them.
+from langgraph_hitl import (  # noqa: E402,F401
+    _cli_learn,
+    _cli_metrics,
+    _cli_samples,
+    _cli_scale,
+    _cli_watch,
+)
 
 
 def main() -> None:

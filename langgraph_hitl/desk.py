@@ -6,13 +6,25 @@ under a lease on the thread, only if its interrupt is still pending, with LangGr
 strict resume, one `Command(resume={interrupt_id: decision})` for every decision the
 thread has waiting. A decision recorded but not applied (the process died in
 between) is applied by `resume`, once.
+
+Graphs are loaded from the reference and project root their thread recorded, so any
+process in any directory loads the same one; its gates are checked whenever it is
+loaded to run or to apply (and each gate checks itself on its first run, before it
+asks anyone). A graph with an `async def` node is driven with `ainvoke` on an event
+loop the desk owns; each method has an awaitable twin (`arun`, `adecide`, `aapprove`,
+...) that runs it off the caller's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import enum
 import json
 import os
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -75,6 +87,12 @@ def _fallback(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
     return str(value)
 
 
@@ -122,8 +140,12 @@ class ReviewDesk:
 
     Args:
         path: The SQLite file holding checkpoints and the ledger.
-        graph: A graph reference to use for threads that did not record one.
-        base: Where `langgraph.json` and relative graph paths are looked up.
+        graph: A graph reference to load instead of the one a thread recorded (for a
+            graph file that moved), resolved from `base`.
+        base: Where `run` resolves references (`langgraph.json`, relative paths) and
+            records them from, and where a thread's recorded root is looked for
+            instead when it does not exist on this machine. Default: the current
+            directory.
 
     Example:
         >>> desk = ReviewDesk("hitl.sqlite")  # doctest: +SKIP
@@ -139,8 +161,22 @@ class ReviewDesk:
     ) -> None:
         self.path = Path(path)
         self.graph = graph
-        self.base = base or Path.cwd()
-        self._kept: tuple[ExitStack, dict[str, Any]] | None = None
+        self.base = (base or Path.cwd()).resolve()
+        # Per thread: the awaitable twins run the desk in worker threads at once.
+        self._local = threading.local()
+        self._loop: Any = None
+        self._loop_lock = threading.Lock()
+
+    @property
+    def _kept(self) -> tuple[ExitStack, dict[tuple[str, str | None], Any]] | None:
+        kept: tuple[ExitStack, dict[tuple[str, str | None], Any]] | None = getattr(
+            self._local, "kept", None
+        )
+        return kept
+
+    @_kept.setter
+    def _kept(self, value: tuple[ExitStack, dict[tuple[str, str | None], Any]] | None) -> None:
+        self._local.kept = value
 
     # -- reading (no LangGraph import) --------------------------------------------
 
@@ -197,25 +233,73 @@ class ReviewDesk:
     # -- running ------------------------------------------------------------------
 
     @contextmanager
-    def _graph(self, graph_ref: str) -> Iterator[Any]:
-        if self._kept is not None:
-            # Inside `keep_graphs()`: load and compile each graph once for many threads.
-            stack, graphs = self._kept
-            if graph_ref not in graphs:
-                graphs[graph_ref] = stack.enter_context(self._load(graph_ref))
-            yield graphs[graph_ref]
-            return
-        with self._load(graph_ref) as graph:
+    def _graph(
+        self, graph_ref: str, root: str | None = None, *, check: bool = True
+    ) -> Iterator[Any]:
+        """The graph, loaded on this desk's checkpointer.
+
+        With `check` (everywhere but reading a thread's state), its gates are checked
+        first: a route to a node the graph does not have, or a state without the
+        gate's keys, would take a decision and never act on it.
+        """
+        from langgraph_hitl._inspect import check_gates
+
+        key = (graph_ref, root)
+        with ExitStack() as local:
+            if self._kept is not None:
+                # Inside `keep_graphs()`: load and compile each graph once for many threads.
+                stack, graphs = self._kept
+                if key not in graphs:
+                    graphs[key] = stack.enter_context(self._load(graph_ref, root))
+                graph = graphs[key]
+            else:
+                graph = local.enter_context(self._load(graph_ref, root))
+            if check:
+                check_gates(graph)
             yield graph
 
     @contextmanager
-    def _load(self, graph_ref: str) -> Iterator[Any]:
-        from langgraph_hitl._loader import load_target, with_checkpointer
+    def _load(self, graph_ref: str, root: str | None) -> Iterator[Any]:
+        from langgraph_hitl._loader import load_target, where_from, with_checkpointer
+        from langgraph_hitl._serde import allowed_by_config, with_allowlist
         from langgraph_hitl.checkpointing import open_checkpointer
 
-        target = load_target(graph_ref, self.base)
-        with open_checkpointer(self.path, graph=graph_ref) as saver:
-            yield with_checkpointer(target, saver)
+        # The thread's recorded root when it exists here, else this desk's base.
+        where, _ = where_from(root, self.base)
+        target = load_target(graph_ref, self.base, root=root)
+        with open_checkpointer(self.path, graph=graph_ref, root=root or where) as saver:
+            # The serializer revives the types the graph's state declares (subgraphs
+            # too) and those the project lists; anything else stays plain data.
+            yield with_allowlist(with_checkpointer(target, saver), allowed_by_config(where))
+
+    def _invoke(self, graph: Any, input: Any, config: dict[str, Any]) -> Any:
+        """Run `graph` on `input` (or a `Command`): every graph run of the desk is here.
+
+        A graph with an async-only node runs with `ainvoke` on the desk's own event
+        loop; any other with `invoke`. Both write through the same saver.
+        """
+        from langgraph_hitl._inspect import needs_async
+
+        if not needs_async(graph):
+            return graph.invoke(input, config, durability="sync")
+        return self._event_loop().run(graph.ainvoke(input, config, durability="sync"))
+
+    def _snapshot(self, graph: Any, config: dict[str, Any]) -> Any:
+        """The thread's state: every state read of the desk is here.
+
+        The saver reads synchronously for async graphs too, so this never needs a loop.
+        """
+        return graph.get_state(config)
+
+    def _event_loop(self) -> Any:
+        from langgraph_hitl._aio import LoopThread
+
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread()
+                # Closed when the desk is collected (or at exit), never while in use.
+                weakref.finalize(self, self._loop.close)
+            return self._loop
 
     @contextmanager
     def keep_graphs(self) -> Iterator[ReviewDesk]:
@@ -236,14 +320,17 @@ class ReviewDesk:
             finally:
                 self._kept = None
 
-    def _graph_for(self, ledger: ReviewLedger, thread_id: str) -> str:
+    def _graph_for(self, ledger: ReviewLedger, thread_id: str) -> tuple[str, str | None]:
+        """The thread's graph reference and the root it resolves from."""
         # An explicit graph wins: it is how a moved or renamed graph file is pointed at.
-        ref = self.graph or ledger.thread_graph(thread_id)
+        if self.graph is not None:
+            return self.graph, None
+        ref, root = ledger.thread_origin(thread_id)
         if ref is None:
             raise ConfigurationError(
                 f"thread {thread_id!r} recorded no graph; name one with --graph"
             )
-        return ref
+        return ref, root
 
     def run(
         self,
@@ -270,17 +357,18 @@ class ReviewDesk:
                     f"thread {thread_id} is paused at {waiting[0].request_id}: decide it, or run"
                     " on a new thread"
                 )
-        with self._graph(ref) as graph:
+        root = str(self.base)
+        with self._graph(ref, root) as graph:
             saver = graph.checkpointer
             # Only once the graph has loaded: a reference that fails to load must not
             # become the thread's graph (the first registration wins).
-            saver.ledger.register_thread(thread_id, ref)
+            saver.ledger.register_thread(thread_id, ref, root=root)
             with hold_lease(saver.ledger, self.path, thread_id, wait=0, what="running") as lease:
                 config = run_config(thread_id, lease=lease)
-                if graph.get_state(config).interrupts:
+                if self._snapshot(graph, config).interrupts:
                     raise ConflictError(f"thread {thread_id} is paused: decide it first")
                 saver.wait_for_clock(thread_id)
-                graph.invoke(input, config, durability="sync")
+                self._invoke(graph, input, config)
                 return self._status(graph, thread_id)
 
     def thread(self, thread_id: str) -> ThreadStatus:
@@ -291,12 +379,12 @@ class ReviewDesk:
                     f"no thread {thread_id!r} with a known graph in {self.path} (one run"
                     " outside langgraph-hitl: name its graph with --graph)"
                 )
-            ref = self._graph_for(ledger, thread_id)
-        with self._graph(ref) as graph:
+            origin = self._graph_for(ledger, thread_id)
+        with self._graph(*origin, check=False) as graph:
             return self._status(graph, thread_id)
 
     def _status(self, graph: Any, thread_id: str) -> ThreadStatus:
-        snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+        snapshot = self._snapshot(graph, {"configurable": {"thread_id": thread_id}})
         if snapshot.created_at is None:
             raise UnknownRequestError(f"no thread {thread_id!r} in {self.path}")
         pending = []
@@ -385,10 +473,12 @@ class ReviewDesk:
 
     def _preflight(self, ledger: ReviewLedger, rec: RequestRecord) -> None:
         """Refuse, before recording, a decision on a thread that cannot take it now."""
-        with self._graph(self._graph_for(ledger, rec.thread_id)) as graph:
+        # Loading checks the graph's gates too: a route to no node, or a state without
+        # the gate's keys, is refused here, before anything is recorded.
+        with self._graph(*self._graph_for(ledger, rec.thread_id)) as graph:
             try:
                 waiting = {
-                    item.id for item in graph.get_state(run_config(rec.thread_id)).interrupts
+                    item.id for item in self._snapshot(graph, run_config(rec.thread_id)).interrupts
                 }
             except Exception as err:
                 raise ApplyError(
@@ -458,11 +548,8 @@ class ReviewDesk:
         a thread whose graph no longer loads can still be cancelled)."""
         if ledger.pending(thread_id=thread_id) or ledger.to_apply(thread_id):
             return False
-        ref = self.graph or ledger.thread_graph(thread_id)
-        if ref is None:
-            return False
         try:
-            with self._graph(ref) as graph:
+            with self._graph(*self._graph_for(ledger, thread_id), check=False) as graph:
                 status = self._status(graph, thread_id)
         except Exception:
             return False
@@ -533,18 +620,32 @@ class ReviewDesk:
     def _apply_thread(
         self, ledger: ReviewLedger, thread_id: str, *, finish: bool = False
     ) -> ThreadStatus:
-        with hold_lease(ledger, self.path, thread_id, wait=lease_wait()) as lease:
-            ref = self._graph_for(ledger, thread_id)
-            with self._graph(ref) as graph:
-                # Decisions recorded while we ran are ours to apply too: loop until none.
-                while todo := ledger.to_apply(thread_id):
-                    self._apply(ledger, graph, thread_id, todo, lease)
+        with (
+            hold_lease(ledger, self.path, thread_id, wait=lease_wait()) as lease,
+            self._graph_keeping_errors(ledger, thread_id) as graph,
+        ):
+            # Decisions recorded while we ran are ours to apply too: loop until none.
+            while todo := ledger.to_apply(thread_id):
+                self._apply(ledger, graph, thread_id, todo, lease)
+            status = self._status(graph, thread_id)
+            if finish and status.status == "stalled":
+                graph.checkpointer.wait_for_clock(thread_id)
+                self._invoke(graph, None, run_config(thread_id, lease=lease))
                 status = self._status(graph, thread_id)
-                if finish and status.status == "stalled":
-                    graph.checkpointer.wait_for_clock(thread_id)
-                    graph.invoke(None, run_config(thread_id, lease=lease), durability="sync")
-                    status = self._status(graph, thread_id)
-                return status
+            return status
+
+    @contextmanager
+    def _graph_keeping_errors(self, ledger: ReviewLedger, thread_id: str) -> Iterator[Any]:
+        """The thread's graph; if it no longer loads (moved, broken, a gate that cannot
+        route), what waits to be applied keeps the reason in sight before it is raised."""
+        with ExitStack() as stack:
+            try:
+                graph = stack.enter_context(self._graph(*self._graph_for(ledger, thread_id)))
+            except Exception as err:
+                waiting = [rec.request_id for rec in ledger.to_apply(thread_id)]
+                ledger.note_apply_error(waiting, one_line(err), actor=applier_name())
+                raise
+            yield graph
 
     def _apply(
         self,
@@ -558,7 +659,7 @@ class ReviewDesk:
 
         actor = applier_name()
         config = run_config(thread_id, lease=lease)
-        snapshot = graph.get_state(config)
+        snapshot = self._snapshot(graph, config)
         waiting = {item.id for item in snapshot.interrupts}
         resume: dict[str, Any] = {}
         consumed: list[str] = []
@@ -593,7 +694,7 @@ class ReviewDesk:
                 graph.checkpointer.wait_for_clock(thread_id)
                 ledger.mark_apply_started(ids, lease)
                 try:
-                    graph.invoke(Command(resume=resume), config, durability="sync")
+                    self._invoke(graph, Command(resume=resume), config)
                 except UnknownInterruptError as err:
                     raise NotPendingError(f"LangGraph refused the resume: {err}") from err
             elif consumed and (snapshot.next or snapshot.tasks):
@@ -602,7 +703,7 @@ class ReviewDesk:
                 # checkpoint after them yet, and then `next` is empty although `pay`
                 # never ran.)
                 graph.checkpointer.wait_for_clock(thread_id)
-                graph.invoke(None, config, durability="sync")
+                self._invoke(graph, None, config)
         except ThreadBusyError:
             raise  # the lease went to another process, which carries on
         except Exception as err:
@@ -612,6 +713,72 @@ class ReviewDesk:
             raise
         after = self._status(graph, thread_id)
         ledger.mark_applied(ids + consumed, actor=actor, outcome=after.status)
+
+    # -- awaitable twins ----------------------------------------------------------------
+    #
+    # Each runs its sync twin in a worker thread (`asyncio.to_thread`): SQLite, the
+    # lease wait and the graph itself (sync or async, on the desk's own loop) never
+    # block the caller's event loop. A cancelled await does not stop the work: a
+    # decision that was recorded is applied all the same.
+
+    async def apending(self, **filters: Any) -> list[RequestRecord]:
+        """`pending`, awaitable."""
+        return await asyncio.to_thread(self.pending, **filters)
+
+    async def ashow(self, ident: str, *, reviewer: str | None = None) -> RequestRecord:
+        """`show`, awaitable."""
+        return await asyncio.to_thread(self.show, ident, reviewer=reviewer)
+
+    async def arun(
+        self, graph_ref: str, input: dict[str, Any] | None, *, thread_id: str | None = None
+    ) -> ThreadStatus:
+        """`run`, awaitable: `status = await desk.arun("invoice", invoice)`."""
+        return await asyncio.to_thread(self.run, graph_ref, input, thread_id=thread_id)
+
+    async def athread(self, thread_id: str) -> ThreadStatus:
+        """`thread`, awaitable."""
+        return await asyncio.to_thread(self.thread, thread_id)
+
+    async def adecide(
+        self, ident: str, decision: Decision, *, apply: bool = True, needed: bool = False
+    ) -> Outcome:
+        """`decide`, awaitable: an async web app decides and applies without blocking.
+
+        `outcome = await desk.adecide(request_id, Decision.approve(reviewer="ana"))`
+        """
+        return await asyncio.to_thread(self.decide, ident, decision, apply=apply, needed=needed)
+
+    async def aapprove(self, ident: str, **fields: Any) -> Outcome:
+        """`approve`, awaitable."""
+        return await self.adecide(ident, Decision.approve(**fields))
+
+    async def areject(self, ident: str, reason: str, **fields: Any) -> Outcome:
+        """`reject`, awaitable."""
+        return await self.adecide(ident, Decision.reject(reason, **fields))
+
+    async def amodify(self, ident: str, args: dict[str, Any], **fields: Any) -> Outcome:
+        """`modify`, awaitable."""
+        return await self.adecide(ident, Decision.modify(args, **fields))
+
+    async def arespond(self, ident: str, response: Any, **fields: Any) -> Outcome:
+        """`respond`, awaitable."""
+        return await self.adecide(ident, Decision.respond(response, **fields))
+
+    async def acancel(self, ident: str, reason: str, *, reviewer: str | None = None) -> list[str]:
+        """`cancel`, awaitable."""
+        return await asyncio.to_thread(self.cancel, ident, reason, reviewer=reviewer)
+
+    async def aresume(self, ident: str | None = None) -> list[ThreadStatus]:
+        """`resume`, awaitable."""
+        return await asyncio.to_thread(self.resume, ident)
+
+    async def aapply_thread(self, thread_id: str, *, finish: bool = False) -> ThreadStatus:
+        """`apply_thread`, awaitable."""
+        return await asyncio.to_thread(self.apply_thread, thread_id, finish=finish)
+
+    async def asweep(self, *, now: float | None = None, apply: bool = True) -> list[dict[str, Any]]:
+        """`sweep`, awaitable."""
+        return await asyncio.to_thread(self.sweep, now=now, apply=apply)
 
 
 def task_of_interrupt(snapshot: Any) -> dict[str, str]:

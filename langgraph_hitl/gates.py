@@ -62,6 +62,11 @@ class ApprovalGate:
         approved_action_key: State key that receives the action as approved, edits
             applied (`{"name", "args"}`), or None on reject and respond.
 
+    On its first run, before it asks anyone, the gate checks the graph it runs in: each
+    route must name a node of that graph and both keys must be declared in its state
+    (`ConfigurationError` says which, and how to fix it). Without `destinations=`,
+    LangGraph itself would drop a route to a missing node and end the run as if done.
+
     Example:
         >>> builder.add_node(  # doctest: +SKIP
         ...     "approve_payment",
@@ -124,14 +129,79 @@ class ApprovalGate:
         """The nodes this gate may route to, for `add_node(..., destinations=...)`."""
         return tuple(dict.fromkeys(self.routes.values()))
 
-    def build_request(self, state: Any) -> ApprovalRequest:
-        """The request for this state, with the gate's schema and allowed decisions applied."""
-        built = self.request(state)
-        req = (
-            built
-            if isinstance(built, ApprovalRequest)
-            else ApprovalRequest.model_validate(dict(built))
+    def problem(
+        self, *, has_node: Callable[[str], bool], has_key: Callable[[str], bool]
+    ) -> str | None:
+        """What is wrong with this gate in the graph it sits in, or None.
+
+        `has_node` and `has_key` answer for that graph: is there a node of that name,
+        a state key of that name. A route to a missing node would otherwise be
+        dropped by LangGraph (the run ends as if finished, the action never runs), and
+        a missing key fails only once a decision is applied.
+        """
+        for decision, node in self.routes.items():
+            if not has_node(node):
+                option = "on_approve" if decision == "approve" else f"on_{decision}"
+                return (
+                    f"{option}={node!r} names no node of the graph it runs in: add a node"
+                    f" {node!r}, or route {decision} to a node that exists"
+                )
+        missing = [
+            (key, param, what)
+            for key, param, what in (
+                (self.decision_key, "decision_key", "the decision"),
+                (self.approved_action_key, "approved_action_key", "the approved action"),
+            )
+            if not has_key(key)
+        ]
+        if missing:
+            keys = " and ".join(f"{key!r} ({what})" for key, _, what in missing)
+            declare = ", ".join(f"{key}: dict | None" for key, _, _ in missing)
+            params = " / ".join(f"{param}=" for _, param, _ in missing)
+            return (
+                f"the state declares no key {keys}, which the gate writes: add"
+                f" `{declare}` to your state schema, or name keys it has with {params}"
+            )
+        return None
+
+    def _check_running(self, config: RunnableConfig) -> None:
+        """Fail the gate's first run, before it asks anyone, if its graph cannot take it."""
+        from langgraph_hitl._inspect import END, channel_exists
+
+        # Every node has a `branch:to:NODE` channel and every state key a channel of its
+        # own; a missing one is only found by asking the running graph (None: unknown).
+        problem = self.problem(
+            has_node=lambda node: (
+                node == END or channel_exists(config, f"branch:to:{node}") is not False
+            ),
+            has_key=lambda key: channel_exists(config, key) is not False,
         )
+        if problem is not None:
+            gate = (config.get("metadata") or {}).get("langgraph_node") or "approval gate"
+            raise ConfigurationError(f"gate {gate!r}: {problem}")
+
+    def build_request(self, state: Any) -> ApprovalRequest:
+        """The request for this state, with the gate's schema and allowed decisions applied.
+
+        Raises:
+            ConfigurationError: The request builder's output is not a valid request; the
+                message names the field and what is allowed.
+        """
+        try:
+            built = self.request(state)
+            if isinstance(built, Mapping):
+                built = ApprovalRequest.model_validate(dict(built))
+        except ValidationError as err:
+            # A builder that validates the request itself raises the same error.
+            if err.title not in (ApprovalRequest.__name__, Action.__name__):
+                raise
+            raise ConfigurationError(_invalid_request(err)) from None
+        if not isinstance(built, ApprovalRequest):
+            raise ConfigurationError(
+                f"the request builder returned {type(built).__name__}, not an ApprovalRequest"
+                " or a dict of its fields"
+            )
+        req = built
         # Only a list the builder gave narrows the gate's; the model's default list
         # would otherwise drop `respond` from a gate that has `on_respond`.
         narrowed = (
@@ -153,6 +223,7 @@ class ApprovalGate:
     def __call__(self, state: Any, config: RunnableConfig) -> Command[str]:
         # This node runs again from its first line on every resume: everything above
         # interrupt() is a pure function of state, so re-running it is harmless.
+        self._check_running(config)
         req = self.build_request(state)
         gate = (config.get("metadata") or {}).get("langgraph_node")
         payload = {
@@ -207,6 +278,24 @@ class ApprovalGate:
                     raise InvalidEditError(f"edited args: {err.errors()[0]['msg']}") from err
             return decision, Action(name=req.action.name, args=args)
         return decision, None
+
+
+def _invalid_request(err: ValidationError) -> str:
+    """One line naming the request's bad field and what is allowed there."""
+    first = err.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if err.title == Action.__name__:
+        loc = ["action", *loc]
+    field = ".".join(loc) or "the request"
+    fields = ", ".join(ApprovalRequest.model_fields)
+    if first["type"] == "missing":
+        listed = f" (fields: {fields})" if len(loc) == 1 else ""
+        return f"the request builder gave no {field!r}, which a request needs{listed}"
+    if first["type"] == "extra_forbidden":
+        where = ApprovalRequest if len(loc) == 1 else Action
+        allowed = ", ".join(where.model_fields)
+        return f"the request builder gave an unknown field {field!r} (allowed: {allowed})"
+    return f"the request builder gave an invalid {field!r}: {first['msg']}"
 
 
 def _normalise_allowed(allowed: Sequence[str] | None, *, respond: bool) -> tuple[DecisionType, ...]:

@@ -28,17 +28,18 @@ def _has_table(conn: Any, name: str) -> bool:
 
 def _group_by_graph(
     desk: Any, ledger: Any, threads: list[str]
-) -> tuple[dict[str, list[str]], list[str]]:
-    """Threads by the graph to load them with (`--graph` first), and those with none."""
-    recorded = ledger.thread_graphs()
-    by_graph: dict[str, list[str]] = {}
+) -> tuple[dict[tuple[str, str | None], list[str]], list[str]]:
+    """Threads by the graph (and root) to load them with (`--graph` first), and those
+    with none."""
+    recorded = ledger.thread_origins()
+    by_graph: dict[tuple[str, str | None], list[str]] = {}
     without: list[str] = []
     for thread_id in threads:
-        ref = desk.graph or recorded.get(thread_id)
+        ref, root = (desk.graph, None) if desk.graph else recorded.get(thread_id, (None, None))
         if ref is None:
             without.append(thread_id)
         else:
-            by_graph.setdefault(ref, []).append(thread_id)
+            by_graph.setdefault((ref, root), []).append(thread_id)
     return by_graph, without
 
 
@@ -98,24 +99,26 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
         by_graph, without = _group_by_graph(desk, ledger, sorted(threads))
     for thread_id in without:
         report.add("no_graph", thread_id, "no graph recorded: pass --graph", fixed=False)
-    for ref, thread_ids in by_graph.items():
+    for origin, thread_ids in by_graph.items():
         try:
-            with desk._graph(ref) as graph:
+            with desk._graph(*origin, check=False) as graph:
                 for thread_id in thread_ids:
                     report.checked_threads += 1
-                    _check_thread(graph, thread_id, report, repair=repair)
+                    _check_thread(desk, graph, thread_id, report, repair=repair)
         except HitlError as err:
             for thread_id in thread_ids:
                 report.add("graph_unloadable", thread_id, str(err), fixed=False)
     return report
 
 
-def _check_thread(graph: Any, thread_id: str, report: DoctorReport, *, repair: bool) -> None:
+def _check_thread(
+    desk: Any, graph: Any, thread_id: str, report: DoctorReport, *, repair: bool
+) -> None:
     from langgraph_hitl.desk import task_of_interrupt
     from langgraph_hitl.models import REQUEST_KIND
 
     ledger = graph.checkpointer.ledger
-    snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+    snapshot = desk._snapshot(graph, {"configurable": {"thread_id": thread_id}})
     waiting = {item.id: item for item in snapshot.interrupts}
     tasks = task_of_interrupt(snapshot)
     known = {rec.interrupt_id: rec for rec in ledger.requests(thread_id)}
@@ -238,12 +241,12 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
 
     keep("waiting on a human", sum(1 for t in threads if t in open_threads))
     keep("no graph recorded", len(without))
-    for ref, thread_ids in by_graph.items():
-        with desk._graph(ref) as graph:
+    for (ref, root), thread_ids in by_graph.items():
+        with desk._graph(ref, root, check=False) as graph:
             saver = graph.checkpointer
             for thread_id in thread_ids:
                 config = {"configurable": {"thread_id": thread_id}}
-                snapshot = graph.get_state(config)
+                snapshot = desk._snapshot(graph, config)
                 if snapshot.interrupts:
                     keep("paused")
                 elif snapshot.next:

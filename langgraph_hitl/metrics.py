@@ -91,7 +91,7 @@ DECISION_TIME_EDGES: tuple[float, ...] = (0, 2, 5, 10, 30, 60, 120, 300, 900, 36
 Source: TypeAlias = "ReviewLedger | sqlite3.Connection | str | Path"
 
 
-_OTHER_TABLES = frozenset({"policy", "notify"})
+_OTHER_TABLES = frozenset({"policy", "notify", "serializer"})
 """Tables of a shared hitl.toml that belong to other parts."""
 
 

@@ -67,7 +67,7 @@ def notify(state: State) -> dict[str, Any]:
     return {"done": ["notify"]}
 
 
-def gated_graph() -> StateGraph[Any]:
+def gated_graph(pay: Any = pay) -> StateGraph[Any]:
     """START -> approve_payment -> pay | notify."""
     gate = ApprovalGate(pay_request, on_approve="pay", on_reject="notify")
     builder: StateGraph[Any] = StateGraph(State)
@@ -204,6 +204,56 @@ def test_async_checkpointer_needs_a_file() -> None:
 
     with pytest.raises(ValueError, match="needs a file"):
         asyncio.run(run())
+
+
+def test_one_saver_serves_invoke_and_ainvoke(tmp_path: Path) -> None:
+    """`open_checkpointer`'s saver runs a graph with an async node under `ainvoke`: its
+    async methods answer what the sync ones do, and interrupts reach the ledger."""
+    db = tmp_path / "c.sqlite"
+
+    async def pay_later(state: State) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"done": ["pay"]}
+
+    builder = gated_graph(pay=pay_later)
+
+    async def run(saver: Any) -> list[str]:
+        graph = builder.compile(checkpointer=saver)
+        (pending,) = (await graph.ainvoke({"amount": 52_000.0}, config("t")))["__interrupt__"]
+        assert_one_pending(db, "t", pending.id)
+        assert await saver.aget_tuple(config("t")) == saver.get_tuple(config("t"))
+        listed = [c async for c in saver.alist(config("t"))]
+        assert listed == list(saver.list(config("t")))
+        out = await graph.ainvoke(Command(resume={pending.id: {"type": "approve"}}), config("t"))
+        await saver.adelete_thread("t")
+        assert saver.get_tuple(config("t")) is None
+        return list(out["done"])
+
+    with open_checkpointer(db, graph="payments") as saver:
+        assert asyncio.run(run(saver)) == ["pay"]
+        # The same saver, synchronously, on another thread of the same file.
+        assert gated_graph().compile(checkpointer=saver).invoke({"amount": 1.0}, config("u"))
+    with ReviewLedger.open(db) as ledger:
+        assert ledger.requests("t")[0].status == "applied"
+
+
+def test_parallel_async_nodes_take_turns_on_the_one_connection(tmp_path: Path) -> None:
+    """Eight async nodes in one step write through the saver's worker threads at once."""
+    builder: StateGraph[Any] = StateGraph(State)
+    for i in range(8):
+
+        async def step(state: State, i: int = i) -> dict[str, Any]:
+            await asyncio.sleep(0)
+            return {"done": [f"step{i}"]}
+
+        builder.add_node(f"step{i}", step)
+        builder.add_edge(START, f"step{i}")
+        builder.add_edge(f"step{i}", END)
+    with open_checkpointer(tmp_path / "c.sqlite") as saver:
+        graph = builder.compile(checkpointer=saver)
+        out = asyncio.run(graph.ainvoke({"amount": 1.0}, config("t"), durability="sync"))
+        assert sorted(out["done"]) == sorted(f"step{i}" for i in range(8))
+        assert graph.get_state(config("t")).values["done"] == out["done"]
 
 
 # -- answers given straight to LangGraph -------------------------------------------------------

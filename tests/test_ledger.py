@@ -126,11 +126,16 @@ def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> No
         " action_args, summary, reasons, status, created_at, payload, args_digest)"
         " VALUES ('req_old', 't-old', 'i', 'pay', '{}', 'old', '[]', 'applied', 1.0, '{}', 'd')"
     )
+    conn.execute(
+        "INSERT INTO hitl_threads (thread_id, graph, created_at) VALUES ('t-old', 'invoice', 1.0)"
+    )
     conn.commit()
     conn.close()
     with ReviewLedger.open(db_file) as ledger:
         versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
         assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
+        # A thread recorded before roots were: its reference resolves as it always did.
+        assert ledger.thread_origin("t-old") == ("invoice", None)
         row = ledger.conn.execute(
             "SELECT status, quorum, level, eligible FROM hitl_requests WHERE request_id = 'req_old'"
         ).fetchone()
@@ -542,6 +547,23 @@ def test_register_thread_first_graph_wins(ledger: ReviewLedger) -> None:
     ledger.register_thread("t-1", "other")
     assert ledger.thread_graph("t-1") == "invoice"
     assert ledger.thread_graph("t-unknown") is None
+
+
+def test_register_thread_keeps_the_root_its_graph_came_with(ledger: ReviewLedger) -> None:
+    """A root goes with the first graph; a graph named before its root (a node logging
+    its route) gets the root later; another graph's root never replaces it."""
+    ledger.register_thread("leased", None)
+    ledger.register_thread("leased", "invoice", root="/srv/app")
+    ledger.register_thread("routed", "invoice")
+    ledger.register_thread("routed", "invoice", root="/srv/app")
+    ledger.register_thread("routed", "invoice", root="/elsewhere")
+    ledger.register_thread("other", "invoice", root="/srv/app")
+    ledger.register_thread("other", "payroll", root="/srv/payroll")
+    assert ledger.thread_origin("leased") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("routed") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("other") == ("invoice", "/srv/app")
+    assert ledger.thread_origin("unknown") == (None, None)
+    assert ledger.thread_origins()["routed"] == ("invoice", "/srv/app")
 
 
 # -- hostile values ------------------------------------------------------------------------------

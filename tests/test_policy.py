@@ -192,8 +192,9 @@ def test_request_role_chain_is_consistent() -> None:
         request(review_roles=["senior", "senior"])
 
 
-def test_one_hitl_toml_holds_policy_notify_and_metrics(repo_root: Path) -> None:
+def test_one_hitl_toml_holds_policy_notify_metrics_and_serializer(repo_root: Path) -> None:
     """examples/hitl.toml: each part reads its own table from the one file."""
+    from langgraph_hitl._serde import allowed_by_config
     from langgraph_hitl.metrics import MetricsConfig
     from langgraph_hitl.notify import NotifyConfig
 
@@ -204,3 +205,4 @@ def test_one_hitl_toml_holds_policy_notify_and_metrics(repo_root: Path) -> None:
     assert pol.eligible_roles("medium") == ["senior", "manager"]
     assert MetricsConfig.from_toml(path).human_cost_per_hour == 60
     assert NotifyConfig.load(path, env={}).configured
+    assert allowed_by_config(path.parent, {"LANGGRAPH_HITL_CONFIG": str(path)}) == set()
