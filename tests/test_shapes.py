@@ -390,8 +390,8 @@ def test_langgraph_json_name_resolves_from_the_recorded_root(project: Path, tmp_
 def test_a_root_that_moved_falls_back_to_the_current_directory(
     project: Path, tmp_path: Path
 ) -> None:
-    """The root is gone: the error names it and what was tried; from the new place,
-    `resume` applies the recorded decision."""
+    """The root is gone: the error names it and what was tried, before anything is
+    recorded; from the new place, the same decision goes through."""
     db, elsewhere = tmp_path / "hitl.sqlite", tmp_path / "elsewhere"
     elsewhere.mkdir()
     ran = finish(
