@@ -64,6 +64,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from langgraph_hitl._input import unusable
 from langgraph_hitl._report import pct, span
 from langgraph_hitl._time import iso, seconds
 from langgraph_hitl.errors import BadInputError, ConfigurationError
@@ -106,7 +107,7 @@ class MetricsConfig(BaseModel):
         (0.05, 60.0)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     escalation_rate_max: float = Field(default=0.40, ge=0.0, le=1.0)
     """Over this share of routed work sent to a human, review is too cautious."""
@@ -192,6 +193,9 @@ class MetricsConfig(BaseModel):
         table = data.get("metrics", {} if data.keys() & _OTHER_TABLES else data)
         if not isinstance(table, dict):
             raise ConfigurationError(f"{path}: [metrics] must be a table")
+        problem = unusable(table)
+        if problem is not None:  # TOML has nan and inf; no threshold may be either
+            raise ConfigurationError(f"{path}: {problem[0]}: {problem[1]}")
         try:
             return cls.model_validate(table)
         except ValidationError as err:

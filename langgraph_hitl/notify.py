@@ -63,6 +63,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._input import unusable
 from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import ReviewLedger, clock, lease_owner, owner_is_dead
@@ -473,7 +474,7 @@ class NotifyConfig(BaseModel):
         (True, ['webhook https://hooks.example.com/hitl'])
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     webhook_url: str | None = None
     """POST notifications here (`http://` or `https://`)."""
@@ -596,6 +597,9 @@ def _read_section(file: Path) -> dict[str, Any]:
     section = data.get("notify", {})
     if not isinstance(section, dict):
         raise BadInputError(f"{file}: [notify] must be a table")
+    problem = unusable(section)
+    if problem is not None:  # TOML has nan and inf; no timeout may be either
+        raise BadInputError(f"{file}: notify.{problem[0]}: {problem[1]}")
     if "secret" in section:
         raise BadInputError(
             f"{file}: never put the webhook secret in a file; set secret_env to the name of"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._input import unusable
 from langgraph_hitl._time import seconds
 from langgraph_hitl.errors import ConfigurationError
 from langgraph_hitl.models import ApprovalRequest
@@ -58,7 +59,7 @@ class Tier(BaseModel):
         28800.0
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     """The tier's name, as requests carry it in `risk_tier`."""
@@ -232,6 +233,9 @@ class ReviewPolicy:
                 raise ConfigurationError(f"{path}: [policy] must be a table")
         else:
             data = {k: v for k, v in data.items() if k not in ("notify", "metrics")}
+        problem = unusable(data)
+        if problem is not None:  # TOML has nan and inf; no rate or deadline may be either
+            raise ConfigurationError(f"{path}: {problem[0]}: {problem[1]}")
         tiers = data.pop("tiers", {})
         if not isinstance(tiers, dict):
             raise ConfigurationError(f"{path}: [tiers.NAME] tables expected")
