@@ -161,6 +161,8 @@ class ApprovalGate:
             "request": req.to_wire(),
             "args_digest": req.action.digest(),
         }
+        if self.policy is not None and self.policy.roles:
+            payload["roles"] = list(self.policy.roles)  # the whole chain: `reviewers add` checks
         problem: str | None = None
         while True:
             asked = payload if problem is None else {**payload, "problem": problem}
