@@ -164,7 +164,10 @@ batch_app = typer.Typer(
     "`batch approve GROUP` / `batch reject GROUP` decide a group, or the part of it that\n"
     "passes --where (on args, tier, confidence, thread) and --limit: each request is\n"
     "still recorded and applied on its own, exactly once, with a result per request.\n"
-    "Exit 0 when every request was decided, else the exit code of the first that was not.",
+    "--dry-run runs the same checks (role, owner, quorum) and says who would be refused\n"
+    "and why, writing nothing. Exit 0 when every request was decided; 1 when the ledger\n"
+    "failed midway (the decisions before it stand; every result is printed); else the\n"
+    "exit code of the first that was not decided. A dry run exits as the real run would.",
     invoke_without_command=True,
 )
 app.add_typer(batch_app, name="batch")
@@ -188,7 +191,12 @@ LimitOption = Annotated[
     int, typer.Option(metavar="N", min=0, help="Decide at most this many; 0 for all.")
 ]
 DryRunFlag = Annotated[
-    bool, typer.Option("--dry-run", help="Show what would be decided; decide nothing.")
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Say per request what would happen, and who would be refused and why (the"
+        " same role, owner and quorum checks); write nothing.",
+    ),
 ]
 
 

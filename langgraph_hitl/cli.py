@@ -1,10 +1,12 @@
 """The `langgraph-hitl` command line: run graphs, review and decide from any process.
 
-Exit codes (also in `--help`): 0 done; 1 anything else; 2 bad input (unparsable JSON,
-unknown id, a decision the gate does not allow, an edit that fails the schema,
-missing or unreadable database); 3 conflict (already decided, no longer pending,
-stale); 4 not authorized (the reviewer's role may not decide it, or they own the
-work). Every failure is one line on stderr; nothing pending changes.
+Exit codes (also in `--help`): 0 done; 1 anything else (a batch whose ledger failed
+midway, too); 2 bad input (unparsable JSON, NaN or Infinity, a file too big, a number
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). Every failure is one line on stderr; nothing pending changes. A closed
+output pipe (`| head -1`) is not a failure: exit 0.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from langgraph_hitl.errors import BadInputError, HitlError
 from langgraph_hitl.ledger import RequestRecord, ReviewItem
 
 EXIT_CODES = """\
-Exit codes: 0 done; 1 anything else; 2 bad input (unparsable JSON, unknown id, a
-decision the gate does not allow, an edit that fails the schema, missing or
-unreadable database); 3 conflict (already decided, no longer pending, stale); 4 not
-authorized (the reviewer's role may not decide it, or they own the work).
+Exit codes: 0 done; 1 anything else (a batch whose ledger failed midway, too); 2 bad
+input (unparsable JSON, NaN or Infinity, an @file over 32 MiB, a number or duration
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). A closed output pipe is not a failure: exit 0.
 """
 
 app = typer.Typer(
@@ -341,7 +345,7 @@ def thread(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD", help="The thread id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Show where a thread stands: paused, done or stalled, with its state."""
+    """Show where a thread stands: paused, done, stalled or cancelled, with its state."""
     status = _desk().thread(thread_id)
     if as_json:
         _print_json(status.to_json())
