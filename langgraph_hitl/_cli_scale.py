@@ -102,6 +102,7 @@ def _known_roles(config: Path | None) -> list[str]:
     """Roles the deployment knows: its policy's chain first, then the ledger's requests'."""
     import tomllib
 
+    from langgraph_hitl._input import read_file
     from langgraph_hitl.errors import ConfigurationError
     from langgraph_hitl.notify import CONFIG_FILE
     from langgraph_hitl.policy import ReviewPolicy
@@ -111,10 +112,8 @@ def _known_roles(config: Path | None) -> list[str]:
     path = Path(named) if named else Path(CONFIG_FILE)
     if named or path.is_file():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise BadInputError(f"cannot read config {path}: {error.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            data = tomllib.loads(read_file(str(path), "config"))
+        except tomllib.TOMLDecodeError as error:
             raise BadInputError(f"config {path} is not valid TOML: {error}") from None
         if data.keys() & {"policy", "roles", "tiers"}:
             try:

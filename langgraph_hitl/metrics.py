@@ -64,7 +64,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from langgraph_hitl._input import unusable
+from langgraph_hitl._input import read_file, unusable
 from langgraph_hitl._report import pct, span
 from langgraph_hitl._time import iso, seconds
 from langgraph_hitl.errors import BadInputError, ConfigurationError
@@ -186,8 +186,10 @@ class MetricsConfig(BaseModel):
                 key or a bad value (the message says which).
         """
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            data = tomllib.loads(read_file(str(path), "metrics config"))
+        except BadInputError as err:  # missing, unreadable, not UTF-8, over 32 MiB
+            raise ConfigurationError(str(err)) from None
+        except tomllib.TOMLDecodeError as err:
             raise ConfigurationError(f"cannot read metrics config {path}: {err}") from None
         # One hitl.toml may hold [policy], [notify] and [metrics]; alone, top-level keys.
         table = data.get("metrics", {} if data.keys() & _OTHER_TABLES else data)

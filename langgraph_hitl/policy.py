@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from langgraph_hitl._input import unusable
+from langgraph_hitl._input import read_file, unusable
 from langgraph_hitl._time import seconds
-from langgraph_hitl.errors import ConfigurationError
+from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.models import ApprovalRequest
 
 if TYPE_CHECKING:
@@ -224,8 +224,10 @@ class ReviewPolicy:
         `overrides` (for example `router=`, `predictor=`) are passed to the constructor.
         """
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            data = tomllib.loads(read_file(str(path), "policy"))
+        except BadInputError as err:  # missing, unreadable, not UTF-8, over 32 MiB
+            raise ConfigurationError(str(err)) from None
+        except tomllib.TOMLDecodeError as err:
             raise ConfigurationError(f"cannot read policy {path}: {err}") from None
         if "policy" in data:
             data = data["policy"]

@@ -854,6 +854,12 @@ ODD_INPUTS: dict[str, tuple[list[str], str]] = {
     "--limit huge": (["list", "--limit", "9" * 20], "--limit"),
     "--target-rate nan": (["calibrate", "--target-rate", "nan"], "--target-rate: nan"),
     "--test-size inf": (["train", "--test-size", "inf"], "--test-size: inf"),
+    "metrics --config /dev/zero": (["metrics", "--config", "/dev/zero"], "larger than"),
+    "notify --config /dev/zero": (["notify", "--once", "--config", "/dev/zero"], "larger than"),
+    "reviewers --config /dev/zero": (
+        ["reviewers", "add", "jo", "--role", "junior", "--config", "/dev/zero"],
+        "larger than",
+    ),
     "--expect-head xyz": (["audit", "verify", "--expect-head", "xyz"], "malformed"),
     "--expect-head g*64": (["audit", "verify", "--expect-head", "g" * 64], "malformed"),
 }
