@@ -30,8 +30,10 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from langgraph_hitl._tables import Column, fitted_table, plain_line
+from langgraph_hitl._tables import escape as escape_text
 from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, HitlError
 from langgraph_hitl.ledger import RequestRecord, ReviewItem
@@ -549,10 +551,7 @@ def list_(
 
 def _show_request(rec: RequestRecord) -> None:
     req = rec.request
-    from rich.markup import escape
-
-    # The summary came from an agent, like everything else here: never markup.
-    lines = [f"[bold]{escape(req.summary)}[/bold]", ""]
+    lines = ["", ""]
     lines.append(f"action     {req.action.name}")
     for key, value in req.action.args.items():
         lines.append(f"  {key:<12} {_short(value, 70)}")
@@ -596,7 +595,11 @@ def _show_request(rec: RequestRecord) -> None:
         lines.append(f"decided: {rec.decision.type} by {who}")
     else:
         lines.append(f"allowed: {', '.join(req.allowed_decisions)}")
-    body = "\n".join(line if line.startswith("[bold]") else escape(line) for line in lines)
+    # Everything here came from an agent: plain Text (no markup, no emoji codes), with
+    # control characters and bidi marks shown escaped, the summary in bold; long lines
+    # fold at the panel's edge rather than being cut.
+    body = Text(escape_text(req.summary), style="bold", no_wrap=False, overflow="fold")
+    body.append("\n" + "\n".join(escape_text(line) for line in lines[1:]))
     out.print(Panel(body, title=rec.request_id, expand=False))
 
 

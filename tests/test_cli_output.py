@@ -165,6 +165,9 @@ def test_agent_text_is_shown_as_text(queue: Queue) -> None:
         assert "\\x1b[31mRED" in printed and "\\u202e" in printed
         assert "[bold]x[/bold]" in printed.replace("\n", "").replace("│", "").replace(" ", "")
         assert ":money_bag:" in printed.replace("\n", "").replace("│", "").replace(" ", "")
+    shown = ok(cli(queue.db, "show", "INV-6666", columns=250))
+    assert "[bold]x[/bold]" in shown and ":money_bag:" in shown  # the summary, as text
+    assert "\x1b" not in shown and "\u202e" not in shown and "\\x1b[31mRED" in shown
 
 
 # -- --plain and --json ----------------------------------------------------------------------
