@@ -489,7 +489,7 @@ PlainFlag = Annotated[
     "list",
     epilog=f"--plain fields: {PLAIN_REQUEST.replace(' ', ', ')}; with --review:"
     f" {PLAIN_REVIEW.replace(' ', ', ')}. --json prints {{total, shown, truncated, limit,"
-    " requests}} (with --review: reviews).",
+    " requests} (with --review: reviews).",
 )
 @_handled
 def list_(
