@@ -138,7 +138,7 @@ def measure(db: Path, size: int) -> list[list[Any]]:
     floor_s, _ = timed_process([py, "-c", "pass"], CLI_RUNS)
     return [
         [size, "ours: `langgraph-hitl list --json`, fresh process", cli_s * 1e3,
-         len(json.loads(cli_out)), CLI_RUNS],
+         len(json.loads(cli_out)["requests"]), CLI_RUNS],
         [size, "LangGraph API: list(None) + get_state, fresh process", proc_s * 1e3,
          len(json.loads(proc_out)), runs],
         [size, "LangGraph API: the same scan, in-process", inproc_s * 1e3,

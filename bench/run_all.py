@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench_gate.py",
     "bench_list.py",
     "bench_batch.py",
+    "bench_race.py",
     "bench_metrics.py",
     "bench_notify.py",
     "bench_storage.py",

@@ -9,6 +9,7 @@ use it: the agent runs and pauses in one process, a reviewer decides later in an
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sqlite3
 import subprocess
@@ -87,7 +88,7 @@ def main() -> None:
     cli(db, "reject", "INV-1004", "--reason", "Hooli Partners is not an approved vendor")
 
     say("Close the after-the-fact review, and read the trail of the large invoice.")
-    review_id = cli(db, "list", "--review", "--json").split('"review_id": "')[1].split('"')[0]
+    review_id = json.loads(cli(db, "list", "--review", "--json"))["reviews"][0]["review_id"]
     cli(db, "review", review_id, "--ok", "--reviewer", "ana")
     cli(db, "history", "INV-1003")
 

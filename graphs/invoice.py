@@ -20,6 +20,11 @@ pay on their own are sampled for review after the fact. Deadlines per step: 4 h
 (`langgraph-hitl train`, saved as `override-model.json` beside the database, or named
 by `$LANGGRAPH_HITL_MODEL`) escalates invoices it scores at 0.7 or more.
 
+What OCR hands over is not trusted: an amount, line-item number or OCR confidence that
+is not a finite number (NaN, Infinity, text) is read as unknown, said in the reasons, and
+escalated; an invoice whose amount is unknown can be corrected (`modify`) or rejected,
+never approved as it stands.
+
 Paying is the irreversible step: one row per invoice in `payments`, keyed by
 `invoice_id`, so an invoice is never paid twice even if the node runs again.
 The graph is a factory taking our checkpointer: it pays into the same SQLite file.
@@ -29,6 +34,7 @@ Run it: `langgraph-hitl run invoice --input @examples/invoices/large.json`.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -52,6 +58,7 @@ from langgraph_hitl import (
     require_approval,
 )
 from langgraph_hitl.checkpointing import HitlSqliteSaver
+from langgraph_hitl.routers import as_confidence
 
 KNOWN_VENDORS = frozenset({"Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp"})
 REQUIRED = ("invoice_id", "vendor", "amount", "currency", "due_date", "line_items")
@@ -100,7 +107,8 @@ class InvoiceInput(TypedDict, total=False):
 
 class InvoiceState(TypedDict, total=False):
     invoice: dict[str, Any]
-    ocr_confidence: float
+    ocr_confidence: float | None
+    unreadable: list[str]
     problems: list[str]
     vendor_history: str
     confidence: float
@@ -124,11 +132,19 @@ def several_failures(state: dict[str, Any]) -> str | None:
     return None
 
 
+def unreadable_input(state: dict[str, Any]) -> str | None:
+    """Escalate when OCR handed over a number that is not one (read as unknown)."""
+    notes = state.get("unreadable") or []
+    return f"unreadable input: {'; '.join(notes)}" if notes else None
+
+
 ROUTER = ConfidenceRouter(
     autonomous_at=0.8,
     review_at=0.5,
     rules=RiskRules(
-        max_amount=MAX_AUTONOMOUS_AMOUNT, amount_key="invoice.amount", extra=[several_failures]
+        max_amount=MAX_AUTONOMOUS_AMOUNT,
+        amount_key="invoice.amount",
+        extra=[several_failures, unreadable_input],
     ),
 )
 
@@ -221,7 +237,9 @@ def check_invoice(invoice: dict[str, Any], payments: Payments, thread_id: str) -
     except (KeyError, TypeError, ValueError):
         problems.append("line items are malformed")
     else:
-        if isinstance(amount, int | float) and items and abs(total - amount) > 0.01:
+        if not math.isfinite(total):
+            problems.append("line items are malformed")
+        elif finite_number(amount) is not None and items and abs(total - amount) > 0.01:
             problems.append(f"line items add up to {total:,.2f}, not {amount:,.2f}")
     vendor = invoice.get("vendor")
     if vendor and vendor not in KNOWN_VENDORS:
@@ -233,10 +251,21 @@ def check_invoice(invoice: dict[str, Any], payments: Payments, thread_id: str) -
     return problems
 
 
+def finite_number(value: Any) -> float | None:
+    """A finite number (not a bool, not text), else None: what counts as a known amount."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def _tier(state: InvoiceState) -> str:
-    """The risk tier: by amount, one up for problems, at least high for two or more."""
-    amount = state["invoice"].get("amount")
-    amount = amount if isinstance(amount, int | float) else 0
+    """The risk tier: by amount, one up for problems, at least high for two or more.
+
+    An unknown amount could be any amount: high, where one manager may type it in.
+    """
+    amount = finite_number(state["invoice"].get("amount"))
+    if amount is None:
+        return "high"
     level = next((i for i, (_, limit) in enumerate(TIER_LIMITS) if amount <= limit), 3)
     problems = len(state.get("problems") or [])
     if problems:
@@ -249,21 +278,29 @@ def _tier(state: InvoiceState) -> str:
 def payment_request(state: InvoiceState) -> ApprovalRequest:
     """What the reviewer sees: a pure function of state (it runs again on resume)."""
     inv = state["invoice"]
-    amount = inv.get("amount") or 0
+    amount = finite_number(inv.get("amount"))
     problems = state.get("problems") or []
     due = inv.get("due_date")
+    known = amount is not None
+    extra: dict[str, Any] = {}
+    if not known:
+        # Nothing to approve as it stands: a reviewer types the amount in, or rejects.
+        extra["allowed_decisions"] = ["modify", "reject", "respond"]
     return ApprovalRequest.model_validate(
         {
             "action": {"name": "pay_invoice", "args": inv},
-            "summary": f"Pay {inv.get('invoice_id')}: {amount:,.2f} {inv.get('currency')} "
-            f"to {inv.get('vendor')}",
+            "summary": f"Pay {inv.get('invoice_id')}: "
+            + (f"{amount:,.2f}" if known else "an unknown amount of")
+            + f" {inv.get('currency')} to {inv.get('vendor')}",
             "goal": "Pay valid supplier invoices on time, and never pay one twice.",
             "reasons": state.get("reasons") or [],
             "risk_tier": _tier(state),
             "confidence": state.get("confidence"),
             "recommendation": "pay: the invoice checks out"
             if not problems
-            else "fix the invoice, or reject it",
+            else "fix the invoice, or reject it"
+            if known
+            else "type the amount in (modify), or reject it",
             "alternatives": ["reject the invoice", "edit the amount or line items, then pay"],
             "history": [state.get("vendor_history", "")],
             "failure_reason": "; ".join(problems) or None,
@@ -273,8 +310,22 @@ def payment_request(state: InvoiceState) -> ApprovalRequest:
                 "ocr_confidence": state.get("ocr_confidence"),
             },
             "owner": state.get("submitted_by"),
+            **extra,
         }
     )
+
+
+def _readable_item(item: Any, unreadable: list[str]) -> Any:
+    """A line item with each quantity or price that is not a finite number as None."""
+    if not isinstance(item, dict):
+        return item
+    fixed = dict(item)
+    for key in ("quantity", "unit_price"):
+        value = fixed.get(key)
+        if value is not None and finite_number(value) is None:
+            unreadable.append(f"line item {key} {value!r} is not a number")
+            fixed[key] = None
+    return fixed
 
 
 def make_graph(checkpointer: HitlSqliteSaver) -> Any:
@@ -290,11 +341,28 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
         invoice = {k: state.get(k) for k in (*REQUIRED, "po_number")}
         if isinstance(invoice["currency"], str):
             invoice["currency"] = invoice["currency"].upper()
+        # A number OCR could not read (NaN, Infinity, text) is unknown, never a guess:
+        # `NaN > 10_000` is false and `min(1.0, NaN)` is 1.0, so a NaN slips past limits.
+        unreadable: list[str] = []
+        raw = invoice["amount"]
+        if raw is not None and finite_number(raw) is None:
+            unreadable.append(f"amount {raw!r} is not a number")
+            invoice["amount"] = None
+        if isinstance(invoice["line_items"], list):
+            invoice["line_items"] = [
+                _readable_item(item, unreadable) for item in invoice["line_items"]
+            ]
+        raw = state.get("ocr_confidence")
+        confidence = as_confidence(raw)
+        if raw is not None and confidence is None:
+            unreadable.append(f"OCR confidence {raw!r} is not a number in 0..1")
+        cost = finite_number(state.get("agent_cost"))
         return {
             "invoice": invoice,
-            "ocr_confidence": float(state.get("ocr_confidence", 0.0)),
+            "ocr_confidence": confidence,
+            "unreadable": unreadable,
             "submitted_by": state.get("submitted_by"),
-            "agent_cost": float(state.get("agent_cost", 0.0)),
+            "agent_cost": 0.0 if cost is None else cost,
         }
 
     def validate(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
@@ -306,7 +374,9 @@ def make_graph(checkpointer: HitlSqliteSaver) -> Any:
 
     def score(state: InvoiceState, config: RunnableConfig) -> dict[str, Any]:
         penalty = 0.2 * len(state["problems"]) + (0.05 if not state["invoice"]["po_number"] else 0)
-        confidence = round(max(0.0, min(1.0, state["ocr_confidence"] - penalty)), 3)
+        ocr = state.get("ocr_confidence")
+        # Unknown OCR confidence stays unknown: the router escalates a missing confidence.
+        confidence = None if ocr is None else round(max(0.0, min(1.0, ocr - penalty)), 3)
         scored: InvoiceState = {**state, "confidence": confidence}  # type: ignore[typeddict-item]
         scored["reasons"] = ROUTER.reasons(scored) + [f"validation: {p}" for p in state["problems"]]
         request = payment_request(scored)

@@ -31,13 +31,18 @@ def train_command(
         Path | None,
         typer.Option(
             "--out",
+            metavar="FILE",
             help="Where to save the model (plain JSON) [default: override-model.json beside"
             " the database, where the invoice graph looks for it].",
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Fixes the held-out split.")] = 0,
-    test_size: Annotated[float, typer.Option(help="Share of history held out, in (0, 1).")] = 0.25,
+    seed: Annotated[
+        int, typer.Option(metavar="N", min=0, max=2**32 - 1, help="Fixes the held-out split.")
+    ] = 0,
+    test_size: Annotated[
+        float, typer.Option(metavar="SHARE", help="Share of history held out, in (0, 1).")
+    ] = 0.25,
     as_json: JsonFlag = False,
 ) -> None:
     """Train the override predictor on the ledger's history (needs langgraph-hitl[predict]).
@@ -90,10 +95,14 @@ def export_command(
         ),
     ] = False,
     out_file: Annotated[
-        str, typer.Option("--out", help="Write JSON lines here; '-' for stdout (default).")
+        str,
+        typer.Option(
+            "--out", metavar="FILE", help="Write JSON lines here; '-' for stdout (default)."
+        ),
     ] = "-",
     since: Annotated[
-        str | None, typer.Option(help="Only decisions this recent, e.g. 30d, 12h.")
+        str | None,
+        typer.Option(metavar="DURATION", help="Only decisions this recent, e.g. 30d, 12h."),
     ] = None,
 ) -> None:
     """Export learning data as JSON lines (--overrides is the only kind for now)."""
@@ -120,7 +129,8 @@ def export_command(
 @_handled
 def calibrate_command(
     target_rate: Annotated[
-        float, typer.Option(help="The highest escalation rate acceptable, in (0, 1].")
+        float,
+        typer.Option(metavar="RATE", help="The highest escalation rate acceptable, in (0, 1]."),
     ] = 0.2,
     as_json: JsonFlag = False,
 ) -> None:

@@ -35,7 +35,8 @@ def _since(text: str, now: float) -> float | None:
             return now - parse_duration(text)
         except BadInputError:
             raise BadInputError(
-                f"bad --since {text!r}: use a duration (7d, 12h), an ISO date or `all`"
+                f"bad --since {text!r}: use a duration of at most 100 years (7d, 12h), an"
+                " ISO date or `all`"
             ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
@@ -50,18 +51,24 @@ def metrics(
     since: Annotated[
         str,
         typer.Option(
+            metavar="DURATION|DATE|all",
             help="Start of the window: a duration back from now (7d, 12h), an ISO"
-            " date (UTC), or `all`."
+            " date (UTC), or `all`.",
         ),
     ] = "7d",
-    by: Annotated[str | None, typer.Option("--by", help="Also per gate, tier or reviewer.")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", metavar="gate|tier|reviewer", help="Also per gate, tier or reviewer."),
+    ] = None,
     as_json: JsonFlag = False,
     prometheus: Annotated[
         bool, typer.Option("--prometheus", help="Print Prometheus' text exposition format.")
     ] = False,
     html: Annotated[
         Path | None,
-        typer.Option("--html", help="Also write a self-contained HTML report with charts."),
+        typer.Option(
+            "--html", metavar="FILE", help="Also write a self-contained HTML report with charts."
+        ),
     ] = None,
     check: Annotated[
         bool,
@@ -69,7 +76,11 @@ def metrics(
     ] = False,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML file of thresholds, reading speed and human cost."),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="TOML file of thresholds, reading speed and human cost.",
+        ),
     ] = None,
 ) -> None:
     """How review is going: escalation, precision, recall, timings, queue, cost.

@@ -38,6 +38,7 @@ def samples_command(
         Path | None,
         typer.Option(
             "--copy",
+            metavar="DIR",
             help="Copy them into this folder (created if missing; files already there are"
             " kept), e.g. `--copy examples/invoices` to follow the README's tour.",
             show_default=False,

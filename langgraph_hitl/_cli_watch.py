@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from langgraph_hitl._tables import Column, fitted_table
 from langgraph_hitl.cli import JsonFlag, _ago, _desk, _fail, _handled, _print_json, _state, app, out
 from langgraph_hitl.errors import BadInputError
 
@@ -27,6 +27,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="TOML file with a [notify] table [env LANGGRAPH_HITL_CONFIG; default ./hitl.toml].",
         show_default=False,
     ),
@@ -46,13 +47,16 @@ def notify(
     webhook: Annotated[
         str | None,
         typer.Option(
-            "--webhook", help="POST notifications to this URL [env LANGGRAPH_HITL_WEBHOOK_URL]."
+            "--webhook",
+            metavar="URL",
+            help="POST notifications to this URL [env LANGGRAPH_HITL_WEBHOOK_URL].",
         ),
     ] = None,
     secret_env: Annotated[
         str | None,
         typer.Option(
             "--secret-env",
+            metavar="NAME",
             help="Name of the env var holding the webhook's HMAC secret"
             " [default LANGGRAPH_HITL_WEBHOOK_SECRET].",
         ),
@@ -61,6 +65,7 @@ def notify(
         str | None,
         typer.Option(
             "--command",
+            metavar="ARGV",
             help='Run this command per notification, JSON on stdin ("argv ...", no shell).',
         ),
     ] = None,
@@ -72,9 +77,12 @@ def notify(
         bool, typer.Option("--loop", help="Keep delivering until interrupted.")
     ] = False,
     interval: Annotated[
-        float, typer.Option(help="Seconds between rounds with --loop.", min=0.05)
+        float,
+        typer.Option(metavar="SECONDS", help="Seconds between rounds with --loop.", min=0.05),
     ] = 5.0,
-    limit: Annotated[int, typer.Option(help="At most this many rows per round.", min=1)] = 100,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="At most this many rows per round.", min=1)
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Deliver due notifications (webhook, command hook) from the outbox; retry failures."""
@@ -127,7 +135,9 @@ def _print_round(report: Any, as_json: bool) -> None:
 @_handled
 def outbox(
     all_: Annotated[bool, typer.Option("--all", help="Include delivered notifications.")] = False,
-    limit: Annotated[int, typer.Option(help="At most this many rows; 0 for all.")] = 200,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=0, help="At most this many rows; 0 for all.")
+    ] = 200,
     as_json: JsonFlag = False,
 ) -> None:
     """List notifications not yet delivered: due, retrying (with the last error), being sent."""
@@ -141,11 +151,8 @@ def outbox(
     if not rows:
         out.print("outbox empty: every notification was delivered", markup=False)
         return
-    table = Table(title=f"{len(rows)} notifications")
-    for column in ("id", "kind", "request", "state", "tries", "age", "next", "last error"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        [
             str(row["outbox_id"]),
             row["kind"],
             row["request_id"] or "-",
@@ -154,8 +161,23 @@ def outbox(
             _when(row["created_at"], ago=True),
             _when(row["next_attempt_at"], ago=False),
             row["last_error"] or "",
-        )
-    out.print(table)
+        ]
+        for row in rows
+    ]
+    title = f"{len(rows)} notifications"
+    out.print(fitted_table(OUTBOX_COLUMNS, cells, width=out.width, title=title))
+
+
+OUTBOX_COLUMNS = (
+    Column("id", ident=True),
+    Column("kind", floor=9, drop=4),
+    Column("request", ident=True),
+    Column("state", floor=8),
+    Column("tries", floor=5, drop=5),
+    Column("age", floor=4, drop=6),
+    Column("next", floor=6, drop=3),
+    Column("last error", floor=16, drop=2),
+)
 
 
 def _when(iso: str | None, *, ago: bool) -> str:
@@ -177,11 +199,17 @@ _MARKS = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}
 @_handled
 def check(
     graph: Annotated[
-        str, typer.Argument(help="A langgraph.json name, path/to/file.py:attr or module:attr.")
+        str,
+        typer.Argument(
+            metavar="GRAPH", help="A langgraph.json name, path/to/file.py:attr or module:attr."
+        ),
     ],
     config: ConfigOption = None,
     window: Annotated[
-        str, typer.Option(help="How far back the metrics history counts, e.g. 30d, 12h.")
+        str,
+        typer.Option(
+            metavar="DURATION", help="How far back the metrics history counts, e.g. 30d, 12h."
+        ),
     ] = "30d",
     as_json: JsonFlag = False,
 ) -> None:

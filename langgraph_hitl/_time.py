@@ -50,9 +50,15 @@ def to_seconds(value: datetime | None) -> float | None:
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+MAX_DURATION_S = 100 * 365 * 86400.0
+"""The longest duration anyone may give (100 years): a date that far back or ahead is
+still a date, and `99999999999999d` is a typo, not an overflow deep in a command."""
+
 
 def parse_duration(text: str) -> float:
     """Seconds in `30d`, `12h`, `90m`, `45s`, `2w` (combinations like `1d12h` too).
+
+    At most `MAX_DURATION_S` (100 years); anything else is a `BadInputError`.
 
     Example:
         >>> parse_duration("1d12h")
@@ -61,9 +67,17 @@ def parse_duration(text: str) -> float:
     parts = re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", text.strip())
     if not parts:
         raise BadInputError(f"bad duration {text!r}: use a number and a unit, e.g. 30d, 12h, 90m")
-    return float(
+    total = float(
         sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text))
     )
+    if not total <= MAX_DURATION_S:  # also refuses inf (`1e400` digits) and NaN
+        raise BadInputError(f"bad duration {_clip(text)!r}: longer than 100 years")
+    return total
+
+
+def _clip(text: str, width: int = 40) -> str:
+    text = text.strip()
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def seconds(value: Any) -> Any:

@@ -9,13 +9,14 @@ batch-approving the same group at once get one winner per request.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph_hitl.errors import BadInputError, HitlError
-from langgraph_hitl.ledger import RequestRecord
+from langgraph_hitl.errors import ApplyError, BadInputError, HitlError
+from langgraph_hitl.ledger import RequestRecord, ReviewLedger
 from langgraph_hitl.models import Decision
 from langgraph_hitl.routers import as_number, lookup
 
@@ -59,6 +60,12 @@ class Condition:
                 f" {' '.join(_OPERATORS)} (e.g. amount<5000)"
             )
         name, op, value = found.groups()
+        try:
+            number = float(value.replace(",", ""))
+        except ValueError:
+            number = 0.0  # text: compared as text
+        if not math.isfinite(number):  # NaN, inf, 1e999: no amount is ever < NaN
+            raise BadInputError(f"bad --where {text!r}: {value} is not a finite number")
         if op in ("<", "<=", ">", ">=") and as_number(value) is None:
             raise BadInputError(f"bad --where {text!r}: {op} needs a number, got {value!r}")
         return cls(field=name, op=op, value=value)
@@ -123,6 +130,14 @@ class BatchGroup:
         flat = _flat(_fields(rec))
         return {name: flat.get(name) for name in self.differing}
 
+    def fields(self) -> list[str]:
+        """Every field a `--where` may test in this group: leaves and the dicts above them."""
+        names: set[str] = set()
+        for name in (*self.differing, *self.same):
+            parts = name.split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+        return sorted(names)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "group": self.key,
@@ -156,7 +171,18 @@ def groups(records: Iterable[RequestRecord]) -> list[BatchGroup]:
 def select(
     group: BatchGroup, where: Sequence[Condition] = (), limit: int | None = None
 ) -> list[RequestRecord]:
-    """The group's requests that pass every condition, in queue order, at most `limit`."""
+    """The group's requests that pass every condition, in queue order, at most `limit`.
+
+    A condition on a field no request of the group has is a `BadInputError` naming the
+    fields there are: a misspelt `amunt<1500` would otherwise quietly match nothing.
+    """
+    known = group.fields()
+    for cond in where:
+        if cond.field not in known:
+            raise BadInputError(
+                f"bad --where: no request in {group.key} has a field {cond.field!r}"
+                f" (fields: {', '.join(known)})"
+            )
     chosen = [r for r in group.requests if all(c.matches(_fields(r)) for c in where)]
     return chosen[:limit] if limit else chosen
 
@@ -168,7 +194,10 @@ class ItemResult:
     request_id: str
     thread_id: str
     result: str
-    """`applied`, `recorded` (not applied yet), `vote` (short of its quorum), or `refused`."""
+    """`applied`; `recorded` (not applied yet: `resume` applies it); `vote` (short of its
+    quorum); `refused` (and why); `failed` (the ledger itself failed: nothing of this one
+    was kept); `not tried` (the batch stopped at a failure before it). In a dry run:
+    `would apply`, `would vote` or `would be refused`."""
     detail: str | None = None
     exit_code: int = 0
 
@@ -192,7 +221,11 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every item was decided; else the exit code of the first that was not."""
+        """0 when every item was decided; 1 when the ledger failed midway (a partial
+        failure: what came before stands); else the exit code of the first that was not.
+        """
+        if any(item.result in ("failed", "not tried") for item in self.items):
+            return 1
         return next((item.exit_code for item in self.items if item.exit_code), 0)
 
     def counts(self) -> dict[str, int]:
@@ -234,15 +267,35 @@ def decide_batch(
     """Decide each request on its own (recorded once, applied once), graphs loaded once.
 
     `needed=True` marks each escalation as worth a look (see `ReviewDesk.decide`).
+    When the ledger itself fails (a full disk, an I/O error), the batch stops there:
+    every decision before it stands (each was its own transaction), the failed one and
+    the rest are reported as `failed` and `not tried`, and `exit_code` is 1.
     """
     result = BatchResult(group=group, decision=decision.type)
     with desk.keep_graphs():
-        for rec in requests:
+        for index, rec in enumerate(requests):
             item = ItemResult(request_id=rec.request_id, thread_id=rec.thread_id, result="")
+            result.items.append(item)
             try:
                 outcome = desk.decide(rec.request_id, decision, needed=needed)
+            except ApplyError as error:
+                item.result, item.detail, item.exit_code = "recorded", str(error), error.exit_code
             except HitlError as error:
                 item.result, item.detail, item.exit_code = "refused", str(error), error.exit_code
+            except Exception as error:
+                item.result, item.exit_code = "failed", 1
+                item.detail = f"{type(error).__name__}: {error}".splitlines()[0]
+                result.items += [
+                    ItemResult(
+                        request_id=rest.request_id,
+                        thread_id=rest.thread_id,
+                        result="not tried",
+                        detail=f"the batch stopped at the failure of {rec.request_id}",
+                        exit_code=1,
+                    )
+                    for rest in requests[index + 1 :]
+                ]
+                break
             else:
                 final = outcome.request
                 if final.status == "pending":
@@ -251,5 +304,42 @@ def decide_batch(
                 else:
                     item.result = "applied" if outcome.applied else "recorded"
                     item.detail = None if outcome.thread is None else outcome.thread.status
-            result.items.append(item)
+    return result
+
+
+def dry_run(
+    ledger: ReviewLedger, requests: Sequence[RequestRecord], decision: Decision, *, group: str
+) -> BatchResult:
+    """What `decide_batch` would do, changing nothing: per request, applied, a vote, or
+    refused and why.
+
+    Each request gets the desk's own validation (`validate_decision`) and the ledger's
+    own checks of roles, the owner bar, quorum and votes (`ReviewLedger.check_decision`,
+    rolled back), so a dry run and the real run cannot disagree. `exit_code` is what the
+    real run would exit with. Nothing is written, not even a refusal.
+    """
+    from langgraph_hitl.desk import default_reviewer
+    from langgraph_hitl.models import validate_decision
+
+    if decision.reviewer is None:
+        decision = decision.model_copy(update={"reviewer": default_reviewer()})
+    result = BatchResult(group=group, decision=decision.type)
+    for rec in requests:
+        item = ItemResult(request_id=rec.request_id, thread_id=rec.thread_id, result="")
+        result.items.append(item)
+        try:
+            valid = validate_decision(rec.request, decision)
+            after = ledger.check_decision(rec.request_id, valid)
+        except HitlError as error:
+            item.result, item.detail, item.exit_code = (
+                "would be refused",
+                str(error),
+                error.exit_code,
+            )
+            continue
+        if after.status == "pending":
+            item.result = "would vote"
+            item.detail = f"{len(after.approvals)} of {after.quorum} approvals"
+        else:
+            item.result = "would apply"
     return result

@@ -1,21 +1,27 @@
 """The `langgraph-hitl` command line: run graphs, review and decide from any process.
 
-Exit codes (also in `--help`): 0 done; 1 anything else; 2 bad input (unparsable JSON,
-unknown id, a decision the gate does not allow, an edit that fails the schema,
-missing or unreadable database); 3 conflict (already decided, no longer pending,
-stale); 4 not authorized (the reviewer's role may not decide it, or they own the
-work). Every failure is one line on stderr; nothing pending changes.
+Exit codes (also in `--help`): 0 done; 1 anything else (a batch whose ledger failed
+midway, too); 2 bad input (unparsable JSON, NaN or Infinity, a file too big, a number
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). Every failure is one line on stderr; nothing pending changes. A closed
+output pipe (`| head -1`) is not a failure: exit 0.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import json
+import math
 import os
+import re
+import select
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,15 +30,21 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
+from langgraph_hitl._tables import Column, fitted_table, plain_line
+from langgraph_hitl._tables import escape as escape_text
+from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, HitlError
 from langgraph_hitl.ledger import RequestRecord, ReviewItem
 
 EXIT_CODES = """\
-Exit codes: 0 done; 1 anything else; 2 bad input (unparsable JSON, unknown id, a
-decision the gate does not allow, an edit that fails the schema, missing or
-unreadable database); 3 conflict (already decided, no longer pending, stale); 4 not
-authorized (the reviewer's role may not decide it, or they own the work).
+Exit codes: 0 done; 1 anything else (a batch whose ledger failed midway, too); 2 bad
+input (unparsable JSON, NaN or Infinity, an @file over 32 MiB, a number or duration
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). A closed output pipe is not a failure: exit 0.
 """
 
 app = typer.Typer(
@@ -46,8 +58,18 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    """Rich's console, but a reader that went away (`| head -1`) is not a failure."""
+
+    def on_broken_pipe(self) -> None:
+        # Rich's own handler exits 1; `_handled` and `main` end quietly with exit 0.
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +77,7 @@ DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
+        metavar="PATH",
         help="SQLite file with checkpoints and ledger "
         "[env LANGGRAPH_HITL_DB; default ./hitl.sqlite]",
         show_default=False,
@@ -63,11 +86,18 @@ DbOption = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 ReviewerOption = Annotated[
     str | None,
-    typer.Option(help="Who decides [env LANGGRAPH_HITL_REVIEWER; default the OS user]."),
+    typer.Option(
+        metavar="NAME", help="Who decides [env LANGGRAPH_HITL_REVIEWER; default the OS user]."
+    ),
 ]
-CommentOption = Annotated[str | None, typer.Option(help="A note kept in the audit trail.")]
+CommentOption = Annotated[
+    str | None, typer.Option(metavar="TEXT", help="A note kept in the audit trail.")
+]
 IdArgument = Annotated[
-    str, typer.Argument(help="A request id, or a thread id with exactly one pending request.")
+    str,
+    typer.Argument(
+        metavar="ID", help="A request id, or a thread id with exactly one pending request."
+    ),
 ]
 
 
@@ -100,6 +130,8 @@ def _handled(command: F) -> F:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as error:
+            if isinstance(error, BrokenPipeError) and _stdout_gone():
+                _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
             # A failure inside the user's graph, or a bug: one line, unless debugging.
             if os.environ.get("LANGGRAPH_HITL_DEBUG"):
                 raise
@@ -108,13 +140,57 @@ def _handled(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe (or socket) whose reader has closed its end."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _reader_gone() -> None:
+    """End quietly, exit 0: whoever read the output (`| head -1`) has what they wanted.
+
+    Commands print after their work is done, so nothing is left half-done.
+    """
+    _silence_stdout()
+    raise typer.Exit(0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def _check_text(params: dict[str, Any]) -> None:
-    """Refuse arguments holding bytes that are not UTF-8 (SQLite cannot store them)."""
+    """Refuse arguments SQLite, JSON or a checkpoint cannot carry, naming the option.
+
+    Text must be UTF-8 (SQLite cannot store undecodable bytes); a number must be finite
+    (click's float parsing takes `nan` and `inf`, and `nan` passes every range check)
+    and an integer must fit in 64 bits (SQLite's LIMIT and a checkpoint hold no more).
+    """
     for name, value in params.items():
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and not _is_unicode(text):
-                option = name.rstrip("_").replace("_", "-")
-                raise BadInputError(f"{option}: not UTF-8 text (undecodable bytes)")
+        label = name.rstrip("_").replace("_", "-")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not _is_unicode(item):
+                raise BadInputError(f"{label}: not UTF-8 text (undecodable bytes)")
+            # Numbers come from options only (every argument is text).
+            if isinstance(item, float) and not math.isfinite(item):
+                raise BadInputError(f"--{label}: {item} is not a finite number")
+            if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+                raise BadInputError(f"--{label}: {item} is out of range")
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def _is_unicode(text: str) -> bool:
@@ -138,6 +214,12 @@ def _desk() -> Any:
     return ReviewDesk(_state.db, graph=_state.graph)
 
 
+def _print_lines(lines: Iterable[str]) -> None:
+    """Lines exactly as given: no markup, no emoji codes, no wrapping (`--plain`)."""
+    for line in lines:
+        sys.stdout.write(line + "\n")
+
+
 def _print_json(value: Any) -> None:
     from langgraph_hitl.desk import to_jsonable
 
@@ -145,26 +227,10 @@ def _print_json(value: Any) -> None:
 
 
 def _parse_json(text: str, what: str) -> Any:
-    """JSON from text, or from a file when text is `@path`."""
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text()
-        except OSError as error:
-            raise BadInputError(f"cannot read {what} file {text[1:]}: {error.strerror}") from None
-        except UnicodeDecodeError as error:
-            raise BadInputError(f"{what} file {text[1:]} is not UTF-8: {error.reason}") from None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        # ValueError: JSONDecodeError, or an integer past Python's digit limit.
-        raise BadInputError(f"{what} is not valid JSON: {error}") from None
-    try:
-        unicode = _is_unicode(json.dumps(value, ensure_ascii=False))
-    except RecursionError:
-        raise BadInputError(f"{what} is nested too deeply") from None
-    if not unicode:
-        raise BadInputError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff)")
-    return value
+    """Strict JSON from text, or from a file when text is `@path` (bounded in size)."""
+    from langgraph_hitl._input import parse_json
+
+    return parse_json(text, what)
 
 
 def _ago(ts: float | None) -> str:
@@ -191,17 +257,37 @@ def _short(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("langgraph-hitl")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        number = "unknown (not installed)"
+    out.print(f"langgraph-hitl {number}", markup=False)
+    raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     db: DbOption = None,
     graph: Annotated[
         str | None,
         typer.Option(
+            metavar="REF",
             help="Graph to load when applying decisions, instead of the one the thread "
             "recorded (name, file.py:attr, module:attr), resolved from the current "
-            "directory: for a graph file that moved."
+            "directory: for a graph file that moved.",
         ),
     ] = None,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
 ) -> None:
     _state.db = db or Path(os.environ.get("LANGGRAPH_HITL_DB") or "hitl.sqlite")
     _state.graph = graph
@@ -232,14 +318,23 @@ def run(
     graph: Annotated[
         str,
         typer.Argument(
+            metavar="GRAPH",
             help="A name from ./langgraph.json (or a packaged graph: invoice),"
-            " path/to/file.py:attr or module:attr."
+            " path/to/file.py:attr or module:attr.",
         ),
     ],
     input: Annotated[
-        str | None, typer.Option("--input", help="The input as JSON, or @file.json.")
+        str | None,
+        typer.Option(
+            "--input",
+            metavar="JSON|@FILE",
+            help="The input as JSON, or @file.json (at most 32 MiB). NaN and Infinity are"
+            " refused: JSON has neither.",
+        ),
     ] = None,
-    thread: Annotated[str | None, typer.Option(help="Thread id (default: a new one).")] = None,
+    thread: Annotated[
+        str | None, typer.Option(metavar="ID", help="Thread id (default: a new one).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a graph until it ends or pauses at a gate.
@@ -257,9 +352,10 @@ def run(
 @app.command()
 @_handled
 def thread(
-    thread_id: Annotated[str, typer.Argument(help="The thread id.")], as_json: JsonFlag = False
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD", help="The thread id.")],
+    as_json: JsonFlag = False,
 ) -> None:
-    """Show where a thread stands: paused, done or stalled, with its state."""
+    """Show where a thread stands: paused, done, stalled or cancelled, with its state."""
     status = _desk().thread(thread_id)
     if as_json:
         _print_json(status.to_json())
@@ -271,38 +367,84 @@ def thread(
 # -- reading -------------------------------------------------------------------------
 
 
+REQUEST_COLUMNS = (
+    Column("request", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("gate", floor=15, drop=7),
+    Column("summary", floor=16, drop=2),
+    Column("tier", floor=8, drop=6),
+    Column("who", floor=11, drop=4),
+    Column("conf", floor=4, drop=8),
+    Column("age", floor=4, drop=9),
+    Column("left", floor=10, drop=5),
+)
+PLAIN_REQUEST = (
+    "request_id thread_id gate tier role approvals quorum confidence created_at deadline summary"
+)
+"""The fields of `list --plain`, in order (the summary last: it is free text)."""
+
+
+def _who(rec: RequestRecord) -> str:
+    who = rec.required_role or "-"
+    return who + (f" {len(rec.approvals)}/{rec.quorum}" if rec.quorum > 1 else "")
+
+
 def _request_table(rows: list[RequestRecord], total: int) -> Table:
-    table = Table(
-        title=f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
-    )
-    columns = ("request", "thread", "gate", "summary", "tier", "who", "conf", "age", "left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for rec in rows:
-        req = rec.request
-        who = rec.required_role or "-"
-        if rec.quorum > 1:
-            who += f" {len(rec.approvals)}/{rec.quorum}"
-        table.add_row(
+    title = f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
+    cells = [
+        [
             rec.request_id,
             rec.thread_id,
             rec.gate or "-",
-            req.summary,
-            req.risk_tier,
-            who,
-            "-" if req.confidence is None else f"{req.confidence:.2f}",
+            rec.request.summary,
+            rec.request.risk_tier,
+            _who(rec),
+            "-" if rec.request.confidence is None else f"{rec.request.confidence:.2f}",
             _ago(rec.created_at),
             _left(rec.deadline),
-        )
-    return table
+        ]
+        for rec in rows
+    ]
+    return fitted_table(REQUEST_COLUMNS, cells, width=out.width, title=title)
 
 
-def _review_table(items: list[ReviewItem]) -> Table:
-    table = Table(title=f"{len(items)} queued for review after the fact")
-    for column in ("review", "thread", "action", "summary", "tier", "conf", "age"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
+def _request_plain(rec: RequestRecord) -> str:
+    return plain_line(
+        [
+            rec.request_id,
+            rec.thread_id,
+            rec.gate,
+            rec.request.risk_tier,
+            rec.required_role,
+            len(rec.approvals),
+            rec.quorum,
+            rec.request.confidence,
+            iso(rec.created_at),
+            iso(rec.deadline),
+            rec.request.summary,
+        ]
+    )
+
+
+REVIEW_COLUMNS = (
+    Column("review", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("action", floor=12, drop=5),
+    Column("summary", floor=16, drop=2),
+    Column("tier", floor=8, drop=4),
+    Column("conf", floor=4, drop=6),
+    Column("age", floor=4, drop=7),
+)
+PLAIN_REVIEW = "review_id thread_id action tier confidence created_at summary"
+"""The fields of `list --review --plain`, in order."""
+
+
+def _review_table(items: list[ReviewItem], total: int) -> Table:
+    title = f"{total} queued for review after the fact" + (
+        f", showing {len(items)}" if total > len(items) else ""
+    )
+    cells = [
+        [
             item.review_id,
             item.thread_id,
             item.action["name"],
@@ -310,33 +452,89 @@ def _review_table(items: list[ReviewItem]) -> Table:
             item.tier or "-",
             "-" if item.confidence is None else f"{item.confidence:.2f}",
             _ago(item.created_at),
-        )
-    return table
+        ]
+        for item in items
+    ]
+    return fitted_table(REVIEW_COLUMNS, cells, width=out.width, title=title)
 
 
-@app.command("list")
+def _review_plain(item: ReviewItem) -> str:
+    return plain_line(
+        [
+            item.review_id,
+            item.thread_id,
+            item.action["name"],
+            item.tier,
+            item.confidence,
+            iso(item.created_at),
+            item.summary,
+        ]
+    )
+
+
+def _listing(total: int, limit: int, key: str, rows: list[Any]) -> dict[str, Any]:
+    """The shape of `list --json`: how many there are in all, and whether rows were cut."""
+    return {
+        "total": total,
+        "shown": len(rows),
+        "truncated": total > len(rows),
+        "limit": limit or None,
+        key: rows,
+    }
+
+
+PlainFlag = Annotated[
+    bool,
+    typer.Option(
+        "--plain",
+        help="One record per line, fields separated by tabs, nothing cut or folded (for"
+        " scripts; control characters escaped as \\t, \\n, \\xNN).",
+    ),
+]
+
+
+@app.command(
+    "list",
+    epilog=f"--plain fields: {PLAIN_REQUEST.replace(' ', ', ')}; with --review:"
+    f" {PLAIN_REVIEW.replace(' ', ', ')}. --json prints {{total, shown, truncated, limit,"
+    " requests} (with --review: reviews).",
+)
 @_handled
 def list_(
-    gate: Annotated[str | None, typer.Option(help="Only this gate (node name).")] = None,
-    tier: Annotated[str | None, typer.Option(help="Only this risk tier.")] = None,
+    gate: Annotated[
+        str | None, typer.Option(metavar="NODE", help="Only this gate (node name).")
+    ] = None,
+    tier: Annotated[str | None, typer.Option(metavar="TIER", help="Only this risk tier.")] = None,
     review: Annotated[
         bool, typer.Option("--review", help="List work queued for review after the fact.")
     ] = False,
     reviewer: Annotated[
         str | None,
-        typer.Option(help="Only what this reviewer may decide (their role, not their own work)."),
+        typer.Option(
+            metavar="NAME",
+            help="Only what this reviewer may decide (their role, not their own work).",
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows; 0 for all.")] = 200,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=0, help="At most this many rows; 0 for all.")
+    ] = 200,
+    plain: PlainFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List pending requests: overdue first, then by time left, then oldest (no graph import)."""
+    if plain and as_json:
+        raise BadInputError("give at most one of --plain and --json")
     desk = _desk()
     if review:
-        items = desk.reviews(limit=limit or None)
+        with desk.ledger() as ledger:
+            items = ledger.reviews(limit=limit or None)
+            total = len(items) if not limit or len(items) < limit else ledger.count_reviews()
         if as_json:
-            _print_json([item.to_json() for item in items])
+            _print_json(_listing(total, limit, "reviews", [item.to_json() for item in items]))
+        elif plain:
+            _print_lines(_review_plain(item) for item in items)
         else:
-            out.print(_review_table(items))
+            out.print(_review_table(items, total))
         return
     with desk.ledger() as ledger:
         filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
@@ -344,7 +542,9 @@ def list_(
         total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
         open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
     if as_json:
-        _print_json([rec.to_row() for rec in rows])
+        _print_json(_listing(total, limit, "requests", [rec.to_row() for rec in rows]))
+    elif plain:
+        _print_lines(_request_plain(rec) for rec in rows)
     elif not rows:
         out.print("nothing pending")
     else:
@@ -359,7 +559,7 @@ def list_(
 
 def _show_request(rec: RequestRecord) -> None:
     req = rec.request
-    lines = [f"[bold]{req.summary}[/bold]", ""]
+    lines = ["", ""]
     lines.append(f"action     {req.action.name}")
     for key, value in req.action.args.items():
         lines.append(f"  {key:<12} {_short(value, 70)}")
@@ -403,9 +603,11 @@ def _show_request(rec: RequestRecord) -> None:
         lines.append(f"decided: {rec.decision.type} by {who}")
     else:
         lines.append(f"allowed: {', '.join(req.allowed_decisions)}")
-    from rich.markup import escape
-
-    body = "\n".join(line if line.startswith("[bold]") else escape(line) for line in lines)
+    # Everything here came from an agent: plain Text (no markup, no emoji codes), with
+    # control characters and bidi marks shown escaped, the summary in bold; long lines
+    # fold at the panel's edge rather than being cut.
+    body = Text(escape_text(req.summary), style="bold", no_wrap=False, overflow="fold")
+    body.append("\n" + "\n".join(escape_text(line) for line in lines[1:]))
     out.print(Panel(body, title=rec.request_id, expand=False))
 
 
@@ -427,7 +629,7 @@ def show(
 @app.command()
 @_handled
 def history(
-    ident: Annotated[str, typer.Argument(help="A request id or a thread id.")],
+    ident: Annotated[str, typer.Argument(metavar="ID", help="A request id or a thread id.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Every event of a request or thread: created, shown, decided, applied."""
@@ -435,18 +637,26 @@ def history(
     if as_json:
         _print_json(events)
         return
-    table = Table(title=f"history of {ident}")
-    for column in ("at", "event", "request", "by", "details"):
-        table.add_column(column, overflow="fold")
-    for event in events:
-        table.add_row(
+    cells = [
+        [
             event["at"],
             event["kind"],
             event["request_id"] or "-",
             event["actor"] or "-",
             _short(event["data"], 60) if event["data"] else "",
-        )
-    out.print(table)
+        ]
+        for event in events
+    ]
+    out.print(fitted_table(HISTORY_COLUMNS, cells, width=out.width, title=f"history of {ident}"))
+
+
+HISTORY_COLUMNS = (
+    Column("at", floor=19, drop=3),
+    Column("event", floor=17),
+    Column("request", ident=True),
+    Column("by", floor=10, drop=2),
+    Column("details", floor=16, drop=1),
+)
 
 
 # -- deciding ------------------------------------------------------------------------
@@ -501,7 +711,9 @@ def approve(
 @_handled
 def reject(
     ident: IdArgument,
-    reason: Annotated[str, typer.Option(help="Why: shown to the agent and kept in the trail.")],
+    reason: Annotated[
+        str, typer.Option(metavar="TEXT", help="Why: shown to the agent and kept in the trail.")
+    ],
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
     as_json: JsonFlag = False,
@@ -540,18 +752,26 @@ def modify(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="KEY=VALUE",
             help="KEY=VALUE edit of one arg; VALUE is JSON if it parses, else text; "
             "dots reach nested fields (line_items.0.quantity=2). Repeatable.",
         ),
     ] = None,
     args: Annotated[
-        str | None, typer.Option("--args", help="The whole edited args as JSON, or @file.json.")
+        str | None,
+        typer.Option(
+            "--args",
+            metavar="JSON|@FILE",
+            help="The whole edited args as JSON, or @file.json (at most 32 MiB).",
+        ),
     ] = None,
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a request with edited args and resume its thread."""
+    from langgraph_hitl._input import parse_json_or_text
+
     if bool(set_) == (args is not None):
         raise BadInputError("give either --set KEY=VALUE (repeatable) or --args JSON")
     if args is not None:
@@ -567,11 +787,9 @@ def modify(
             key, sep, raw = item.partition("=")
             if not sep or not key:
                 raise BadInputError(f"--set {item!r}: expected KEY=VALUE")
-            try:
-                value = json.loads(raw)
-            except (ValueError, RecursionError):  # not JSON (or too big, too deep): text
-                value = raw
-            _set_path(edited, key, value)
+            # JSON if it parses, else text; a number JSON lacks (NaN, 1e999), nesting
+            # too deep to parse or too many digits is refused, never kept as text.
+            _set_path(edited, key, parse_json_or_text(raw, f"--set {key}"))
     payload = {"type": "modify", "args": edited, "reviewer": reviewer, "comment": comment}
     _decide(ident, payload, as_json)
 
@@ -580,7 +798,8 @@ def modify(
 @_handled
 def resume(
     ident: Annotated[
-        str | None, typer.Argument(help="A request or thread id; omit with --all.")
+        str | None,
+        typer.Argument(metavar="ID", help="A request or thread id; omit with --all."),
     ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Every thread with a decision not yet applied.")
@@ -602,10 +821,13 @@ def resume(
 @app.command()
 @_handled
 def review(
-    review_id: Annotated[str, typer.Argument(help="A review id from `list --review`.")],
+    review_id: Annotated[
+        str, typer.Argument(metavar="REVIEW_ID", help="A review id from `list --review`.")
+    ],
     ok: Annotated[bool, typer.Option("--ok", help="The work was right.")] = False,
     problem: Annotated[
-        str | None, typer.Option(help="What was wrong: counted as a miss in metrics.")
+        str | None,
+        typer.Option(metavar="TEXT", help="What was wrong: counted as a miss in metrics."),
     ] = None,
     reviewer: ReviewerOption = None,
     as_json: JsonFlag = False,
@@ -636,12 +858,24 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(
     expect_head: Annotated[
         str | None,
-        typer.Option(help="The head hash kept from an earlier verify: catches cut-off events."),
+        typer.Option(
+            metavar="HASH",
+            help="The head hash (64 hex digits) kept from an earlier verify: catches"
+            " cut-off events.",
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check every event's hash link; exit 1 and name the first broken one."""
     from langgraph_hitl.audit import verify
+
+    if expect_head is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", expect_head.strip()):
+            raise BadInputError(
+                f"--expect-head {expect_head!r} is malformed: a head hash is 64 hex digits,"
+                " as `audit verify` prints it"
+            )
+        expect_head = expect_head.strip().lower()
 
     with _desk().ledger() as ledger:
         report = verify(ledger, expect_head=expect_head)
@@ -657,7 +891,8 @@ def audit_verify(
 @_handled
 def audit_export(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write JSONL here (default stdout).")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write JSONL here (default stdout)."),
     ] = None,
 ) -> None:
     """Write every event, with its hashes, as JSON lines for an auditor."""
@@ -703,7 +938,8 @@ def doctor(
 @_handled
 def prune(
     older_than: Annotated[
-        str, typer.Option(help="Age of the last checkpoint, e.g. 30d, 12h, 90m.")
+        str,
+        typer.Option(metavar="DURATION", help="Age of the last checkpoint, e.g. 30d, 12h, 90m."),
     ],
     vacuum: Annotated[
         bool, typer.Option("--vacuum", help="VACUUM afterwards so the file shrinks.")
@@ -740,7 +976,26 @@ from langgraph_hitl import (  # noqa: E402,F401
 
 
 def main() -> None:
-    """Console-script entry point: usage errors, too, are one line on stderr (exit 2)."""
+    """Console-script entry point: usage errors, too, are one line on stderr (exit 2).
+
+    A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever was printing.
+    """
+    try:
+        code = _run()
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe is noise
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 0
+    except SystemExit as done:
+        # Typer ends with exit 1 when printing help meets a closed pipe: not a failure.
+        if done.code != 1 or not _stdout_gone():
+            raise
+        _silence_stdout()
+        code = 0
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         code = app(standalone_mode=False)
     except typer.Abort:
@@ -751,8 +1006,9 @@ def main() -> None:
         formatter = getattr(error, "format_message", None)
         message = formatter() if callable(formatter) else str(error)
         if type(error).__name__ == "NoArgsIsHelpError":
-            out.print(message, markup=False)  # bare `langgraph-hitl`: the help, no error
-        else:
-            err.print(f"error: {message}", markup=False)
+            # `langgraph-hitl` or `langgraph-hitl reviewers` alone: the help, no error.
+            out.print(message, markup=False)
+            return 0
+        err.print(f"error: {message}", markup=False)
         code = getattr(error, "exit_code", 2)
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

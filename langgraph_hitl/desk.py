@@ -27,7 +27,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +100,9 @@ def _fallback(value: Any) -> Any:
 class ThreadStatus:
     """Where a thread stands: the shape of `run --json` and `thread --json`.
 
-    `status` is `paused` (waiting on a human), `done` (nothing left to run) or
-    `stalled` (work left but nothing waiting: a run died; `resume` continues it).
+    `status` is `paused` (waiting on a human), `done` (nothing left to run),
+    `stalled` (work left but nothing waiting: a run died; `resume` continues it) or
+    `cancelled` (stopped for good by `cancel`: it never runs again).
     """
 
     thread_id: str
@@ -380,8 +381,14 @@ class ReviewDesk:
                     " outside langgraph-hitl: name its graph with --graph)"
                 )
             origin = self._graph_for(ledger, thread_id)
+            cancelled = ledger.thread_result(thread_id) == "cancelled"
         with self._graph(*origin, check=False) as graph:
-            return self._status(graph, thread_id)
+            status = self._status(graph, thread_id)
+        if cancelled:
+            # The checkpoint still holds the interrupt `cancel` left unanswered, but the
+            # ledger has closed its requests: the thread never runs again.
+            return replace(status, status="cancelled", pending=[])
+        return status
 
     def _status(self, graph: Any, thread_id: str) -> ThreadStatus:
         snapshot = self._snapshot(graph, {"configurable": {"thread_id": thread_id}})

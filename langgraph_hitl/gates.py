@@ -233,6 +233,8 @@ class ApprovalGate:
             "request": req.to_wire(),
             "args_digest": req.action.digest(),
         }
+        if self.policy is not None and self.policy.roles:
+            payload["roles"] = list(self.policy.roles)  # the whole chain: `reviewers add` checks
         # On our saver, the ledger has the last word on every answer, however it came.
         answers = LedgerAnswers.for_run(config)
         problem: str | None = None

@@ -100,6 +100,14 @@ def _with_approvers(comment: str | None, approvals: Sequence[str]) -> str:
     return note if not comment else f"{comment} ({note})"
 
 
+class _RolledBack(Exception):
+    """Ends a dry run's transaction (rolled back), carrying what it would have recorded."""
+
+    def __init__(self, record: RequestRecord) -> None:
+        super().__init__(record.request_id)
+        self.record = record
+
+
 def request_id_for(thread_id: str, interrupt_id: str) -> str:
     """The stable, short id a reviewer types: `req_` and 12 hex digits."""
     return stable_id("req", thread_id, interrupt_id)
@@ -553,8 +561,11 @@ class ReviewLedger(LedgerStore):
 
     # -- reviewers ------------------------------------------------------------
 
-    def add_reviewer(self, name: str, role: str, *, actor: str | None = None) -> None:
-        """Register a reviewer with a role, or change their role (logged)."""
+    def add_reviewer(self, name: str, role: str, *, actor: str | None = None) -> str | None:
+        """Register a reviewer with a role, or change their role (logged).
+
+        Returns the role they had before, or None for a new reviewer.
+        """
         if not name.strip() or not role.strip():
             raise BadInputError("a reviewer needs a name and a role")
         with self._tx() as conn:
@@ -572,6 +583,23 @@ class ReviewLedger(LedgerStore):
                 actor=actor,
                 data={"name": name, "role": role, "was": None if before is None else before[0]},
             )
+        return None if before is None else str(before[0])
+
+    def request_roles(self) -> list[str]:
+        """Every reviewer role the ledger's requests name: the whole chain of the policy
+        each gate applied (lowest first), then the roles requests need or allow."""
+        chains = self._read(
+            "SELECT DISTINCT json_extract(payload, '$.roles') FROM hitl_requests"
+            " WHERE json_type(payload, '$.roles') = 'array'"
+        )
+        others = self._read(
+            "SELECT required_role FROM hitl_requests WHERE required_role IS NOT NULL"
+            " UNION SELECT e.value FROM hitl_requests r, json_each(r.eligible) e"
+            " WHERE r.eligible IS NOT NULL"
+        )
+        ordered = [role for (chain,) in chains for role in json.loads(chain)]
+        rest = sorted(str(role) for (role,) in others)
+        return [r for r in dict.fromkeys([*ordered, *rest]) if isinstance(r, str)]
 
     def remove_reviewer(self, name: str, *, actor: str | None = None) -> None:
         """Remove a reviewer (logged); `UnknownRequestError` if there is none of that name."""
@@ -698,7 +726,7 @@ class ReviewLedger(LedgerStore):
             )
 
     def record_decision(
-        self, request_id: str, decision: Decision, *, authorize: bool = True
+        self, request_id: str, decision: Decision, *, authorize: bool = True, dry_run: bool = False
     ) -> RequestRecord:
         """Record a decision for a pending request, exactly once.
 
@@ -709,6 +737,8 @@ class ReviewLedger(LedgerStore):
         approves it, gets `NotAuthorizedError`. On a request that needs a quorum, an
         approval short of it is kept as a vote and the request stays pending.
         Every refusal is logged.
+
+        With `dry_run`, see `check_decision`: the same checks, nothing kept.
         """
         partial = False
         decision_id = f"dec_{uuid.uuid4().hex[:12]}"
@@ -745,14 +775,44 @@ class ReviewLedger(LedgerStore):
                 refusal, decision, partial = self._count_vote(
                     conn, request_id, thread_id, decision, quorum, digest, current, name
                 )
+            if refusal is not None and dry_run:
+                raise refusal  # rolls back: a dry run logs nothing, not even a refusal
             if refusal is not None:
                 # The refusal is kept in the trail; the transaction commits only that.
                 self._log_refusal(conn, request_id, thread_id, decision, refusal)
             elif not partial:
                 self._insert_decision(conn, decision_id, request_id, thread_id, digest, decision)
+            if dry_run:
+                row = conn.execute(
+                    f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE request_id = ?",
+                    (request_id,),
+                ).fetchone()
+                raise _RolledBack(self._record(row))
         if refusal is not None:
             raise refusal
         return self.get(request_id)
+
+    def check_decision(self, request_id: str, decision: Decision) -> RequestRecord:
+        """What `record_decision` would make of `decision`, changing nothing.
+
+        The very same checks (status, roles, the owner bar, quorum and votes) run in a
+        write transaction that is then rolled back, so a dry run can never disagree
+        with the real one: the request as it would be recorded (`status` `pending`
+        for a vote short of its quorum) is returned, or the refusal is raised. Nothing
+        is written, not even the refusal. It holds the write lock for that moment.
+
+        Example::
+
+            try:
+                ledger.check_decision(request_id, Decision.approve(reviewer="jo"))
+            except HitlError as refusal:  # e.g. "jo is a junior and may not decide ..."
+                print("would be refused:", refusal)
+        """
+        try:
+            self.record_decision(request_id, decision, dry_run=True)
+        except _RolledBack as done:
+            return done.record
+        raise AssertionError("a dry run returned without rolling back")  # pragma: no cover
 
     def _count_vote(
         self,
@@ -1384,6 +1444,13 @@ class ReviewLedger(LedgerStore):
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [self._review(row) for row in self._read(sql, params)]
+
+    def count_reviews(self, *, status: str | None = "open") -> int:
+        """How many items are queued for review after the fact (with `reviews`' filter)."""
+        if status is None:
+            return int(self._read("SELECT COUNT(*) FROM hitl_reviews")[0][0])
+        rows = self._read("SELECT COUNT(*) FROM hitl_reviews WHERE status = ?", (status,))
+        return int(rows[0][0])
 
     def close_review(
         self, review_id: str, *, problem: str | None, reviewer: str | None

@@ -64,6 +64,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from langgraph_hitl._input import read_file, unusable
 from langgraph_hitl._report import pct, span
 from langgraph_hitl._time import iso, seconds
 from langgraph_hitl.errors import BadInputError, ConfigurationError
@@ -106,7 +107,7 @@ class MetricsConfig(BaseModel):
         (0.05, 60.0)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     escalation_rate_max: float = Field(default=0.40, ge=0.0, le=1.0)
     """Over this share of routed work sent to a human, review is too cautious."""
@@ -185,13 +186,18 @@ class MetricsConfig(BaseModel):
                 key or a bad value (the message says which).
         """
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            data = tomllib.loads(read_file(str(path), "metrics config"))
+        except BadInputError as err:  # missing, unreadable, not UTF-8, over 32 MiB
+            raise ConfigurationError(str(err)) from None
+        except tomllib.TOMLDecodeError as err:
             raise ConfigurationError(f"cannot read metrics config {path}: {err}") from None
         # One hitl.toml may hold [policy], [notify] and [metrics]; alone, top-level keys.
         table = data.get("metrics", {} if data.keys() & _OTHER_TABLES else data)
         if not isinstance(table, dict):
             raise ConfigurationError(f"{path}: [metrics] must be a table")
+        problem = unusable(table)
+        if problem is not None:  # TOML has nan and inf; no threshold may be either
+            raise ConfigurationError(f"{path}: {problem[0]}: {problem[1]}")
         try:
             return cls.model_validate(table)
         except ValidationError as err:

@@ -63,6 +63,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._input import read_file, unusable
 from langgraph_hitl._time import iso
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import ReviewLedger, clock, lease_owner, owner_is_dead
@@ -473,7 +474,7 @@ class NotifyConfig(BaseModel):
         (True, ['webhook https://hooks.example.com/hitl'])
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     webhook_url: str | None = None
     """POST notifications here (`http://` or `https://`)."""
@@ -588,14 +589,16 @@ class NotifyConfig(BaseModel):
 
 def _read_section(file: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise BadInputError(f"cannot read config {file}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        # At most 32 MiB: `--config /dev/zero` is refused, not read until memory runs out.
+        data = tomllib.loads(read_file(str(file), "config"))
+    except tomllib.TOMLDecodeError as error:
         raise BadInputError(f"config {file} is not valid TOML: {error}") from None
     section = data.get("notify", {})
     if not isinstance(section, dict):
         raise BadInputError(f"{file}: [notify] must be a table")
+    problem = unusable(section)
+    if problem is not None:  # TOML has nan and inf; no timeout may be either
+        raise BadInputError(f"{file}: notify.{problem[0]}: {problem[1]}")
     if "secret" in section:
         raise BadInputError(
             f"{file}: never put the webhook secret in a file; set secret_env to the name of"

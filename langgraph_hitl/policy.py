@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from langgraph_hitl._input import read_file, unusable
 from langgraph_hitl._time import seconds
-from langgraph_hitl.errors import ConfigurationError
+from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.models import ApprovalRequest
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Tier(BaseModel):
         28800.0
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     """The tier's name, as requests carry it in `risk_tier`."""
@@ -223,8 +224,10 @@ class ReviewPolicy:
         `overrides` (for example `router=`, `predictor=`) are passed to the constructor.
         """
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            data = tomllib.loads(read_file(str(path), "policy"))
+        except BadInputError as err:  # missing, unreadable, not UTF-8, over 32 MiB
+            raise ConfigurationError(str(err)) from None
+        except tomllib.TOMLDecodeError as err:
             raise ConfigurationError(f"cannot read policy {path}: {err}") from None
         if "policy" in data:
             data = data["policy"]
@@ -232,6 +235,9 @@ class ReviewPolicy:
                 raise ConfigurationError(f"{path}: [policy] must be a table")
         else:
             data = {k: v for k, v in data.items() if k not in ("notify", "metrics")}
+        problem = unusable(data)
+        if problem is not None:  # TOML has nan and inf; no rate or deadline may be either
+            raise ConfigurationError(f"{path}: {problem[0]}: {problem[1]}")
         tiers = data.pop("tiers", {})
         if not isinstance(tiers, dict):
             raise ConfigurationError(f"{path}: [tiers.NAME] tables expected")

@@ -6,6 +6,11 @@
         `random.Random(SEED)`; prints one JSON report on stdout.
     python tests/race_worker.py cli READY_FD START_FD ARG...
         The `langgraph-hitl` console script's `main()` with ARG... as its arguments.
+    python tests/race_worker.py hold READY_FD START_FD DB REQUEST_ID NAME
+        Approves REQUEST_ID through `ReviewDesk.decide`, and stops inside the ledger's
+        write transaction, its decision row written and not yet committed: it writes
+        its byte to READY_FD there (not before its imports), and commits, applies and
+        prints the outcome once the test closes START_FD.
 
 Both do their imports first, write one byte to READY_FD, then block reading START_FD
 until the test closes the pipe's other end: every process is released at once, and
@@ -110,11 +115,33 @@ def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[
     return report
 
 
+def hold(ready_fd: int, start_fd: int, db: str, request_id: str, name: str) -> dict[str, Any]:
+    from langgraph_hitl.desk import ReviewDesk
+    from langgraph_hitl.ledger import ReviewLedger
+    from langgraph_hitl.models import Decision
+
+    insert = ReviewLedger._insert_decision
+
+    def insert_then_wait(self: ReviewLedger, conn: sqlite3.Connection, *args: Any) -> None:
+        # Inside record_decision's BEGIN IMMEDIATE, after its writes: the write lock
+        # is held until this returns and the transaction commits.
+        insert(self, conn, *args)
+        _ready_then_wait(ready_fd, start_fd)
+
+    ReviewLedger._insert_decision = insert_then_wait  # type: ignore[method-assign]
+    outcome = ReviewDesk(db, base=REPO).decide(request_id, Decision.approve(reviewer=name))
+    return {"request_id": request_id, "status": outcome.request.status, "applied": outcome.applied}
+
+
 def main(argv: list[str]) -> None:
     mode, ready_fd, start_fd, *rest = argv
     if mode == "decide":
         db, seed, name = rest
         report = decide(int(ready_fd), int(start_fd), db, int(seed), name)
+        sys.stdout.write(json.dumps(report) + "\n")
+    elif mode == "hold":
+        db, request_id, name = rest
+        report = hold(int(ready_fd), int(start_fd), db, request_id, name)
         sys.stdout.write(json.dumps(report) + "\n")
     elif mode == "cli":
         from langgraph_hitl.cli import main as cli_main

@@ -682,6 +682,11 @@ ARGS_TEXT = (
             "[" * 5000 + "]" * 5000,
             '{"amount": ' + "9" * 5000 + "}",
             '{"amount": Infinity}',
+            '{"amount": NaN}',
+            '{"amount": -Infinity}',
+            '{"amount": 1e999}',
+            '{"line_items": [{"quantity": NaN}]}',
+            "@/dev/zero",
             "@",
             "@/nonexistent/args.json",
             "@/",
@@ -724,6 +729,8 @@ COMMANDS = (
     "outbox",
     "calibrate",
     "export",
+    "audit",
+    "prune",
 )
 OPTIONS = (
     "--json",
@@ -751,15 +758,28 @@ OPTIONS = (
     "--target-rate",
     "--no-apply",
     "--needed",
+    "--plain",
+    "--expect-head",
+    "--older-than",
+    "--window",
+    "--test-size",
     "--bogus",
     "-x",
     "--",
 )
+ODD_NUMBERS = [
+    *("nan", "NaN", "inf", "-inf", "Infinity", "-Infinity", "1e999", "-1e999"),
+    *("9" * 25, "9" * 25 + "d", "9" * 400 + "w", "99999999999999w", "1e308"),
+    *('{"a": NaN}', '{"amount": Infinity}', "amount<NaN", "amount=Infinity", "amount=1e999"),
+    *("@/dev/zero", "@/dev/null", "g" * 64, "0" * 63, "F" * 64),
+]
+"""Numbers JSON has not, numbers past every range, files without end, hashes that are not."""
 TOKENS = (
     st.sampled_from(OPTIONS)
     | st.sampled_from(["t1", "request", "nope", "rev_000000000000", "amount=5", "{}"])
     | st.sampled_from(["approve", "reject", "add", "list", "remove", "1", "amount<5", "7d"])
     | st.sampled_from(["-1", "0", "abc", "1" * 30, " ", ""])
+    | st.sampled_from(ODD_NUMBERS)
     | argv_text(12)
 )
 
@@ -774,6 +794,12 @@ TOKENS = (
 @example(command="reject", rest=["t1", "--reason", " "])
 @example(command="show", rest=["\udcff"])
 @example(command="list", rest=["--gate", "x\udc80"])
+@example(command="calibrate", rest=["--target-rate", "nan"])
+@example(command="export", rest=["--overrides", "--since", "9" * 25 + "d"])
+@example(command="audit", rest=["verify", "--expect-head", "g" * 64])
+@example(command="prune", rest=["--older-than", "9" * 400 + "w"])
+@example(command="respond", rest=["t1", "--response", "NaN"])
+@example(command="list", rest=["--limit", "9" * 25])
 def test_any_argument_list(paused: Paused, scratch: Path, command: str, rest: list[str]) -> None:
     """Any argument list through `main()`: success, or one line, exit 2 or 3, no change."""
     argv = [command, *(resolve_ident(token, paused) for token in rest)]
@@ -803,6 +829,62 @@ REAL_PROCESS = {
     "respond without --response": ["respond", "t1"],
     "cancel without --reason": ["cancel", "t1"],
 }
+
+
+DEEP = "[" * 5000 + "]" * 5000
+ODD_INPUTS: dict[str, tuple[list[str], str]] = {
+    "--input NaN": (["run", "invoice", "--input", '{"amount": NaN}'], "--input: NaN"),
+    "--input Infinity": (["run", "invoice", "--input", '{"amount": -Infinity}'], "-Infinity"),
+    "--input 1e999": (["run", "invoice", "--input", '{"amount": 1e999}'], "1e999"),
+    "--input @/dev/zero": (["run", "invoice", "--input", "@/dev/zero"], "larger than"),
+    "--args @/dev/zero": (["modify", "t1", "--args", "@/dev/zero"], "--args file /dev/zero"),
+    "--args NaN": (["modify", "t1", "--args", '{"amount": NaN}'], "--args: NaN"),
+    "--set NaN": (["modify", "t1", "--set", "amount=NaN"], "--set amount: NaN"),
+    "--set Infinity": (["modify", "t1", "--set", "amount=Infinity"], "Infinity"),
+    "--set too deep": (["modify", "t1", "--set", f"vendor={DEEP}"], "nested too deeply"),
+    "--set digits": (["modify", "t1", "--set", "po_number=" + "7" * 5000], "--set po_number"),
+    "--response NaN": (["respond", "t1", "--response", "NaN"], "--response: NaN"),
+    "--response too deep": (["respond", "t1", "--response", DEEP], "nested too deeply"),
+    "--where NaN": (["batch", "approve", "1", "--where", "amount<NaN"], "NaN"),
+    "--where Infinity": (["batch", "approve", "1", "--where", "amount=Infinity"], "Infinity"),
+    "--since huge": (["export", "--overrides", "--since", "9" * 30 + "d"], "100 years"),
+    "metrics --since huge": (["metrics", "--since", "99999999999999w"], "100 years"),
+    "--older-than inf": (["prune", "--older-than", "9" * 400 + "w"], "100 years"),
+    "--window huge": (["check", "invoice", "--window", "9" * 30 + "d"], "100 years"),
+    "--limit huge": (["list", "--limit", "9" * 20], "--limit"),
+    "--target-rate nan": (["calibrate", "--target-rate", "nan"], "--target-rate: nan"),
+    "--test-size inf": (["train", "--test-size", "inf"], "--test-size: inf"),
+    "metrics --config /dev/zero": (["metrics", "--config", "/dev/zero"], "larger than"),
+    "notify --config /dev/zero": (["notify", "--once", "--config", "/dev/zero"], "larger than"),
+    "reviewers --config /dev/zero": (
+        ["reviewers", "add", "jo", "--role", "junior", "--config", "/dev/zero"],
+        "larger than",
+    ),
+    "--expect-head xyz": (["audit", "verify", "--expect-head", "xyz"], "malformed"),
+    "--expect-head g*64": (["audit", "verify", "--expect-head", "g" * 64], "malformed"),
+}
+"""Each odd input: refused with exit 2 and one line that names where it was."""
+
+
+@pytest.mark.parametrize("argv,where", ODD_INPUTS.values(), ids=ODD_INPUTS.keys())
+def test_odd_inputs_are_refused_naming_where(paused: Paused, argv: list[str], where: str) -> None:
+    """NaN and Infinity (JSON literals Python's parser takes), endless files, nesting too
+    deep to parse, numbers past every range, malformed hashes: exit 2, one line naming
+    the input, in a real process, and the paused request untouched."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "langgraph_hitl", "--db", str(paused.db), *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    ran = Ran(done.returncode, done.stdout, done.stderr, argv)
+    assert_one_error_line(ran, codes=(2,))
+    assert where in ran.err, str(ran)
+    assert_fixture_untouched(paused)
 
 
 @pytest.mark.parametrize("argv", REAL_PROCESS.values(), ids=REAL_PROCESS.keys())
@@ -973,8 +1055,17 @@ def test_run_bad_graph_reference(graph_files: Path, scratch: Path, spec: tuple[s
         '{"vendor": "\\ud800"}',
         "@/nonexistent/input.json",
         "@" + sys.executable,
+        '{"invoice_id": "INV-9", "amount": NaN}',
+        '{"ocr_confidence": Infinity}',
+        '{"ocr_confidence": -Infinity}',
+        '{"amount": 1e999}',
+        '{"line_items": [{"quantity": 1, "unit_price": NaN}]}',
+        "@/dev/zero",
     ],
-    ids=["empty", "array", "string", "broken", "deep", "digits", "surrogate", "missing", "binary"],
+    ids=[
+        *("empty", "array", "string", "broken", "deep", "digits", "surrogate", "missing"),
+        *("binary", "NaN", "Infinity", "-Infinity", "1e999", "nested NaN", "endless file"),
+    ],
 )
 def test_run_bad_input_json(scratch: Path, text: str) -> None:
     """`run invoice --input` that is not a JSON object: exit 2, one line, no thread."""

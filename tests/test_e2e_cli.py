@@ -389,7 +389,22 @@ def test_list_rows_order_and_filters(db: Path) -> None:
         ["list", "--tier", "high", "--gate", "approve_payment", "--json"],
         ["list", "--limit", "1", "--json"],
     )
-    everything, by_gate, no_gate, high_only, medium_only, low_only, both, limited = map(ok, results)
+    listings = [ok(result) for result in results]
+    everything, by_gate, no_gate, high_only, medium_only, low_only, both, limited = (
+        listing["requests"] for listing in listings
+    )
+    # How many there are in all, and whether the rows were cut, with the rows.
+    assert [(x["total"], x["shown"], x["truncated"]) for x in listings] == [
+        (2, 2, False),
+        (2, 2, False),
+        (0, 0, False),
+        (1, 1, False),
+        (1, 1, False),
+        (0, 0, False),
+        (1, 1, False),
+        (2, 1, True),
+    ]
+    assert listings[0]["limit"] == 200 and listings[-1]["limit"] == 1
     # Nearest deadline first: the medium tier's step is 4 h, the high tier's 8 h.
     assert [row["request_id"] for row in everything] == [medium, high]
     assert everything[0]["deadline"] < everything[1]["deadline"]
@@ -457,8 +472,12 @@ def test_routine_pays_without_pause_and_blurry_is_queued_for_review(db: Path) ->
         ("INV-2002", 640.0, "t-blurry-2"),
     ]
 
-    pending, reviews = map(ok, cli_all(db, ["list", "--json"], ["list", "--review", "--json"]))
-    assert pending == []
+    pending, listed_reviews = map(
+        ok, cli_all(db, ["list", "--json"], ["list", "--review", "--json"])
+    )
+    assert pending["requests"] == [] and pending["total"] == 0
+    assert (listed_reviews["total"], listed_reviews["truncated"]) == (2, False)
+    reviews = listed_reviews["reviews"]
     assert {item["thread_id"]: item["review_id"] for item in reviews} == {
         "t-blurry": blurry["values"]["review_id"],
         "t-blurry-2": other["values"]["review_id"],
@@ -494,7 +513,7 @@ def test_routine_pays_without_pause_and_blurry_is_queued_for_review(db: Path) ->
     refused(other_way, 3, "already closed")
     refused(unknown, 2, "rev_000000000000")
     refused(both_flags, 2, "--ok")
-    assert ok(listed) == []
+    assert ok(listed)["reviews"] == []
     assert query(db, "SELECT review_id, status, reviewer, note FROM hitl_reviews ORDER BY 2") == [
         (fine, "ok", "eve", None),
         (wrong, "problem", "eve", "PO belongs to Globex"),
@@ -826,7 +845,7 @@ def test_killed_after_recording_before_applying_resume_all_applies_once(
 
     assert request_row(db, rid)["status"] == "decided"
     assert paid(db) == [] and attempts(db) == 0
-    listed = ok(cli(db, "list", "--json"))
+    listed = ok(cli(db, "list", "--json"))["requests"]
     assert listed == []  # decided is no longer pending, even though not yet applied
 
     resumed = ok(cli(db, "resume", "--all", "--json"))

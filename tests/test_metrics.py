@@ -249,6 +249,19 @@ def test_config_loads_from_toml_with_durations(tmp_path: Path) -> None:
         MetricsConfig(escalation_rate_min=0.5, escalation_rate_max=0.4)
 
 
+@pytest.mark.parametrize("literal", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("key", ["human_cost_per_hour", "time_to_escalate_max", "reading_wpm"])
+def test_config_refuses_nan_and_infinity(tmp_path: Path, key: str, literal: str) -> None:
+    """TOML has nan and inf; a threshold of either would make a warning never (or always)
+    fire. Refused naming the key, from a file and from Python alike."""
+    path = tmp_path / "hitl.toml"
+    path.write_text(f"[metrics]\n{key} = {literal}\n")
+    with pytest.raises(ConfigurationError, match=f"{key}: .* is not a finite number"):
+        MetricsConfig.from_toml(path)
+    with pytest.raises(ValueError, match="finite number"):
+        MetricsConfig.model_validate({key: float(literal)})
+
+
 # -- each metric, known answers ------------------------------------------------------------
 
 

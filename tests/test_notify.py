@@ -605,6 +605,8 @@ def test_config_from_file_env_and_options(tmp_path: Path, monkeypatch: pytest.Mo
         ('[notify]\nwebhook_url = "https://h.example/x"\ntimeout = 0', "timeout"),
         ("[notify]\nwebhook_url = ", "not valid TOML"),
         ('[notify]\nwebhok_url = "https://h.example/x"', "webhok_url"),
+        ('[notify]\nwebhook_url = "https://h.example/x"\ntimeout = nan', "notify.timeout: nan"),
+        ('[notify]\nwebhook_url = "https://h.example/x"\ntimeout = inf', "notify.timeout: inf"),
     ],
 )
 def test_bad_config_is_refused_with_the_reason(tmp_path: Path, text: str, needle: str) -> None:

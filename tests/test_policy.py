@@ -184,6 +184,29 @@ def test_from_toml(tmp_path: Path) -> None:
         ReviewPolicy.from_toml(path)
 
 
+@pytest.mark.parametrize("literal", ["nan", "inf", "-inf", "+inf"])
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [
+        ("[policy.tiers.low]\nrole = 'junior'\nsample_rate = {}", "tiers.low.sample_rate"),
+        ("[policy.tiers.low]\nrole = 'junior'\ndeadline = {}", "tiers.low.deadline"),
+        ("[policy]\nthreshold = {}\n[policy.tiers.low]\nrole = 'junior'", "threshold"),
+    ],
+)
+def test_from_toml_refuses_nan_and_infinity(
+    tmp_path: Path, line: str, where: str, literal: str
+) -> None:
+    """TOML has nan and inf literals; no rate, deadline or threshold may be one."""
+    path = tmp_path / "hitl.toml"
+    path.write_text(
+        "[policy]\nroles = ['junior']\n" + line.replace("[policy]\n", "").format(literal)
+    )
+    with pytest.raises(ConfigurationError, match=f"{where}: .* is not a finite number"):
+        ReviewPolicy.from_toml(path)
+    with pytest.raises(ValueError, match="finite number"):
+        Tier(name="low", deadline=float(literal))
+
+
 def test_request_role_chain_is_consistent() -> None:
     assert request(reviewer_role="senior").review_roles == ["senior"]
     with pytest.raises(ValueError, match="not the first"):

@@ -6,10 +6,16 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import cli_env
 from test_e2e_cli import cli, finish, ok, query, refused, start
 
 from langgraph_hitl import (
@@ -321,8 +327,9 @@ def test_cli_refusal_is_exit_4_one_line_and_list_filters_by_reviewer(db_with_rol
     )
     (high_id,), (low_id,) = high["pending"], low["pending"]
     refused(cli(db, "approve", high_id, "--reviewer", "jo"), 4, "jo is a junior", "manager")
-    assert [r["request_id"] for r in ok(cli(db, "list", "--reviewer", "jo", "--json"))] == [low_id]
-    mine = ok(cli(db, "list", "--reviewer", "mia", "--json"))
+    jos = ok(cli(db, "list", "--reviewer", "jo", "--json"))["requests"]
+    assert [r["request_id"] for r in jos] == [low_id]
+    mine = ok(cli(db, "list", "--reviewer", "mia", "--json"))["requests"]
     assert {r["request_id"] for r in mine} == {high_id, low_id}
     ok(cli(db, "approve", high_id, "--reviewer", "mia", "--json"))
     assert [row[0] for row in paid(db)] == ["it-1"]
@@ -374,7 +381,7 @@ def test_batch_approve_from_two_processes_at_once_applies_each_once(db_with_role
     assert len(paid(db)) == 240
     attempts = query(db, "SELECT item_id, COUNT(*) FROM pay_attempts GROUP BY item_id")
     assert {count for _, count in attempts} == {1}
-    assert ok(cli(db, "list", "--json")) == []
+    assert ok(cli(db, "list", "--json"))["requests"] == []
 
 
 def test_batch_where_limit_and_reject(db_with_roles: Path) -> None:
@@ -391,10 +398,13 @@ def test_batch_where_limit_and_reject(db_with_roles: Path) -> None:
             "--limit",
             "4",
             "--dry-run",
+            "--reviewer",
+            "mia",
             "--json",
         )
     )
-    assert [row["request_id"] for row in dry] == ids[:4]
+    assert dry["dry_run"] is True and dry["counts"] == {"would apply": 4}
+    assert [item["request_id"] for item in dry["items"]] == ids[:4]
     assert paid(db) == []
     refused(cli(db, "batch", "approve", "1", "--where", "amount<lots"), 2, "needs a number")
     refused(cli(db, "batch", "approve", "nope"), 2, "no pending group 'nope'")
@@ -504,7 +514,7 @@ def test_list_shows_overdue_first_with_time_left(
     monkeypatch.setenv("TIERED_DEADLINE_S", "0.001")
     desk = ReviewDesk(db, base=REPO)
     (overdue,) = desk.run(TIERED, _item("it-late", "high"), thread_id="it-late").pending
-    rows = ok(cli(db, "list", "--json"))
+    rows = ok(cli(db, "list", "--json"))["requests"]
     assert [r["request_id"] for r in rows] == [overdue, later]
     table = cli(db, "list", env={"COLUMNS": "200"})
     assert table.code == 0, str(table)
@@ -550,3 +560,249 @@ def test_a_misread_critical_invoice_is_corrected_by_its_two_managers(db_with_rol
     assert query(db, "SELECT invoice_id, amount FROM payments") == [("INV-1006", 21000.0)]
     kinds = [k for (k,) in query(db, "SELECT kind FROM hitl_events WHERE request_id = ?", rid)]
     assert kinds.count("proposal_changed") == 1 and kinds.count("decided") == 1
+
+
+# -- batch: dry runs, --where fields, a ledger that fails midway ------------------------------
+
+
+def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: what "changed nothing" compares."""
+    names = [row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {name: sorted(query(db, f'SELECT * FROM "{name}"'), key=repr) for name in names}
+
+
+def _results(done: Any) -> dict[str, tuple[str, str | None]]:
+    return {item["request_id"]: (item["result"], item["detail"]) for item in done["items"]}
+
+
+def test_batch_dry_run_refuses_as_the_real_run_does_and_writes_nothing(db_with_roles: Path) -> None:
+    """Roles, the owner bar and quorum, per request, from the ledger's own checks."""
+    db = db_with_roles
+    desk = ReviewDesk(db, base=REPO)
+    with desk.keep_graphs():
+        (plain,) = desk.run(TIERED, _item("it-1", "high"), thread_id="it-1").pending
+        (owned,) = desk.run(TIERED, _item("it-2", "high", owner="mia"), thread_id="it-2").pending
+        (two,) = desk.run(TIERED, _item("it-3", "critical"), thread_id="it-3").pending
+
+    def dry(reviewer: str) -> tuple[int, dict[str, tuple[str, str | None]]]:
+        args = ("batch", "approve", "1", "--dry-run", "--reviewer", reviewer, "--json")
+        before = _tables(db)
+        done = cli(db, *args)
+        assert done.err == "", str(done)
+        assert _tables(db) == before, "a dry run wrote to the ledger"
+        report = json.loads(done.out)
+        assert report["dry_run"] is True
+        return done.code, _results(report)
+
+    code, junior = dry("jo")
+    assert code == 4
+    assert {rid: result for rid, (result, _) in junior.items()} == dict.fromkeys(
+        (plain, owned, two), "would be refused"
+    )
+    assert all("jo is a junior" in why for _, why in junior.values() if why)
+
+    code, manager = dry("mia")
+    assert code == 4  # the first refusal's code, as the real run exits
+    assert manager[plain] == ("would apply", None)
+    assert manager[owned][0] == "would be refused" and "mia triggered or owns" in str(
+        manager[owned][1]
+    )
+    assert manager[two] == ("would vote", "1 of 2 approvals")
+    text = cli(db, "batch", "approve", "1", "--dry-run", "--reviewer", "mia")
+    assert text.code == 4 and f"{owned}  would be refused (mia triggered or owns" in text.out
+    assert "nothing was recorded" in text.out
+
+    ok(cli(db, "approve", two, "--reviewer", "mia", "--json"))  # mia's vote, for real
+    code, again = dry("mia")
+    assert again[two][0] == "would be refused" and "already voted" in str(again[two][1])
+    code, other = dry("max")
+    assert (code, other[two]) == (0, ("would apply", None))  # max completes the quorum
+
+    # The real run does what the dry run said, per request, with the same exit code.
+    _, predicted = dry("mia")
+    real = cli(db, "batch", "approve", "1", "--reviewer", "mia", "--json")
+    assert real.code == 4, str(real)
+    done = _results(json.loads(real.out))
+    assert {rid: result for rid, (result, _) in done.items()} == {
+        plain: "applied",
+        owned: "refused",
+        two: "refused",
+    }
+    for rid in done:
+        assert predicted[rid][0].removeprefix("would ").replace("be refused", "refused") in (
+            done[rid][0],
+            "apply",
+        )
+        if done[rid][0] == "refused":
+            assert done[rid][1] == predicted[rid][1]
+    assert [row[0] for row in paid(db)] == ["it-1"]
+
+
+def test_batch_where_on_a_field_no_request_has_is_bad_input(db_with_roles: Path) -> None:
+    db = db_with_roles
+    _seed_items(db, 2)
+    before = _tables(db)
+    line = refused(cli(db, "batch", "approve", "1", "--where", "amunt<1500"), 2, "'amunt'")
+    assert "fields: amount, " in line and "item_id" in line  # the fields there are
+    refused(cli(db, "batch", "reject", "1", "--where", "amount<NaN", "--reason", "x"), 2, "NaN")
+    refused(cli(db, "batch", "approve", "1", "--where", "amount=Infinity"), 2, "Infinity")
+    assert _tables(db) == before
+    kept = ok(
+        cli(
+            db,
+            "batch",
+            "approve",
+            "1",
+            "--where",
+            "item_id=it-0001",
+            "--dry-run",
+            "--reviewer",
+            "mia",
+            "--json",
+        )
+    )
+    assert kept["counts"] == {"would apply": 1}
+
+
+def _fail_decision_of(db: Path, request_id: str) -> None:
+    """A write the database refuses midway: deciding this one request fails in SQLite."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "CREATE TRIGGER fail_one BEFORE INSERT ON hitl_decisions"
+            f" WHEN NEW.request_id = '{request_id}'"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full (injected)'); END"
+        )
+
+
+def _check_report_against_ledger(db: Path, items: list[dict[str, Any]]) -> None:
+    """What the batch said happened to each request is what the ledger holds."""
+    status = {
+        rid: state for rid, state in query(db, "SELECT request_id, status FROM hitl_requests")
+    }
+    for item in items:
+        want = {"applied": "applied", "recorded": "decided", "failed": "pending"}.get(
+            item["result"], "pending"
+        )
+        assert status[item["request_id"]] == want, (item, status[item["request_id"]])
+
+
+def test_batch_with_a_write_failing_midway_reports_each_item_and_exits_1(
+    db_with_roles: Path,
+) -> None:
+    """Not "bad input, nothing changed" (exit 2) after two payments: exit 1, per item."""
+    db = db_with_roles
+    ids = _seed_items(db, 4)
+    _fail_decision_of(db, ids[2])
+    done = cli(db, "batch", "approve", "1", "--reviewer", "mia")
+    assert (done.code, done.err) == (1, ""), str(done)
+    lines = done.out.splitlines()
+    assert lines[0] == f"{ids[0]}  applied (done)" and lines[1] == f"{ids[1]}  applied (done)"
+    assert lines[2].startswith(f"{ids[2]}  failed (IntegrityError: database or disk is full")
+    assert lines[3] == f"{ids[3]}  not tried (the batch stopped at the failure of {ids[2]})"
+    assert "2 applied, 1 failed, 1 not tried" in lines[4]
+    assert [row[0] for row in paid(db)] == ["it-0000", "it-0001"]
+    as_json = cli(db, "batch", "approve", "1", "--reviewer", "mia", "--json")
+    assert as_json.code == 1, str(as_json)
+    report = json.loads(as_json.out)
+    assert report["counts"] == {"failed": 1, "not tried": 1}
+    _check_report_against_ledger(db, report["items"])
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("DROP TRIGGER fail_one")
+    rest = ok(cli(db, "batch", "approve", "1", "--reviewer", "mia", "--json"))
+    assert rest["counts"] == {"applied": 2}
+    assert len(paid(db)) == 4
+
+
+def test_batch_when_the_disk_fills_midway(db_with_roles: Path) -> None:
+    """A real write failure: the process may not grow any file past a size (`ulimit -f`),
+    so SQLite's writes fail partway through the batch. Exit 1, a result per request,
+    each one what the ledger holds; and once there is room, `batch` does the rest."""
+    db = db_with_roles
+    ids = _seed_items(db, 8)
+    env = cli_env({"LANGGRAPH_HITL_REVIEWER": "mia"})
+    command = (
+        "ulimit -f 195; trap '' XFSZ; exec"  # 195 KiB; SIGXFSZ ignored: writes fail EFBIG
+        f" {shlex.quote(sys.executable)} -m langgraph_hitl --db {shlex.quote(str(db))}"
+        " batch approve 1 --json"
+    )
+    full = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert full.returncode == 1, (full.returncode, full.stdout, full.stderr)
+    report = json.loads(full.stdout)
+    assert [item["request_id"] for item in report["items"]] == ids
+    results = [item["result"] for item in report["items"]]
+    assert "failed" in results or "recorded" in results, results
+    assert "bad input" not in full.stderr
+    _check_report_against_ledger(db, report["items"])
+    applied = [item["request_id"] for item in report["items"] if item["result"] == "applied"]
+    assert len(paid(db)) == len(applied)
+    ok(cli(db, "resume", "--all", "--json"))
+    ok(cli(db, "batch", "approve", "1", "--reviewer", "mia", "--json"))
+    assert len(paid(db)) == 8
+    assert query(db, "SELECT DISTINCT status FROM hitl_requests") == [("applied",)]
+
+
+# -- reviewers and their roles ----------------------------------------------------------------
+
+
+POLICY_TOML = """\
+[policy]
+roles = ["junior", "senior", "manager"]
+[policy.tiers.low]
+role = "junior"
+[policy.tiers.high]
+role = "manager"
+escalate = true
+"""
+
+
+def test_reviewers_add_refuses_a_role_nobody_knows_and_says_a_change(tmp_path: Path) -> None:
+    db = tmp_path / "hitl.sqlite"
+    # A new deployment registers reviewers before its first run: nothing names a role yet.
+    first = ok_text(cli(db, "reviewers", "add", "early", "--role", "boss"))
+    assert first.startswith("early: boss (no policy or request names any role yet")
+    assert first.endswith("so 'boss' could not be checked)\n")
+    config = tmp_path / "hitl.toml"
+    config.write_text(POLICY_TOML)
+    before = _tables(db)
+    line = refused(
+        cli(db, "reviewers", "add", "zed", "--role", "boss", "--config", str(config)),
+        2,
+        "unknown role 'boss'",
+        "junior, senior, manager",
+    )
+    assert _tables(db) == before
+    # Requests carry their gate's whole role chain: with no config, the ledger knows it.
+    ok(cli(db, "run", TIERED, "--input", json.dumps(_item("it-1", "high")), "--json"))
+    again = refused(cli(db, "reviewers", "add", "zed", "--role", "boss"), 2, "unknown role")
+    assert "junior, senior, manager" in again and line
+    assert ok_text(cli(db, "reviewers", "add", "jo", "--role", "junior")) == "jo: junior\n"
+    changed = ok_text(cli(db, "reviewers", "add", "jo", "--role", "manager"))
+    assert changed == "jo: junior -> manager (role changed)\n"
+    assert ok_text(cli(db, "reviewers", "add", "jo", "--role", "manager")) == (
+        "jo: manager (unchanged)\n"
+    )
+    changes = query(db, "SELECT data FROM hitl_events WHERE kind = 'reviewer_changed'")
+    assert [json.loads(data)["was"] for (data,) in changes] == ["junior", "manager"]
+    listed = ok(cli(db, "reviewers", "list", "--json"))
+    assert {r["name"]: r["role"] for r in listed} == {"early": "boss", "jo": "manager"}
+
+
+def ok_text(result: Any) -> str:
+    assert result.code == 0 and result.err == "", str(result)
+    return str(result.out)
+
+
+def test_thread_of_a_cancelled_thread_says_cancelled(db_with_roles: Path) -> None:
+    db = db_with_roles
+    item = json.dumps(_item("it-1", "high"))
+    ok(cli(db, "run", TIERED, "--input", item, "--thread", "it-1", "--json"))
+    ok(cli(db, "cancel", "it-1", "--reason", "vendor dispute", "--reviewer", "mia", "--json"))
+    status = ok(cli(db, "thread", "it-1", "--json"))
+    assert (status["status"], status["pending"]) == ("cancelled", [])
+    text = ok_text(cli(db, "thread", "it-1"))
+    assert text.splitlines()[0] == "thread it-1: cancelled"
+    assert "approve" not in text and "decide it" not in text
+    with ReviewLedger.open(db) as ledger:
+        assert ledger.thread_result("it-1") == "cancelled"
