@@ -307,6 +307,8 @@ def _print_thread(status: Any, as_json: bool) -> None:
     if status.pending:
         line += f", waiting on {', '.join(status.pending)}"
     out.print(line, markup=False)
+    if status.why:
+        out.print(f"  why: {status.why}", markup=False)
     if status.pending:
         out.print(f"  see it:    langgraph-hitl show {status.pending[0]}", markup=False)
         out.print(f"  decide it: langgraph-hitl approve {status.pending[0]}", markup=False)
@@ -426,6 +428,33 @@ def _request_plain(rec: RequestRecord) -> str:
     )
 
 
+UNAPPLIED_COLUMNS = (
+    Column("request", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("decision", floor=8, drop=4),
+    Column("by", floor=8, drop=5),
+    Column("decided", floor=4, drop=6),
+    Column("not applied because", floor=20, drop=2),
+)
+
+
+def _unapplied_table(rows: list[RequestRecord]) -> Table:
+    """Decisions recorded and not applied: in sight until `resume` applies them."""
+    cells = [
+        [
+            rec.request_id,
+            rec.thread_id,
+            "-" if rec.decision is None else rec.decision.type,
+            "-" if rec.decision is None else rec.decision.reviewer or "-",
+            _ago(rec.decided_at),
+            rec.apply_error or "not applied yet",
+        ]
+        for rec in rows
+    ]
+    title = f"{len(rows)} decided, not applied (`resume ID` applies one, `cancel` ends a thread)"
+    return fitted_table(UNAPPLIED_COLUMNS, cells, width=out.width, title=title)
+
+
 REVIEW_COLUMNS = (
     Column("review", ident=True),
     Column("thread", floor=16, drop=3),
@@ -521,7 +550,11 @@ def list_(
     plain: PlainFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List pending requests: overdue first, then by time left, then oldest (no graph import)."""
+    """List pending requests: overdue first, then by time left, then oldest (no graph import).
+
+    Decisions recorded but not applied (applying failed, or the process died) are listed
+    apart, with why, until `resume` applies them (`unapplied` in --json).
+    """
     if plain and as_json:
         raise BadInputError("give at most one of --plain and --json")
     desk = _desk()
@@ -541,14 +574,25 @@ def list_(
         rows = ledger.pending(**filters, limit=limit or None)
         total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
         open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
+        # A decision recorded and not applied is no longer pending, but it must not drop
+        # out of sight: listed apart, with why applying it failed.
+        unapplied = [
+            rec
+            for rec in ledger.to_apply()
+            if gate in (None, rec.gate) and tier in (None, rec.request.risk_tier)
+        ]
     if as_json:
-        _print_json(_listing(total, limit, "requests", [rec.to_row() for rec in rows]))
+        listing = _listing(total, limit, "requests", [rec.to_row() for rec in rows])
+        listing["unapplied"] = [rec.to_row() for rec in unapplied]
+        _print_json(listing)
     elif plain:
         _print_lines(_request_plain(rec) for rec in rows)
-    elif not rows:
+    elif not rows and not unapplied:
         out.print("nothing pending")
     else:
-        out.print(_request_table(rows, total))
+        out.print(_request_table(rows, total) if rows else "nothing pending")
+        if unapplied:
+            out.print(_unapplied_table(unapplied))
         if open_roles:
             out.print(
                 "note: no reviewers are registered, so anyone may decide; roles apply once"
@@ -581,6 +625,13 @@ def _show_request(rec: RequestRecord) -> None:
         ("owner", rec.owner),
     ]
     lines += [f"{name:<10} {value}" for name, value in facts if value]
+    if rec.proposal is not None:
+        # Under a quorum a reviewer edited the args: approvals now count for these.
+        changed = {k: v for k, v in rec.proposal.items() if req.action.args.get(k) != v}
+        gone = [k for k in req.action.args if k not in rec.proposal]
+        lines.append("proposed edit (what approvals now count for):")
+        lines += [f"  {key:<12} {_short(value, 70)}" for key, value in changed.items()]
+        lines += [f"  {key:<12} (removed)" for key in gone]
     for title, items in (
         ("why escalated", req.reasons),
         ("alternatives", req.alternatives),
@@ -601,6 +652,8 @@ def _show_request(rec: RequestRecord) -> None:
     if rec.decision is not None:
         who = rec.decision.reviewer or "someone"
         lines.append(f"decided: {rec.decision.type} by {who}")
+        if rec.status == "decided":
+            lines.append(f"not applied: {rec.apply_error or 'not yet'} (`resume` applies it)")
     else:
         lines.append(f"allowed: {', '.join(req.allowed_decisions)}")
     # Everything here came from an agent: plain Text (no markup, no emoji codes), with

@@ -100,15 +100,19 @@ def _fallback(value: Any) -> Any:
 class ThreadStatus:
     """Where a thread stands: the shape of `run --json` and `thread --json`.
 
-    `status` is `paused` (waiting on a human), `done` (nothing left to run),
-    `stalled` (work left but nothing waiting: a run died; `resume` continues it) or
-    `cancelled` (stopped for good by `cancel`: it never runs again).
+    `status` is `paused` (waiting on a human, or on a recorded decision to be applied),
+    `done` (nothing left to run), `stalled` (work left but nothing waiting: a run died,
+    or applying a recorded decision failed; `resume` continues it) or `cancelled`
+    (stopped for good by `cancel`: it never runs again). `why` says why, for stalled
+    and cancelled threads and decisions not yet applied, and the way out.
     """
 
     thread_id: str
     status: str
     pending: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None
+    """For `stalled` and `cancelled`: why, and the way out."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +120,7 @@ class ThreadStatus:
             "status": self.status,
             "pending": list(self.pending),
             "values": to_jsonable(self.values),
+            "why": self.why,
         }
 
 
@@ -382,12 +387,41 @@ class ReviewDesk:
                 )
             origin = self._graph_for(ledger, thread_id)
             cancelled = ledger.thread_result(thread_id) == "cancelled"
+            unapplied = ledger.to_apply(thread_id)
+            stopped = ledger.why_cancelled(thread_id) if cancelled else None
         with self._graph(*origin, check=False) as graph:
             status = self._status(graph, thread_id)
         if cancelled:
             # The checkpoint still holds the interrupt `cancel` left unanswered, but the
             # ledger has closed its requests: the thread never runs again.
-            return replace(status, status="cancelled", pending=[])
+            return replace(status, status="cancelled", pending=[], why=stopped)
+        if unapplied:
+            # A decision recorded and not applied: the thread waits on no reviewer. If
+            # applying it failed, it is stuck (stalled) until the cause is fixed.
+            rec = unapplied[0]
+            assert rec.decision is not None
+            by = rec.decision.reviewer or "someone"
+            done = {r.request_id for r in unapplied}
+            what = f"{rec.decision.type} of {rec.request_id} by {by} is recorded, not applied"
+            if rec.apply_error:
+                why = (
+                    f"{what}: {rec.apply_error}; `langgraph-hitl resume {rec.request_id}`"
+                    " applies it once the cause is fixed, `langgraph-hitl cancel` ends the thread"
+                )
+            else:
+                why = f"{what} yet; `langgraph-hitl resume {rec.request_id}` applies it"
+            return replace(
+                status,
+                status="stalled" if rec.apply_error else status.status,
+                pending=[p for p in status.pending if p not in done],
+                why=why,
+            )
+        if status.status == "stalled":
+            return replace(
+                status,
+                why="a run stopped midway with work left and nothing waiting;"
+                f" `langgraph-hitl resume {thread_id}` finishes it",
+            )
         return status
 
     def _status(self, graph: Any, thread_id: str) -> ThreadStatus:

@@ -1180,6 +1180,18 @@ class ReviewLedger(LedgerStore):
             raise refusal
         return [request_id for request_id, _ in open_rows]
 
+    def why_cancelled(self, thread_id: str) -> str | None:
+        """Who cancelled the thread and why, from the trail."""
+        rows = self._read(
+            "SELECT actor, data FROM hitl_events WHERE thread_id = ? AND kind = 'thread_cancelled'"
+            " ORDER BY seq DESC LIMIT 1",
+            (thread_id,),
+        )
+        if not rows:
+            return None
+        actor, data = rows[0]
+        return f"cancelled by {actor or 'someone'}: {json.loads(data).get('why')}"
+
     def drop_outbox(self, thread_id: str) -> int:
         """Delete a thread's notification rows, sent or not; `prune` calls it. Returns how many."""
         with self._tx() as conn:

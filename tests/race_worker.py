@@ -1,9 +1,10 @@
 """Processes for `test_stress.py`, started as scripts; they wait on a start pipe.
 
     python tests/race_worker.py decide READY_FD START_FD DB SEED NAME
-        Decides every pending request of DB through the Python API
-        (`ReviewDesk.decide`), in an order and with decisions drawn from
-        `random.Random(SEED)`; prints one JSON report on stdout.
+        Decides every pending request of DB through the Python API, in an order and
+        with decisions drawn from `random.Random(SEED)`: approve, reject, modify,
+        respond (`ReviewDesk.decide`) or cancel its thread (`ReviewDesk.cancel`);
+        prints one JSON report on stdout.
     python tests/race_worker.py cli READY_FD START_FD ARG...
         The `langgraph-hitl` console script's `main()` with ARG... as its arguments.
     python tests/race_worker.py hold READY_FD START_FD DB REQUEST_ID NAME
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = ("approve", "reject", "modify")
+KINDS = ("approve", "reject", "modify", "respond", "cancel")
 
 
 def _ready_then_wait(ready_fd: int, start_fd: int) -> None:
@@ -56,7 +57,12 @@ def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[
     from langgraph_hitl._loader import load_target
     from langgraph_hitl.checkpointing import open_checkpointer  # noqa: F401  (warm import)
     from langgraph_hitl.desk import ReviewDesk
-    from langgraph_hitl.errors import AlreadyDecidedError, ConflictError, NotPendingError
+    from langgraph_hitl.errors import (
+        AlreadyDecidedError,
+        ConflictError,
+        NotPendingError,
+        ThreadBusyError,
+    )
     from langgraph_hitl.models import Decision
 
     load_target("invoice", REPO)  # the graph module, imported before the start
@@ -65,6 +71,7 @@ def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[
     pending = desk.pending()
     order = [rec.request_id for rec in pending]
     args = {rec.request_id: rec.request.action.args for rec in pending}
+    threads = {rec.request_id: rec.thread_id for rec in pending}
     rng.shuffle(order)
     plan = [(rid, rng.choice(KINDS)) for rid in order]
 
@@ -84,16 +91,26 @@ def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[
             decision = Decision.approve(reviewer=name)
         elif kind == "reject":
             decision = Decision.reject(f"rejected by {name}", reviewer=name)
+        elif kind == "respond":
+            decision = Decision.respond(f"paid by phone, says {name}", reviewer=name)
         else:
             decision = Decision.modify(modified_args(args[rid]), reviewer=name)
         report["attempts"] += 1
         try:
+            if kind == "cancel":
+                closed = desk.cancel(threads[rid], f"stopped by {name}", reviewer=name)
+                report["wins"].append({"request_id": rid, "type": "cancel", "closed": closed})
+                continue
             outcome = desk.decide(rid, decision)
         except ConflictError as error:
             kind_name = type(error).__name__
             report["refusals"][kind_name] = report["refusals"].get(kind_name, 0) + 1
             report["refusal_codes"].append(error.exit_code)
-            if not isinstance(error, AlreadyDecidedError | NotPendingError):
+            # A cancel is refused while another process applies the thread (busy).
+            expected = AlreadyDecidedError | NotPendingError | ThreadBusyError
+            if not isinstance(error, expected) or (
+                isinstance(error, ThreadBusyError) and kind != "cancel"
+            ):
                 report["unexpected"].append(f"{rid}: {kind_name}: {error}")
         except Exception as error:  # counted, and the test asserts there are none
             if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):

@@ -238,7 +238,9 @@ def test_decide_without_apply_then_resume_applies_once(
     assert (outcome.applied, outcome.thread, outcome.request.status) == (False, None, "decided")
     assert payments(desk.path) == []
     assert desk.pending() == []
-    assert desk.thread("INV-1003").status == "paused"
+    waiting = desk.thread("INV-1003")
+    assert (waiting.status, waiting.pending) == ("paused", [])  # on no reviewer
+    assert waiting.why is not None and f"resume {request_id}" in waiting.why
     (status,) = desk.resume(request_id)
     assert (status.status, status.values["status"]) == ("done", "paid")
     assert desk.resume() == []

@@ -47,7 +47,7 @@ ROW_KEYS = {
     "created_at",
     "deadline",
 }
-THREAD_KEYS = {"thread_id", "status", "pending", "values"}
+THREAD_KEYS = {"thread_id", "status", "pending", "values", "why"}
 
 
 # -- processes -------------------------------------------------------------------------

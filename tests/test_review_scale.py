@@ -806,3 +806,36 @@ def test_thread_of_a_cancelled_thread_says_cancelled(db_with_roles: Path) -> Non
     assert "approve" not in text and "decide it" not in text
     with ReviewLedger.open(db) as ledger:
         assert ledger.thread_result("it-1") == "cancelled"
+
+
+def test_a_decision_that_failed_to_apply_stays_in_sight(hitl_db: Path) -> None:
+    """A step after the decision raises: the decision stays recorded and in sight with its
+    error in `list`, `show`, `thread` and `doctor`, and `resume` applies it once fixed."""
+    db = hitl_db
+    data = json.dumps({"item_id": "it-1", "amount": 50.0, "tier": "high"})
+    status = ok(cli(db, "run", TIERED, "--input", data, "--thread", "it-1", "--json"))
+    [rid] = status["pending"]
+    down = {"TIERED_REFUSE_FAILS": "1"}
+    failed = refused(cli(db, "reject", rid, "--reason", "no", env=down), 1, "is recorded")
+    assert "the rejection notice service is down" in failed
+
+    listed = ok(cli(db, "list", "--json"))
+    assert listed["requests"] == []
+    [row] = listed["unapplied"]
+    assert row["request_id"] == rid and "rejection notice service" in row["apply_error"]
+    table = cli(db, "list")
+    assert "1 decided, not applied" in table.out and rid in table.out
+    shown = cli(db, "show", rid)
+    assert "not applied: RuntimeError: the rejection notice service is down" in shown.out
+    thread = ok(cli(db, "thread", "it-1", "--json"))
+    assert thread["status"] == "stalled" and thread["pending"] == []
+    assert f"resume {rid}" in thread["why"] and "rejection notice service" in thread["why"]
+    doctor = cli(db, "doctor", "--dry-run", "--json")
+    assert doctor.code == 1
+    [finding] = json.loads(doctor.out)["findings"]
+    assert finding["kind"] == "unapplied_decision" and "service is down" in finding["detail"]
+
+    resumed = ok(cli(db, "resume", rid, "--json"))
+    assert resumed[0]["values"]["status"] == "rejected"
+    assert ok(cli(db, "list", "--json"))["unapplied"] == []
+    assert ok(cli(db, "thread", "it-1", "--json"))["why"] is None
