@@ -232,9 +232,13 @@ def calibrate(tmp_path: Path) -> Timing:
             if fifos is not None:
                 fifos.close()
             assert code == 0, (out, err)
+            # When the decision was recorded: its `decided` event (a decision's own time
+            # is when the reviewer took it, before the decider loaded the graph to check
+            # it can be applied).
             [(at_decided, at_started, at_applied)] = query(
                 db,
-                "SELECT decided_at, apply_started_at, applied_at FROM hitl_requests"
+                "SELECT (SELECT at FROM hitl_events e WHERE e.request_id = r.request_id"
+                " AND e.kind = 'decided'), apply_started_at, applied_at FROM hitl_requests r"
                 " WHERE request_id = ?",
                 rids[db],
             )
