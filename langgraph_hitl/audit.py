@@ -112,8 +112,8 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
     """
     if expect_head is not None and not _HEAD.match(expect_head):
         raise BadInputError(
-            f"--expect-head {expect_head[:80]!r} is not a head hash (64 hex digits, as"
-            " `audit verify` prints it)"
+            f"--expect-head {expect_head[:80]!r} is malformed: a head hash is 64 hex digits,"
+            " as `audit verify` prints it"
         )
     prev, expected_seq, count = GENESIS_HASH, 1, 0
     seen = _Seen(subjects={}, decided={}, reviewers={})
