@@ -50,7 +50,14 @@ def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> J
     """msgpack with no pickle fallback, reviving only LangGraph's safe types and `allowed_types`.
 
     Example:
-        >>> serde = strict_serializer()  # doctest: +SKIP
+        >>> from langgraph_hitl.graphs.invoice import LineItem
+        >>> line = LineItem(description="Onboarding", quantity=1, unit_price=2000.0)
+        >>> serde = strict_serializer()
+        >>> serde.loads_typed(serde.dumps_typed(line))  # not allowed: back as plain data
+        {'description': 'Onboarding', 'quantity': 1.0, 'unit_price': 2000.0}
+        >>> serde = strict_serializer([LineItem])
+        >>> serde.loads_typed(serde.dumps_typed(line))
+        LineItem(description='Onboarding', quantity=1.0, unit_price=2000.0)
     """
     allowed = list(allowed_types)
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=allowed or None)
@@ -408,9 +415,15 @@ def open_checkpointer(
             `ReviewDesk` and the CLI also allow every type your graph's state declares.
 
     Example:
-        >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:  # doctest: +SKIP
-        ...     graph = builder.compile(checkpointer=saver)
-        ...     graph.invoke(invoice, {"configurable": {"thread_id": "INV-7"}})
+        >>> from langgraph_hitl.graphs.invoice import make_graph
+        >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:
+        ...     graph = make_graph(saver)  # the factory compiles with this saver
+        ...     run = graph.invoke(invoice, {"configurable": {"thread_id": "INV-1003-again"}})
+        >>> run["__interrupt__"][0].value["request"]["summary"]
+        'Pay INV-1003: 52,000.00 USD to Initech LLC'
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # waiting for a reviewer
+        ...     [rec.status for rec in ledger.pending(thread_id="INV-1003-again")]
+        ['pending']
     """
     conn = connect(path, create=True)
     try:
@@ -435,8 +448,13 @@ async def open_async_checkpointer(
     like any other: they drive async graphs with `ainvoke` on the same file.
 
     Example:
-        >>> async with open_async_checkpointer("hitl.sqlite") as saver:  # doctest: +SKIP
-        ...     await builder.compile(checkpointer=saver).ainvoke(invoice, config)
+        >>> from langgraph_hitl.graphs.invoice import make_graph
+        >>> async def pay(invoice):
+        ...     async with open_async_checkpointer("hitl.sqlite", graph="invoice") as saver:
+        ...         config = {"configurable": {"thread_id": "INV-1003-async"}}
+        ...         return await make_graph(saver).ainvoke(invoice, config)
+        >>> asyncio.run(pay(invoice))["__interrupt__"][0].value["request"]["risk_tier"]
+        'high'
     """
     import aiosqlite
 
