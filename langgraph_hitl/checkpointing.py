@@ -153,12 +153,17 @@ def _attach(
     graph: str | None,
     ledger: ReviewLedger,
     root: str | Path | None,
+    blobs: BlobStore,
 ) -> None:
+    """What both savers add to LangGraph's: the ledger, the graph reference, the blob store."""
     saver.path = Path(path)
     saver.graph = graph
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
+    saver.blobs = blobs
+    blobs.setup()
+    saver.serde = with_blobs(saver.serde, blobs)
 
 
 class HitlSqliteSaver(SqliteSaver):
@@ -199,12 +204,10 @@ class HitlSqliteSaver(SqliteSaver):
         # takes it again. The ledger shares this connection and lock.
         self.lock = threading.RLock()  # type: ignore[assignment]
         ledger = ReviewLedger(conn, lock=self.lock)  # type: ignore[arg-type]
-        _attach(self, path, graph, ledger, root)
         # Large values are stored once per thread (see `_blobs`). LangGraph reads
         # while holding `self.lock`, so the blob reader need not take it again.
-        self.blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
-        self.blobs.setup()
-        self.serde = with_blobs(self.serde, self.blobs)
+        blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
+        _attach(self, path, graph, ledger, root, blobs)
 
     @contextmanager
     def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
@@ -360,10 +363,8 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         # aiosqlite's connection is async: the ledger opens its own on the same file,
         # and large values are stored and read through it (see `_blobs`).
         lock = threading.Lock()
-        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock), root)
-        self.blobs = BlobStore(self.ledger.conn, lock, lock_reads=True)
-        self.blobs.setup()
-        self.serde = with_blobs(self.serde, self.blobs)
+        ledger = ReviewLedger(connect(path), lock=lock)
+        _attach(self, path, graph, ledger, root, BlobStore(ledger.conn, lock, lock_reads=True))
 
     async def aput(
         self,
