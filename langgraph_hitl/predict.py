@@ -218,9 +218,10 @@ class OverrideModel(BaseModel):
         >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
         >>> request = ledger.get(request_id).request  # INV-1003, now from an unknown vendor
         >>> request = request.model_copy(update={"risk_tier": "medium", "reasons": reasons})
-        >>> routing = policy.route({"confidence": 0.95}, request, thread_id="INV-1003")
+        >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)  # the hour of day is a feature
+        >>> routing = policy.route({"confidence": 0.95}, request, thread_id="INV-1003", at=at)
         >>> routing.outcome, round(routing.score, 2)
-        ('escalated', 0.83)
+        ('escalated', 0.92)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
