@@ -14,9 +14,9 @@ class RequestRecord:
     """One approval request as the ledger holds it.
 
     Example:
-        >>> rec = ledger.get("req_3f2a9c1b7d40")  # doctest: +SKIP
-        >>> rec.status, rec.request.action.name  # doctest: +SKIP
-        ('pending', 'pay_invoice')
+        >>> rec = ledger.get(request_id)
+        >>> rec.status, rec.thread_id, rec.request.action.name, rec.required_role
+        ('pending', 'INV-1003', 'pay_invoice', 'manager')
     """
 
     request_id: str

@@ -264,8 +264,11 @@ def to_html(report: MetricsReport, signs: Sequence[WarningSign] = ()) -> str:
     """The report as one self-contained HTML page: warnings, charts, tables.
 
     Example:
-        >>> page = to_html(report, warning_signs(report))  # doctest: +SKIP
-        >>> Path("metrics.html").write_text(page)  # doctest: +SKIP
+        >>> from langgraph_hitl.metrics import compute, warning_signs
+        >>> report = compute("hitl.sqlite", window="7d")
+        >>> page = to_html(report, warning_signs(report))
+        >>> page.startswith("<!DOCTYPE html>"), "rubber_stamp_fast" in page
+        (True, True)
     """
     e = html.escape
     since, until = _when(report.since), _when(report.until)

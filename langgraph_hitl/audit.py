@@ -44,9 +44,18 @@ class AuditReport:
     """What `verify` found.
 
     Example:
-        >>> report = verify(ledger)  # doctest: +SKIP
-        >>> report.ok, report.events, report.head[:12]  # doctest: +SKIP
-        (True, 412, '9c1e0b7a44d2')
+        >>> report = verify(ledger)
+        >>> report.ok, report.events, len(report.head)
+        (True, 251, 64)
+        >>> import sqlite3
+        >>> db = sqlite3.connect("hitl.sqlite")  # someone rewrites who approved, by hand
+        >>> db.execute("UPDATE hitl_decisions SET reviewer = 'sam' WHERE reviewer = 'rex'").rowcount
+        7
+        >>> db.commit()
+        >>> db.close()
+        >>> report = verify(ledger)
+        >>> report.ok, report.problem
+        (False, 'the decision on req_... differs from the one its event recorded')
     """
 
     ok: bool

@@ -142,9 +142,9 @@ class CheckReport:
     """Every checklist item for one graph. `ok` is False when any item failed.
 
     Example:
-        >>> report = check_deployment("invoice", db="hitl.sqlite")  # doctest: +SKIP
-        >>> [(i.key, i.status) for i in report.items if i.status == "fail"]  # doctest: +SKIP
-        [('sampling', 'fail')]
+        >>> report = check_deployment("invoice", db="hitl.sqlite")
+        >>> report.ok, [(i.key, i.status) for i in report.items if i.status != "pass"]
+        (False, [('notifier', 'fail')])
     """
 
     graph: str
@@ -814,9 +814,11 @@ def check_deployment(
         GraphNotFoundError: The reference cannot be loaded.
 
     Example:
-        >>> report = check_deployment("graphs/invoice.py:make_graph")  # doctest: +SKIP
-        >>> report.ok, [i.key for i in report.failed]  # doctest: +SKIP
-        (False, ['notifier'])
+        >>> check_deployment("invoice", db="hitl.sqlite").failed[0].reason
+        'no webhook or command hook configured ([notify] in hitl.toml, or ...)'
+        >>> hook = NotifyConfig(command=["notify-finance", "--channel", "approvals"])
+        >>> check_deployment("invoice", db="hitl.sqlite", notify=hook).ok
+        True
     """
     from langgraph_hitl._loader import load_target
 

@@ -50,7 +50,14 @@ def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> J
     """msgpack with no pickle fallback, reviving only LangGraph's safe types and `allowed_types`.
 
     Example:
-        >>> serde = strict_serializer()  # doctest: +SKIP
+        >>> from langgraph_hitl.graphs.invoice import LineItem
+        >>> line = LineItem(description="Onboarding", quantity=1, unit_price=2000.0)
+        >>> serde = strict_serializer()
+        >>> serde.loads_typed(serde.dumps_typed(line))  # not allowed: back as plain data
+        {'description': 'Onboarding', 'quantity': 1.0, 'unit_price': 2000.0}
+        >>> serde = strict_serializer([LineItem])
+        >>> serde.loads_typed(serde.dumps_typed(line))
+        LineItem(description='Onboarding', quantity=1.0, unit_price=2000.0)
     """
     allowed = list(allowed_types)
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=allowed or None)
@@ -146,12 +153,17 @@ def _attach(
     graph: str | None,
     ledger: ReviewLedger,
     root: str | Path | None,
+    blobs: BlobStore,
 ) -> None:
+    """What both savers add to LangGraph's: the ledger, the graph reference, the blob store."""
     saver.path = Path(path)
     saver.graph = graph
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
+    saver.blobs = blobs
+    blobs.setup()
+    saver.serde = with_blobs(saver.serde, blobs)
 
 
 class HitlSqliteSaver(SqliteSaver):
@@ -192,12 +204,10 @@ class HitlSqliteSaver(SqliteSaver):
         # takes it again. The ledger shares this connection and lock.
         self.lock = threading.RLock()  # type: ignore[assignment]
         ledger = ReviewLedger(conn, lock=self.lock)  # type: ignore[arg-type]
-        _attach(self, path, graph, ledger, root)
         # Large values are stored once per thread (see `_blobs`). LangGraph reads
         # while holding `self.lock`, so the blob reader need not take it again.
-        self.blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
-        self.blobs.setup()
-        self.serde = with_blobs(self.serde, self.blobs)
+        blobs = BlobStore(conn, self.lock, lock_reads=False)  # type: ignore[arg-type]
+        _attach(self, path, graph, ledger, root, blobs)
 
     @contextmanager
     def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
@@ -353,10 +363,8 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         # aiosqlite's connection is async: the ledger opens its own on the same file,
         # and large values are stored and read through it (see `_blobs`).
         lock = threading.Lock()
-        _attach(self, path, graph, ReviewLedger(connect(path), lock=lock), root)
-        self.blobs = BlobStore(self.ledger.conn, lock, lock_reads=True)
-        self.blobs.setup()
-        self.serde = with_blobs(self.serde, self.blobs)
+        ledger = ReviewLedger(connect(path), lock=lock)
+        _attach(self, path, graph, ledger, root, BlobStore(ledger.conn, lock, lock_reads=True))
 
     async def aput(
         self,
@@ -408,9 +416,15 @@ def open_checkpointer(
             `ReviewDesk` and the CLI also allow every type your graph's state declares.
 
     Example:
-        >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:  # doctest: +SKIP
-        ...     graph = builder.compile(checkpointer=saver)
-        ...     graph.invoke(invoice, {"configurable": {"thread_id": "INV-7"}})
+        >>> from langgraph_hitl.graphs.invoice import make_graph
+        >>> with open_checkpointer("hitl.sqlite", graph="invoice") as saver:
+        ...     graph = make_graph(saver)  # the factory compiles with this saver
+        ...     run = graph.invoke(invoice, {"configurable": {"thread_id": "INV-1003-again"}})
+        >>> run["__interrupt__"][0].value["request"]["summary"]
+        'Pay INV-1003: 52,000.00 USD to Initech LLC'
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # waiting for a reviewer
+        ...     [rec.status for rec in ledger.pending(thread_id="INV-1003-again")]
+        ['pending']
     """
     conn = connect(path, create=True)
     try:
@@ -435,8 +449,13 @@ async def open_async_checkpointer(
     like any other: they drive async graphs with `ainvoke` on the same file.
 
     Example:
-        >>> async with open_async_checkpointer("hitl.sqlite") as saver:  # doctest: +SKIP
-        ...     await builder.compile(checkpointer=saver).ainvoke(invoice, config)
+        >>> from langgraph_hitl.graphs.invoice import make_graph
+        >>> async def pay(invoice):
+        ...     async with open_async_checkpointer("hitl.sqlite", graph="invoice") as saver:
+        ...         config = {"configurable": {"thread_id": "INV-1003-async"}}
+        ...         return await make_graph(saver).ainvoke(invoice, config)
+        >>> asyncio.run(pay(invoice))["__interrupt__"][0].value["request"]["risk_tier"]
+        'high'
     """
     import aiosqlite
 

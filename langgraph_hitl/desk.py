@@ -154,12 +154,13 @@ class ReviewDesk:
             directory.
 
     Example:
-        >>> desk = ReviewDesk("hitl.sqlite")  # doctest: +SKIP
-        >>> run = desk.run("invoice", invoice)  # doctest: +SKIP
-        >>> run.status, run.pending  # doctest: +SKIP
-        ('paused', ['req_3f2a9c1b7d40'])
-        >>> desk.approve(run.pending[0], reviewer="ana").thread.status  # doctest: +SKIP
-        'done'
+        >>> desk = ReviewDesk("hitl.sqlite")
+        >>> run = desk.run("invoice", invoice)
+        >>> run.status, run.pending
+        ('paused', ['req_...'])
+        >>> done = desk.approve(run.pending[0], reviewer="mia")
+        >>> done.thread.status, done.thread.values["status"]
+        ('done', 'paid')
     """
 
     def __init__(
@@ -312,9 +313,10 @@ class ReviewDesk:
         """Keep graphs loaded (one checkpointer each) while deciding many requests.
 
         Example:
-            >>> with desk.keep_graphs():  # doctest: +SKIP
-            ...     for request_id in ids:
-            ...         desk.approve(request_id, reviewer="ana")
+            >>> with desk.keep_graphs():  # the invoice graph is loaded once
+            ...     done = [desk.approve(rec.request_id, reviewer="mia") for rec in desk.pending()]
+            >>> [(o.request.thread_id, o.thread.status) for o in done]
+            [('INV-1003', 'done')]
         """
         if self._kept is not None:
             yield self

@@ -68,7 +68,7 @@ class ApprovalGate:
     LangGraph itself would drop a route to a missing node and end the run as if done.
 
     Example:
-        >>> builder.add_node(  # doctest: +SKIP
+        >>> graph = builder.add_node(
         ...     "approve_payment",
         ...     ApprovalGate(
         ...         lambda s: {
@@ -80,7 +80,13 @@ class ApprovalGate:
         ...         on_reject="notify",
         ...     ),
         ...     destinations=("pay", "notify"),
-        ... )
+        ... ).compile(checkpointer=saver)
+        >>> run = {"configurable": {"thread_id": "pay-INV-1003"}}
+        >>> paused = graph.invoke({"invoice": invoice, "reasons": ["over 10,000"]}, run)
+        >>> paused["__interrupt__"][0].value["request"]["summary"]
+        'Pay INV-1003'
+        >>> [rec.request.reasons for rec in saver.ledger.pending(thread_id="pay-INV-1003")]
+        [['over 10,000']]
     """
 
     def __init__(
@@ -331,10 +337,14 @@ def require_approval(
         UnapprovedActionError: No approve or modify decision on this thread matches.
 
     Example:
-        >>> def pay(state: InvoiceState, config: RunnableConfig) -> dict:  # doctest: +SKIP
-        ...     action = state["approved_action"]
-        ...     require_approval(saver.ledger, config, action)
-        ...     ...
+        >>> action = ledger.get(request_id).request.action  # what the reviewer is shown
+        >>> require_approval(ledger, config, action)
+        Traceback (most recent call last):
+        langgraph_hitl.errors.UnapprovedActionError: no human approval in the ledger for ...
+        >>> ledger.record_decision(request_id, Decision.approve(reviewer="mia")).status
+        'decided'
+        >>> require_approval(ledger, config, action).reviewer
+        'mia'
     """
     thread_id = str(config["configurable"]["thread_id"])
     wanted = action if isinstance(action, Action) else Action.model_validate(dict(action))

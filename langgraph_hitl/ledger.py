@@ -121,9 +121,10 @@ class ReviewLedger(LedgerStore):
         lock: A lock shared with other users of `conn` (the checkpointer's), if any.
 
     Example:
-        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # doctest: +SKIP
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:
         ...     for rec in ledger.pending(tier="high"):
         ...         print(rec.request_id, rec.request.summary)
+        req_... Pay INV-1003: 52,000.00 USD to Initech LLC
     """
 
     # -- requests -------------------------------------------------------------
@@ -372,8 +373,13 @@ class ReviewLedger(LedgerStore):
         args a schema coerced (`1880` to `1880.0`) still match.
 
         Example:
-            >>> ledger.approval_for("INV-7", Action(name="pay", args=inv))  # doctest: +SKIP
-            Decision(type='approve', ...)
+            >>> action = ledger.get(request_id).request.action  # pay INV-1003
+            >>> print(ledger.approval_for("INV-1003", action))
+            None
+            >>> ledger.record_decision(request_id, Decision.approve(reviewer="mia")).status
+            'decided'
+            >>> ledger.approval_for("INV-1003", action)
+            Decision(type='approve', ..., reviewer='mia', ...)
         """
         want = _loose(action.name, action.args)
         rows = self._read(
@@ -1381,8 +1387,11 @@ class ReviewLedger(LedgerStore):
         weigh problems found in a sample by how much of the work was sampled.
 
         Example:
-            >>> ledger.queue_review(thread_id="inv-7", request=req)  # doctest: +SKIP
-            'rev_5b1c0e9a2d77'
+            >>> req = ledger.get(request_id).request
+            >>> ledger.queue_review(thread_id="INV-1003", request=req)
+            'rev_69b3117645f4'
+            >>> ledger.queue_review(thread_id="INV-1003", request=req)  # the same item
+            'rev_69b3117645f4'
         """
         review_id = stable_id("rev", thread_id, node, request.action.digest())
         now = clock()

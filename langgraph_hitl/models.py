@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from langgraph_hitl._input import unusable
 from langgraph_hitl._time import clock
 from langgraph_hitl.errors import DecisionNotAllowedError, InvalidEditError
 
@@ -61,7 +61,7 @@ class Action(BaseModel):
     def _plain_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         # A reviewer approves exactly what they saw: NaN or an infinity would be shown
         # and stored as null, and the approval would never match the action again.
-        problem = _not_json(value)
+        problem = unusable(value)
         if problem is not None:
             where, what = problem
             raise ValueError(f"args.{where}: {what}" if where else f"args: {what}")
@@ -324,7 +324,7 @@ def check_json(decision: Decision) -> None:
     holding anything else would be recorded and then never apply. Checked before recording.
     """
     for name, value in decision.model_dump(exclude_none=True).items():
-        problem = _not_json(value)
+        problem = unusable(value)
         if problem is not None:
             where, what = problem
             subject = f"edited {where or 'args'}" if name == "args" else f"{name} {where}"
@@ -333,32 +333,6 @@ def check_json(decision: Decision) -> None:
         decision.to_wire()
     except ValueError as err:  # nested deeper than pydantic serializes
         raise InvalidEditError(f"the decision cannot be stored as JSON: {err}") from None
-
-
-_INT_RANGE = range(-(2**63), 2**64)
-"""The integers msgpack, and so a LangGraph checkpoint, can hold."""
-
-
-def _not_json(value: Any) -> tuple[str, str] | None:
-    """Where in `value` something JSON, msgpack or SQLite cannot carry sits, and what; or None."""
-    todo: list[tuple[Any, str]] = [(value, "")]
-    while todo:
-        item, where = todo.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return where, f"{item} is not a JSON number"
-        if isinstance(item, int) and not isinstance(item, bool) and item not in _INT_RANGE:
-            return where, "an integer past 64 bits"
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return where, "text with a lone surrogate, not valid Unicode"
-        elif isinstance(item, dict):
-            todo.extend((key, where) for key in item)
-            todo.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
-        elif isinstance(item, list | tuple):
-            todo.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
-    return None
 
 
 def check_args(request: ApprovalRequest, args: dict[str, Any]) -> None:

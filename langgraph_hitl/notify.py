@@ -624,9 +624,9 @@ class DeliveryReport:
     """What one `deliver()` round did.
 
     Example:
-        >>> report = deliver(ledger, config.notifiers())  # doctest: +SKIP
-        >>> report.delivered, report.failed  # doctest: +SKIP
-        (3, 0)
+        >>> report = deliver(ledger, [CommandNotifier(["false"])])  # a hook that fails
+        >>> report.delivered, report.failed, report.items[0]["error"]
+        (0, 1, 'command false: false exited 1')
     """
 
     delivered: int = 0
@@ -664,8 +664,11 @@ def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
     checked and written in one write transaction. Returns how many were added.
 
     Example:
-        >>> enqueue_overdue(ledger)  # doctest: +SKIP
-        1
+        >>> enqueue_overdue(ledger)  # INV-1003 is due in 8 hours: not overdue yet
+        0
+        >>> later = time.time() + 9 * 3600
+        >>> enqueue_overdue(ledger, now=later), enqueue_overdue(ledger, now=later)
+        (1, 0)
     """
     now = clock() if now is None else now
     find = (
@@ -803,11 +806,13 @@ def deliver(
         rng: Jitter source, for tests.
 
     Example:
-        >>> config = NotifyConfig.load("hitl.toml")  # doctest: +SKIP
-        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # doctest: +SKIP
+        >>> config = NotifyConfig(command=["tee", "team-channel.json"])  # body on stdin
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:
         ...     report = deliver(ledger, config.notifiers())
-        >>> report.delivered, report.failed  # doctest: +SKIP
+        >>> report.delivered, report.failed
         (1, 0)
+        >>> print(json.loads(Path("team-channel.json").read_text())["text"])
+        Approval needed: Pay INV-1003: 52,000.00 USD to Initech LLC (high, needs manager) — ...
     """
     if not notifiers:
         raise ConfigurationError(
@@ -872,8 +877,12 @@ def outbox(
     `sending` (claimed now) or `delivered`. A kind no notifier takes stays pending.
 
     Example:
-        >>> [row["state"] for row in outbox(ledger)]  # doctest: +SKIP
-        ['retrying', 'pending']
+        >>> [(row["kind"], row["state"]) for row in outbox(ledger)]  # INV-1003's request
+        [('created', 'pending')]
+        >>> deliver(ledger, [CommandNotifier(["false"])]).failed  # the hook is down
+        1
+        >>> [(row["kind"], row["state"], row["attempts"]) for row in outbox(ledger)]
+        [('created', 'retrying', 1)]
     """
     now = clock()
     sql = (

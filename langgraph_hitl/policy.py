@@ -368,9 +368,16 @@ def record_route(
     is the thread, the node and the step LangGraph runs it at.
 
     Example:
-        >>> routing = POLICY.route(state, request, thread_id="inv-7")  # doctest: +SKIP
-        >>> record_route(checkpointer.ledger, config, routing, request)  # doctest: +SKIP
-        'rt_1c9e0a7f3b55'
+        >>> from langgraph_hitl.graphs.invoice import POLICY
+        >>> request = ledger.get(request_id).request  # INV-1003, 52,000 USD
+        >>> state = {"invoice": request.action.args, "confidence": 0.95}
+        >>> routing = POLICY.route(state, request, thread_id="INV-1003")
+        >>> routing.outcome, routing.tier, routing.reasons[0]
+        ('escalated', 'high', 'amount 52,000.00 is over the 10,000.00 limit')
+        >>> record_route(ledger, config, routing, request)
+        'rt_48049ebcb3c2'
+        >>> record_route(ledger, config, routing, request)  # the same row, once
+        'rt_48049ebcb3c2'
     """
     metadata = config.get("metadata") or {}
     thread_id = str((config.get("configurable") or {})["thread_id"])

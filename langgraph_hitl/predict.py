@@ -212,10 +212,16 @@ class OverrideModel(BaseModel):
     instead), which catches mistakes, not a determined forger.
 
     Example:
-        >>> model = OverrideModel.load("override-model.json")  # doctest: +SKIP
-        >>> model.probability(invoice_request)  # doctest: +SKIP
-        0.83
-        >>> ReviewPolicy(tiers=[Tier(name="medium")], predictor=model)  # doctest: +SKIP
+        >>> from langgraph_hitl.policy import ReviewPolicy, Tier
+        >>> path = model.save("override-model.json")  # as `langgraph-hitl train` does
+        >>> policy = ReviewPolicy(tiers=[Tier(name="medium")], predictor=OverrideModel.load(path))
+        >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
+        >>> request = ledger.get(request_id).request  # INV-1003, now from an unknown vendor
+        >>> request = request.model_copy(update={"risk_tier": "medium", "reasons": reasons})
+        >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)  # the hour of day is a feature
+        >>> routing = policy.route({"confidence": 0.95}, request, thread_id="INV-1003", at=at)
+        >>> routing.outcome, round(routing.score, 2)
+        ('escalated', 0.92)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -282,8 +288,13 @@ class OverrideModel(BaseModel):
         looks clearly more like past overrides than past approvals.
 
         Example:
-            >>> model.probability(req, at=datetime(2025, 3, 1, 9, tzinfo=UTC))  # doctest: +SKIP
-            0.83
+            >>> request = ledger.get(request_id).request  # INV-1003, from a known vendor
+            >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+            >>> round(model.probability(request, at=at), 2)
+            0.19
+            >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
+            >>> round(model.probability(request.model_copy(update={"reasons": reasons}), at=at), 2)
+            0.9
         """
         return _sigmoid(self._logit(request_features(request, at=at)))
 
@@ -293,8 +304,12 @@ class OverrideModel(BaseModel):
         """The features that pushed this request's score up the most, with their share of the logit.
 
         Example:
-            >>> model.explain(req)  # doctest: +SKIP
-            [('reason=validation unknown vendor', 1.92), ('amount_log', 0.71)]
+            >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
+            >>> request = ledger.get(request_id).request  # INV-1003, now from an unknown vendor
+            >>> request = request.model_copy(update={"risk_tier": "medium", "reasons": reasons})
+            >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+            >>> [name for name, share in model.explain(request, at=at, top=2)]
+            ['reason=validation unknown vendor', 'hour_sin']
         """
         x = _vectorize(self._index, request_features(request, at=at))
         parts = [
@@ -311,7 +326,7 @@ class OverrideModel(BaseModel):
         """Write the model as JSON with its digest (atomically); returns the path.
 
         Example:
-            >>> model.save("override-model.json")  # doctest: +SKIP
+            >>> model.save("override-model.json")
             PosixPath('override-model.json')
         """
         target = Path(path)
@@ -331,8 +346,9 @@ class OverrideModel(BaseModel):
         """Read a model `save` wrote. A missing, malformed or edited file is a `ConfigurationError`.
 
         Example:
-            >>> OverrideModel.load("override-model.json").n_examples  # doctest: +SKIP
-            1200
+            >>> path = model.save("override-model.json")
+            >>> OverrideModel.load(path) == model, OverrideModel.load(path).n_examples
+            (True, 36)
         """
         where = Path(path)
         try:
@@ -433,9 +449,11 @@ class TrainReport:
     their precision and recall on the held-out split compare directly.
 
     Example:
-        >>> model, report = train(ledger)  # doctest: +SKIP
-        >>> report.model.recall, report.baseline.recall, report.beats_baseline  # doctest: +SKIP
-        (0.81, 0.44, True)
+        >>> model, report = train(ledger, seed=7)
+        >>> report.n_train, report.n_test, report.overrides
+        (36, 12, 25)
+        >>> report.model.recall, report.baseline.recall, report.beats_baseline
+        (1.0, 0.5, True)
     """
 
     n_examples: int
@@ -536,9 +554,13 @@ def train(
         ConfigurationError: scikit-learn is not installed.
 
     Example:
-        >>> with ReviewLedger.open("hitl.sqlite") as ledger:  # doctest: +SKIP
+        >>> from langgraph_hitl.ledger import ReviewLedger
+        >>> with ReviewLedger.open("hitl.sqlite") as ledger:
         ...     model, report = train(ledger, seed=7)
-        >>> model.save("override-model.json")  # doctest: +SKIP
+        >>> model.save("override-model.json")  # beside the database: the invoice graph loads it
+        PosixPath('override-model.json')
+        >>> report.top_features[0][0]  # the heaviest coefficient
+        'reason=validation unknown vendor'
     """
     from langgraph_hitl.feedback import training_examples
 

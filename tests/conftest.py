@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root, the sample invoices and a fresh database path."""
+"""Shared fixtures: the repository root, the sample invoices, a fresh database path, FIFOs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import STARTED
+from processes import STARTED, Fifos
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,16 @@ def load_invoice() -> Callable[[str], dict[str, Any]]:
 def hitl_db(tmp_path: Path) -> Path:
     """A path for a fresh SQLite file (checkpoints and ledger); not created yet."""
     return tmp_path / "hitl.sqlite"
+
+
+@pytest.fixture
+def fifos(tmp_path: Path) -> Iterator[Fifos]:
+    """The crash-point handshake FIFOs, in the test's folder (`processes.Fifos`)."""
+    handshake = Fifos(tmp_path / "ready.fifo", tmp_path / "block.fifo")
+    try:
+        yield handshake
+    finally:
+        handshake.close()
 
 
 @pytest.fixture(autouse=True)

@@ -1,16 +1,24 @@
-"""Processes the tests start, remembered so that a failing test leaves none running."""
+"""The CLI processes the tests start, how they are checked, and the database they leave.
+
+Every process started is remembered, so that a failing test leaves none running.
+"""
 
 from __future__ import annotations
 
 import os
 import select
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+PROCESS_TIMEOUT_S = 120.0
+HANDSHAKE_TIMEOUT_S = 60.0
 
 STARTED: list[subprocess.Popen[Any]] = []
 """Processes a test started; `track` them so a failing test leaves none running."""
@@ -43,14 +51,28 @@ def read_line(fd: int, proc: subprocess.Popen[Any], timeout: float) -> str:
     return data.decode()
 
 
-def run_cli(db: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """One `langgraph-hitl --db DB ...` process, run to its end (cwd: the database's folder)."""
+def run_cli(
+    db: Path,
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    under: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """One `langgraph-hitl --db DB ...` process, run to its end.
+
+    Args:
+        cwd: Where it runs; default the database's folder.
+        env: Settings on top of this environment without any of its own `LANGGRAPH_HITL_*`
+            or `E2E_*` (`cli_env`).
+        under: A command to run it under, e.g. `faketime -f -2d`.
+    """
     return subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
+        [*under, sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
         cwd=cwd or db.parent,
+        env=cli_env(env),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PROCESS_TIMEOUT_S,
         check=False,
     )
 
@@ -85,3 +107,63 @@ def start_cli(db: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     )
     track(proc)
     return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """Wait for a started process to end; its exit code and output. Killed if it runs over."""
+    try:
+        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"{proc.args} ran over {PROCESS_TIMEOUT_S}s\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class Fifos:
+    """The crash-point handshake of the test graphs (`fault_pay.py`, `gated_pay.py`).
+
+    A process started with `env(point)` writes one line to the ready FIFO when it
+    reaches `point` (`E2E_BLOCK_AT`), then blocks reading the block FIFO until `release`.
+    A test's own hook (a notify command) may take the two FIFOs alone: `env()`.
+    """
+
+    def __init__(self, ready: Path, block: Path) -> None:
+        self.ready, self.block = ready, block
+        os.mkfifo(ready)
+        os.mkfifo(block)
+        # Read-write: opening never blocks, and the read end exists before the child opens
+        # the write end; reads block (under select) until the child writes its line.
+        self.fd = os.open(ready, os.O_RDWR)
+
+    def env(self, point: str | None = None) -> dict[str, str]:
+        """The settings that make a process stop at `point`."""
+        env = {"E2E_READY_FIFO": str(self.ready), "E2E_BLOCK_FIFO": str(self.block)}
+        if point is not None:
+            env["E2E_BLOCK_AT"] = point
+        return env
+
+    def wait_ready(self, proc: subprocess.Popen[str]) -> str:
+        """The line `proc` writes when it reaches its point (a bounded wait, no sleeping)."""
+        try:
+            return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
+        except (TimeoutError, ChildProcessError) as error:
+            raise AssertionError(f"{error}\n{finish(proc)}") from None
+
+    def release(self) -> None:
+        """Let the process carry on from its point (it holds the block FIFO open)."""
+        fd = os.open(self.block, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"go\n")
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on the database file, read directly (it must exist)."""
+    assert db.is_file(), db
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        return conn.execute(sql, params).fetchall()

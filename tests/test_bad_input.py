@@ -254,6 +254,22 @@ def run_main(argv: Sequence[str]) -> Ran:
     return observed(Ran(code, out.getvalue(), err.getvalue(), list(argv)))
 
 
+def in_a_process(argv: Sequence[str], *args: str | bytes) -> Ran:
+    """`python -m langgraph_hitl ARGS` in its own process, from the repository root, with
+    none of `ENV` set; reported as `argv`."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "langgraph_hitl", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr, argv)
+
+
 def assert_one_error_line(ran: Ran, codes: Sequence[int] = (2, 3)) -> None:
     """The failure half of the promise: a documented code, one `error: ` line, no traceback.
 
@@ -871,17 +887,7 @@ def test_odd_inputs_are_refused_naming_where(paused: Paused, argv: list[str], wh
     """NaN and Infinity (JSON literals Python's parser takes), endless files, nesting too
     deep to parse, numbers past every range, malformed hashes: exit 2, one line naming
     the input, in a real process, and the paused request untouched."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV}
-    done = subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(paused.db), *argv],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    ran = Ran(done.returncode, done.stdout, done.stderr, argv)
+    ran = in_a_process(argv, "--db", str(paused.db), *argv)
     assert_one_error_line(ran, codes=(2,))
     assert where in ran.err, str(ran)
     assert_fixture_untouched(paused)
@@ -892,17 +898,7 @@ def test_usage_errors_in_a_real_process(paused: Paused, argv: list[str]) -> None
     """Usage errors, and bytes that are not UTF-8, through the real entry point in its own
     process: one line, exit 2, and the request untouched."""
     db_args = [] if argv == ["--db"] else ["--db", str(paused.db)]
-    env = {k: v for k, v in os.environ.items() if k not in ENV}
-    done = subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", *db_args, *map(os.fsencode, argv)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    ran = Ran(done.returncode, done.stdout, done.stderr, argv)
+    ran = in_a_process(argv, *db_args, *map(os.fsencode, argv))
     assert_one_error_line(ran, codes=(2,))
     assert_fixture_untouched(paused)
 

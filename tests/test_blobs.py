@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.channels.delta import DeltaChannel
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -232,45 +232,6 @@ def test_async_saver_tells_the_same_story(tmp_path: Path) -> None:
         )
 
 
-class SyncAsAsync(BaseCheckpointSaver[str]):
-    """Our sync saver behind the async methods LangGraph's conformance suite calls."""
-
-    def __init__(self, inner: BaseCheckpointSaver[str]) -> None:
-        super().__init__(serde=inner.serde)
-        self.inner = inner
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.inner.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        found = await asyncio.to_thread(
-            lambda: list(self.inner.list(config, filter=filter, before=before, limit=limit))
-        )
-        for item in found:
-            yield item
-
-    async def aput(self, config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
-        return await asyncio.to_thread(self.inner.put, config, checkpoint, metadata, versions)
-
-    async def aput_writes(
-        self, config: Any, writes: Any, task_id: str, task_path: str = ""
-    ) -> None:
-        await asyncio.to_thread(self.inner.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.inner.delete_thread, thread_id)
-
-    def get_next_version(self, current: Any, channel: Any) -> Any:
-        return self.inner.get_next_version(current, channel)
-
-
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("min_bytes", [0, None], ids=["everything-apart", "default"])
 def test_langgraphs_conformance_suite_passes(kind: str, min_bytes: int | None) -> None:
@@ -283,7 +244,7 @@ def test_langgraphs_conformance_suite_passes(kind: str, min_bytes: int | None) -
                 with open_checkpointer(db) as sync_saver:
                     if min_bytes is not None:
                         sync_saver.blobs.min_bytes = min_bytes
-                    yield SyncAsAsync(sync_saver)
+                    yield sync_saver  # its async methods run the sync ones in a thread
             else:
                 async with open_async_checkpointer(db) as async_saver:
                     if min_bytes is not None:

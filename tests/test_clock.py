@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
-import sys
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
-from processes import cli_env
+from processes import one_line_error, query, run_cli
 
 from langgraph_hitl import ReviewDesk
 from langgraph_hitl.ledger import ReviewLedger
@@ -37,32 +33,11 @@ needs_faketime = pytest.mark.skipif(
 
 def cli(db: Path, *args: str, shift: str | None = None) -> subprocess.CompletedProcess[str]:
     """One CLI process, its clock shifted by `shift` (faketime's `-2d`, `+30d`, ...)."""
-    argv = [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args]
+    under: list[str] = []
     if shift is not None:
         assert FAKETIME is not None
-        argv = [FAKETIME, "-f", shift, *argv]
-    return subprocess.run(
-        argv,
-        cwd=REPO,
-        env=cli_env({"LANGGRAPH_HITL_REVIEWER": "clock-test"}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, done
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    return lines[0]
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, params).fetchall()
+        under = [FAKETIME, "-f", shift]
+    return run_cli(db, *args, cwd=REPO, env={"LANGGRAPH_HITL_REVIEWER": "clock-test"}, under=under)
 
 
 def pause(db: Path, thread: str, shift: str | None = None) -> str:
@@ -85,7 +60,7 @@ def test_a_decider_two_days_slow_is_refused_before_anything_is_recorded(hitl_db:
     rid = pause(hitl_db, "slow-1")
     before = checkpoints(hitl_db, "slow-1")
     refused = cli(hitl_db, "approve", rid, shift="-2d")
-    assert "clock is" in one_error_line(refused, 1) and "behind" in refused.stderr
+    assert "clock is" in one_line_error(refused, 1) and "behind" in refused.stderr
     assert status_of(hitl_db, rid) == "pending"
     assert checkpoints(hitl_db, "slow-1") == before
     assert query(hitl_db, "SELECT COUNT(*) FROM pay_attempts") == [(0,)]
@@ -100,7 +75,7 @@ def test_a_slow_resumer_leaves_the_decision_recorded_and_in_sight(hitl_db: Path)
     rid = pause(hitl_db, "slow-2")
     ReviewDesk(hitl_db, base=REPO).decide(rid, Decision.approve(reviewer="ana"), apply=False)
     refused = cli(hitl_db, "resume", "--all", shift="-2d")
-    assert "behind" in one_error_line(refused, 1)
+    assert "behind" in one_line_error(refused, 1)
     with ReviewLedger.open(hitl_db) as ledger:
         rec = ledger.get(rid)
     assert rec.status == "decided"
@@ -121,7 +96,7 @@ def test_running_a_thread_on_from_a_slow_host_is_refused(hitl_db: Path) -> None:
     assert cli(hitl_db, "approve", rid).returncode == 0
     before = checkpoints(hitl_db, "slow-3")
     refused = cli(hitl_db, "run", GATED, "--thread", "slow-3", "--input", data, shift="-2d")
-    assert "behind" in one_error_line(refused, 1)
+    assert "behind" in one_line_error(refused, 1)
     assert checkpoints(hitl_db, "slow-3") == before
 
 
@@ -132,7 +107,7 @@ def test_after_a_host_two_days_fast_a_right_clock_is_refused_not_forked(hitl_db:
     rid = pause(hitl_db, "fast-1", shift="+2d")
     before = checkpoints(hitl_db, "fast-1")
     refused = cli(hitl_db, "approve", rid)
-    assert "behind" in one_error_line(refused, 1)
+    assert "behind" in one_line_error(refused, 1)
     assert status_of(hitl_db, rid) == "pending"
     assert checkpoints(hitl_db, "fast-1") == before
     assert cli(hitl_db, "approve", rid, shift="+2d").returncode == 0

@@ -9,14 +9,13 @@ and the refusal is in the audit trail. Two direct answers sent at once never bot
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph.types import Command
+from processes import query
 from pydantic import ValidationError
 
 from langgraph_hitl import (
@@ -33,11 +32,6 @@ from langgraph_hitl.models import Action, Decision
 
 REPO = Path(__file__).resolve().parent.parent
 TIERED = "tests/graphs/tiered_pay.py:make_graph"
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture

@@ -14,25 +14,21 @@ bounded `select`), then kills the process with SIGKILL.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import read_line, start_cli
+from processes import Fifos, finish, one_line_error, query, start_cli
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "invoices"
 GATED_PAY = "tests/graphs/gated_pay.py:make_graph"
-PROCESS_TIMEOUT_S = 120.0
-HANDSHAKE_TIMEOUT_S = 60.0
 
 ROW_KEYS = {
     "request_id",
@@ -48,22 +44,10 @@ ROW_KEYS = {
     "deadline",
 }
 THREAD_KEYS = {"thread_id", "status", "pending", "values", "why"}
+Done = subprocess.CompletedProcess[str]
 
 
 # -- processes -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    argv: Sequence[str]
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return (
-            f"{' '.join(self.argv[3:])}\nexit {self.code}\nstdout: {self.out}\nstderr: {self.err}"
-        )
 
 
 def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -71,53 +55,32 @@ def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     return start_cli(db, *args, env={"LANGGRAPH_HITL_REVIEWER": "e2e-default", **(env or {})})
 
 
-def finish(proc: subprocess.Popen[str]) -> Result:
-    try:
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"{proc.args} ran over {PROCESS_TIMEOUT_S}s\n{out}\n{err}")
-    return Result(list(proc.args), proc.returncode, out, err)
-
-
-def cli(db: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+def cli(db: Path, *args: str, env: dict[str, str] | None = None) -> Done:
     return finish(start(db, *args, env=env))
 
 
-def cli_all(db: Path, *commands: Sequence[str]) -> list[Result]:
+def cli_all(db: Path, *commands: Sequence[str]) -> list[Done]:
     """Run independent commands at the same time; results in the order given."""
     procs = [start(db, *command) for command in commands]
     return [finish(proc) for proc in procs]
 
 
-def ok(result: Result) -> Any:
+def ok(result: Done) -> Any:
     """Exit 0, nothing on stderr; the parsed stdout JSON."""
-    assert result.code == 0, str(result)
-    assert result.err == "", str(result)
-    return json.loads(result.out)
+    assert result.returncode == 0, result
+    assert result.stderr == "", result
+    return json.loads(result.stdout)
 
 
-def refused(result: Result, code: int, *needles: str) -> str:
+def refused(result: Done, code: int, *needles: str) -> str:
     """A documented failure: the exit code, one line on stderr, no traceback, no stdout."""
-    assert result.code == code, str(result)
-    assert "Traceback" not in result.err, str(result)
-    lines = result.err.splitlines()
-    assert len(lines) == 1, str(result)
-    assert lines[0].startswith("error: "), str(result)
+    line = one_line_error(result, code)
     for needle in needles:
-        assert needle in lines[0], str(result)
-    assert result.out == "", str(result)
-    return lines[0]
+        assert needle in line, result
+    return line
 
 
 # -- the database ------------------------------------------------------------------------
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    assert db.is_file(), db
-    with closing(sqlite3.connect(db, timeout=30)) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def request_row(db: Path, request_id: str) -> dict[str, Any]:
@@ -580,7 +543,7 @@ def test_two_processes_deciding_at_once_one_wins(db: Path) -> None:
 
     # Both deciders of a request are started before either is waited on; five
     # requests at a time, so that the pairs overlap too.
-    outcomes: dict[str, list[tuple[str, str, Result]]] = {}
+    outcomes: dict[str, list[tuple[str, str, Done]]] = {}
     for wave in (range(0, 5), range(5, count)):
         started = [
             (
@@ -595,10 +558,10 @@ def test_two_processes_deciding_at_once_one_wins(db: Path) -> None:
     approved = 0
     for t, results in outcomes.items():
         rid = rids[t]
-        codes = sorted(result.code for _, _, result in results)
+        codes = sorted(result.returncode for _, _, result in results)
         assert codes == [0, 3], "\n".join(str(r) for _, _, r in results)
-        [(kind, who, winner)] = [x for x in results if x[2].code == 0]
-        [(_, _, loser)] = [x for x in results if x[2].code != 0]
+        [(kind, who, winner)] = [x for x in results if x[2].returncode == 0]
+        [(_, _, loser)] = [x for x in results if x[2].returncode != 0]
         won = ok(winner)
         assert won["request_id"] == rid
         assert won["decision"] == kind
@@ -765,41 +728,6 @@ def test_graph_moved_after_pausing_is_caught_before_recording_and_graph_option_r
 
 
 # -- 6. a process killed between recording and applying a decision --------------------------------
-
-
-@dataclass
-class Fifos:
-    ready: Path
-    block: Path
-    fd: int
-
-    def env(self, point: str) -> dict[str, str]:
-        return {
-            "E2E_BLOCK_AT": point,
-            "E2E_READY_FIFO": str(self.ready),
-            "E2E_BLOCK_FIFO": str(self.block),
-        }
-
-    def wait_ready(self, proc: subprocess.Popen[str]) -> str:
-        """The line the process writes when it reaches its crash point (bounded wait)."""
-        try:
-            return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
-        except (TimeoutError, ChildProcessError) as error:
-            pytest.fail(f"{error}\n{finish(proc)}")
-
-
-@pytest.fixture
-def fifos(tmp_path: Path) -> Iterator[Fifos]:
-    ready, block = tmp_path / "ready.fifo", tmp_path / "block.fifo"
-    os.mkfifo(ready)
-    os.mkfifo(block)
-    # Read-write: opening never blocks, and the read end exists before the child opens
-    # the write end; reads block (under select) until the child writes its line.
-    fd = os.open(ready, os.O_RDWR)
-    try:
-        yield Fifos(ready, block, fd)
-    finally:
-        os.close(fd)
 
 
 def kill(proc: subprocess.Popen[str]) -> None:

@@ -42,7 +42,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -50,13 +49,12 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import read_line, track
+from processes import Fifos, cli_env, finish, query, track
 
 from langgraph_hitl.desk import ReviewDesk
 from langgraph_hitl.models import Decision
@@ -83,19 +81,6 @@ HANDSHAKES = (
     *["import, then delay"] * 2,
 )
 KINDS = ("approve", "reject", "modify")
-PROCESS_TIMEOUT_S = 120.0
-HANDSHAKE_TIMEOUT_S = 60.0
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("LANGGRAPH_HITL_", "E2E_"))
-    }
-    env["LANGGRAPH_HITL_REVIEWER"] = "faults-default"
-    env.update(extra or {})
-    return env
 
 
 def _cli_argv() -> list[str]:
@@ -107,7 +92,7 @@ def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     proc = subprocess.Popen(
         [*_cli_argv(), "--db", str(db), *args],
         cwd=REPO,
-        env=_env(env),
+        env=cli_env({"LANGGRAPH_HITL_REVIEWER": "faults-default", **(env or {})}),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -117,19 +102,9 @@ def start(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     return proc
 
 
-def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"{proc.args} ran over {PROCESS_TIMEOUT_S}s\n{out}\n{err}") from None
-    return proc.returncode, out, err
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db, timeout=30)) as conn:
-        return conn.execute(sql, params).fetchall()
+def beside(db: Path) -> Fifos:
+    """The crash-point handshake FIFOs beside a trial's own database."""
+    return Fifos(db.with_suffix(".ready"), db.with_suffix(".block"))
 
 
 def count(db: Path, sql: str, *params: Any) -> int:
@@ -219,19 +194,19 @@ def calibrate(tmp_path: Path) -> Timing:
         began = time.time()
         runs = []
         for db, *_ in pair:
-            fifos = Fifos(db, "import") if hold else None
+            fifos = beside(db) if hold else None
             argv = decide_argv("approve", rids[db], "cal", 1.0)
-            runs.append((db, fifos, start(db, *argv, env=fifos.env if fifos else None)))
+            runs.append((db, fifos, start(db, *argv, env=fifos.env("import") if fifos else None)))
         for db, fifos, proc in runs:
             let_go = None
             if fifos is not None:
                 fifos.wait_ready(proc)
                 let_go = time.time()
                 fifos.release()
-            code, out, err = finish(proc)
+            done = finish(proc)
             if fifos is not None:
                 fifos.close()
-            assert code == 0, (out, err)
+            assert done.returncode == 0, done
             # When the decision was recorded: its `decided` event (a decision's own time
             # is when the reviewer took it, before the decider loaded the graph to check
             # it can be applied).
@@ -284,42 +259,6 @@ def plan(index: int, db: Path, rid: str, spec: tuple[Path, str, str, float]) -> 
     return Trial(
         index, seed, db, thread_id, rid, item_id, amount, point, kind, window, rng.random()
     )
-
-
-# -- the FIFO handshake -------------------------------------------------------------------
-
-
-class Fifos:
-    """The crash-point handshake of `fault_pay.py`: a ready FIFO and a block FIFO."""
-
-    def __init__(self, base: Path, point: str) -> None:
-        self.ready, self.block = base.with_suffix(".ready"), base.with_suffix(".block")
-        os.mkfifo(self.ready)
-        os.mkfifo(self.block)
-        self.fd = os.open(self.ready, os.O_RDWR)  # never blocks; reads wait under select
-        self.env = {
-            "E2E_BLOCK_AT": point,
-            "E2E_READY_FIFO": str(self.ready),
-            "E2E_BLOCK_FIFO": str(self.block),
-        }
-
-    def wait_ready(self, proc: subprocess.Popen[str]) -> str:
-        """The line the process writes at its crash point (bounded wait, no sleeping)."""
-        try:
-            return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
-        except (TimeoutError, ChildProcessError) as error:
-            raise AssertionError(f"{error}: {finish(proc)}") from None
-
-    def release(self) -> None:
-        """Let the process carry on from its crash point (it holds the block FIFO open)."""
-        fd = os.open(self.block, os.O_WRONLY | os.O_NONBLOCK)
-        try:
-            os.write(fd, b"go\n")
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 # -- the invariants -----------------------------------------------------------------------
@@ -466,13 +405,14 @@ def run_trial(trial: Trial, timing: Timing) -> Result:
         low, high = timing.window(trial.window)
         delay = max(0.0, low + trial.where_in_window * (high - low))
     else:
-        fifos = Fifos(db, trial.point.split(",")[0])
+        fifos = beside(db)
     began = time.time()
     try:
-        proc = start(db, *argv, env=None if fifos is None else fifos.env)
+        point = trial.point.split(",")[0]
+        proc = start(db, *argv, env=None if fifos is None else fifos.env(point))
         if fifos is not None:
             line = fifos.wait_ready(proc)
-            assert line.startswith(f"{fifos.env['E2E_BLOCK_AT']} "), line
+            assert line.startswith(f"{point} "), line
         if trial.point == "import, then delay":
             assert fifos is not None
             # From the graph import on, the rest of the run is short and steady: a kill
@@ -489,14 +429,14 @@ def run_trial(trial: Trial, timing: Timing) -> Result:
                 proc.send_signal(signal.SIGKILL)
         else:
             proc.send_signal(signal.SIGKILL)
-        code, out, err = finish(proc)
+        done = finish(proc)
     finally:
         if fifos is not None:
             fifos.close()
-    killed = code == -signal.SIGKILL
-    assert killed or code == 0, (code, out, err)
+    killed = done.returncode == -signal.SIGKILL
+    assert killed or done.returncode == 0, done
     if not killed:
-        assert json.loads(out)["applied"] is True, out
+        assert json.loads(done.stdout)["applied"] is True, done
     [(apply_started,)] = query(
         db, "SELECT apply_started_at FROM hitl_requests WHERE request_id = ?", rid
     )
@@ -517,9 +457,9 @@ def run_trial(trial: Trial, timing: Timing) -> Result:
     [(status,)] = query(db, "SELECT status FROM hitl_requests WHERE request_id = ?", rid)
 
     # -- recovery: a real `resume --all` -------------------------------------------------
-    code, out, err = finish(start(db, "resume", "--all", "--json"))
-    assert code == 0 and err == "", (code, out, err)
-    resumed = json.loads(out)
+    done = finish(start(db, "resume", "--all", "--json"))
+    assert done.returncode == 0 and done.stderr == "", done
+    resumed = json.loads(done.stdout)
     if status == "decided":
         assert [(s["thread_id"], s["status"]) for s in resumed] == [(trial.thread_id, "done")]
     else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import cli_env
+from processes import one_line_error, run_cli
 
 from langgraph_hitl import ConfigurationError, Decision, ReviewDesk, ReviewLedger, open_checkpointer
 from langgraph_hitl._inspect import check_gates
@@ -151,23 +151,7 @@ def test_a_sound_graph_passes_every_check(tmp_path: Path) -> None:
 def cli(
     db: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-        cwd=REPO,
-        env=cli_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_error(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, done
-    assert done.stdout == "" and "Traceback" not in done.stderr, done
-    (line,) = done.stderr.splitlines()
-    assert line.startswith("error: "), line
-    return line
+    return run_cli(db, *args, cwd=REPO, env=env)
 
 
 def no_thread(db: Path) -> None:
@@ -194,7 +178,7 @@ def test_run_refuses_a_graph_whose_gate_cannot_act(
 ) -> None:
     """Exit 1, one line, and no thread: the graph never ran."""
     db = tmp_path / "hitl.sqlite"
-    line = one_error(cli(db, "run", f"{MISTAKES}:{factory}", "--input", '{"amount": 5}'), 1)
+    line = one_line_error(cli(db, "run", f"{MISTAKES}:{factory}", "--input", '{"amount": 5}'), 1)
     assert needle in line
     no_thread(db)
 
@@ -202,7 +186,7 @@ def test_run_refuses_a_graph_whose_gate_cannot_act(
 def test_run_with_an_invalid_request_names_the_field(tmp_path: Path) -> None:
     db = tmp_path / "hitl.sqlite"
     ran = cli(db, "run", f"{MISTAKES}:no_summary", "--input", '{"amount": 5}', "--thread", "t-1")
-    line = one_error(ran, 1)
+    line = one_line_error(ran, 1)
     assert "the request builder gave no 'summary', which a request needs" in line
     nothing_recorded(db)
 
@@ -216,7 +200,7 @@ def test_a_gate_broken_after_pausing_is_never_applied_as_done(tmp_path: Path) ->
     (rid,) = json.loads(ran.stdout)["pending"]
 
     broken = cli(db, "approve", rid, env={"MISTAKES_ROUTE": "pay_invoice"})
-    line = one_error(broken, 1)
+    line = one_line_error(broken, 1)
     assert "on_approve='pay_invoice' names no node" in line
     with ReviewLedger.open(db) as ledger:
         assert ledger.get(rid).status == "pending"  # nothing recorded
@@ -224,7 +208,7 @@ def test_a_gate_broken_after_pausing_is_never_applied_as_done(tmp_path: Path) ->
     # Recorded while the graph was right, applied after it broke.
     ReviewDesk(db, base=tmp_path).decide(rid, Decision.approve(reviewer="ana"), apply=False)
     broken = cli(db, "resume", rid, env={"MISTAKES_ROUTE": "pay_invoice"})
-    assert "on_approve='pay_invoice' names no node" in one_error(broken, 1)
+    assert "on_approve='pay_invoice' names no node" in one_line_error(broken, 1)
     with ReviewLedger.open(db) as ledger:
         rec = ledger.get(rid)
     assert rec.status == "decided" and "names no node" in (rec.apply_error or "")

@@ -19,17 +19,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from processes import cli_env, read_line, track
+from processes import Fifos, finish, one_line_error, query, run_cli, start_cli
 
 from langgraph_hitl import NotAuthorizedError, ReviewDesk
 from langgraph_hitl._lease import LeaseKeeper
@@ -41,101 +35,21 @@ REPO = Path(__file__).resolve().parent.parent
 GRAPH = "tests/graphs/fault_pay.py:make_graph"
 TIERED = "tests/graphs/tiered_pay.py:make_graph"
 SHORT_LEASE = {"LANGGRAPH_HITL_LEASE_S": "1", "LANGGRAPH_HITL_REVIEWER": "lease-test"}
-HANDSHAKE_TIMEOUT_S = 60.0
 
 
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-def command(db: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args]
-
-
-def cli(db: Path, *args: str, env: dict[str, str] | None = None) -> Ran:
-    done = subprocess.run(
-        command(db, *args),
-        cwd=REPO,
-        env=cli_env({**SHORT_LEASE, **(env or {})}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Ran(done.returncode, done.stdout, done.stderr)
+def cli(
+    db: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(db, *args, cwd=REPO, env={**SHORT_LEASE, **(env or {})})
 
 
 def start(db: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return track(
-        subprocess.Popen(
-            command(db, *args),
-            cwd=REPO,
-            env=cli_env({**SHORT_LEASE, **env}),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    )
-
-
-def finish(proc: subprocess.Popen[str]) -> Ran:
-    out, err = proc.communicate(timeout=120)
-    return Ran(proc.returncode, out, err)
-
-
-def one_error_line(ran: Ran, code: int) -> str:
-    assert ran.code == code, ran
-    assert "Traceback" not in ran.err
-    lines = ran.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), ran.err
-    return lines[0]
-
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-@dataclass
-class Fifos:
-    ready: Path
-    block: Path
-    fd: int
-
-    def env(self, point: str) -> dict[str, str]:
-        return {
-            "E2E_BLOCK_AT": point,
-            "E2E_READY_FIFO": str(self.ready),
-            "E2E_BLOCK_FIFO": str(self.block),
-        }
-
-    def wait_ready(self, proc: subprocess.Popen[str]) -> str:
-        return read_line(self.fd, proc, HANDSHAKE_TIMEOUT_S)
-
-    def go(self) -> None:
-        with open(self.block, "w") as block:
-            block.write("go\n")
+    return start_cli(db, *args, env={**SHORT_LEASE, **env})
 
 
 @pytest.fixture
 def db(hitl_db: Path) -> Path:
     return hitl_db
-
-
-@pytest.fixture
-def fifos(tmp_path: Path) -> Iterator[Fifos]:
-    ready, block = tmp_path / "ready.fifo", tmp_path / "block.fifo"
-    os.mkfifo(ready)
-    os.mkfifo(block)
-    fd = os.open(ready, os.O_RDWR)
-    try:
-        yield Fifos(ready, block, fd)
-    finally:
-        os.close(fd)
 
 
 def pause(db: Path, thread: str, item: str) -> str:
@@ -149,8 +63,8 @@ def pause(db: Path, thread: str, item: str) -> str:
         json.dumps({"item_id": item, "amount": 12.5}),
         "--json",
     )
-    assert ran.code == 0, ran
-    status = json.loads(ran.out)
+    assert ran.returncode == 0, ran
+    status = json.loads(ran.stdout)
     assert status["status"] == "paused"
     return str(status["pending"][0])
 
@@ -189,18 +103,18 @@ def test_a_slow_action_keeps_its_lease_and_runs_once(db: Path, fifos: Fifos) -> 
     # past three times its first expiry: the holder's heartbeat, not luck, kept it.
     for _ in range(500):
         resumer = cli(db, "resume", "--all", env={"LANGGRAPH_HITL_LEASE_WAIT_S": "0"})
-        assert "another process" in one_error_line(resumer, 3)
+        assert "another process" in one_line_error(resumer, 3)
         busy += 1
-        assert cli(db, "sweep").code == 0
+        assert cli(db, "sweep").returncode == 0
         expiry = lease_expiry(db, "slow")
         assert expiry is not None, "the holder lost its lease while alive"
         if expiry > first + 3:
             break
     else:
         pytest.fail("the lease was never renewed")
-    fifos.go()
+    fifos.release()
     done = finish(holder)
-    assert done.code == 0, done
+    assert done.returncode == 0, done
     assert attempts(db, "pay") == 1 and attempts(db, "notify") == 1
     assert query(db, "SELECT item_id FROM paid") == [("S-1",)]
     assert query(db, "SELECT status FROM hitl_requests WHERE request_id = ?", rid) == [("applied",)]
@@ -221,14 +135,14 @@ def test_a_holder_stopped_past_its_lease_is_taken_over_and_writes_nothing_after(
     try:
         # Waits (up to 60 s) for the stopped holder's lease to expire, then applies.
         taker = cli(db, "resume", "--all", "--json", env={"LANGGRAPH_HITL_LEASE_WAIT_S": "60"})
-        assert taker.code == 0, taker
-        assert json.loads(taker.out)[0]["status"] == "done"
+        assert taker.returncode == 0, taker
+        assert json.loads(taker.stdout)[0]["status"] == "done"
         checkpoints = query(db, "SELECT COUNT(*) FROM checkpoints WHERE thread_id = 'stopped'")
     finally:
         os.kill(holder.pid, signal.SIGCONT)
-    fifos.go()
+    fifos.release()
     woken = finish(holder)
-    assert "taken over" in one_error_line(woken, 3)
+    assert "taken over" in one_line_error(woken, 3)
     # The holder wrote no checkpoint after the takeover; the taker's history stands.
     assert query(db, "SELECT COUNT(*) FROM checkpoints WHERE thread_id = 'stopped'") == checkpoints
     assert linear_history(db, "stopped")
@@ -246,14 +160,14 @@ def test_cancel_is_refused_while_an_apply_is_in_flight(db: Path, fifos: Fifos) -
     holder = start(db, "approve", rid, "--reviewer", "ana", env=fifos.env("pay-before"))
     assert fifos.wait_ready(holder).startswith("pay-before ")
     refused = cli(db, "cancel", "racing", "--reason", "vendor dispute")
-    assert "another process" in one_error_line(refused, 3)
+    assert "another process" in one_line_error(refused, 3)
     assert query(db, "SELECT status FROM hitl_requests WHERE request_id = ?", rid) == [("decided",)]
     assert query(db, "SELECT result FROM hitl_threads WHERE thread_id = 'racing'") == [(None,)]
-    fifos.go()
-    assert finish(holder).code == 0
+    fifos.release()
+    assert finish(holder).returncode == 0
     assert query(db, "SELECT item_id FROM paid") == [("C-1",)]
     after = cli(db, "cancel", "racing", "--reason", "too late")
-    assert "already finished" in one_error_line(after, 3)
+    assert "already finished" in one_line_error(after, 3)
     kinds = [k for (k,) in query(db, "SELECT kind FROM hitl_events WHERE thread_id = 'racing'")]
     assert "thread_cancelled" not in kinds and "applied" in kinds
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import read_line, start_cli
+from processes import Fifos, start_cli
 
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import NOTIFY_KINDS, ReviewLedger
@@ -405,44 +405,28 @@ BLOCKING_HOOK = (
 
 @pytest.mark.parametrize("point", ["after-send", "before-send"])
 def test_a_deliverer_killed_mid_delivery_loses_nothing(
-    db: Path, tmp_path: Path, receiver: Receiver, point: str
+    db: Path, fifos: Fifos, receiver: Receiver, point: str
 ) -> None:
     """SIGKILL after claiming, with the webhook sent (or not yet): delivered again, and a
     receiver that dedupes on the delivery id sees it exactly once."""
     receiver.up()
     with ReviewLedger.open(db, create=True) as ledger:
         make_request(ledger)
-    ready, block = tmp_path / "ready.fifo", tmp_path / "block.fifo"
-    os.mkfifo(ready)
-    os.mkfifo(block)
-    fd = os.open(ready, os.O_RDWR)
-    try:
-        # The webhook goes first, then the hook blocks: "after-send" has sent it.
-        webhook = ["--webhook", receiver.url] if point == "after-send" else []
-        proc = start_cli(
-            db,
-            "notify",
-            "--once",
-            *webhook,
-            "--command",
-            shlex.join([sys.executable, "-c", BLOCKING_HOOK]),
-            env={
-                "E2E_READY_FIFO": str(ready),
-                "E2E_BLOCK_FIFO": str(block),
-                "LANGGRAPH_HITL_WEBHOOK_SECRET": SECRET,
-            },
-        )
-        try:
-            line = read_line(fd, proc, TIMEOUT_S)
-        except (TimeoutError, ChildProcessError) as error:
-            proc.kill()
-            pytest.fail(f"{error}: {proc.communicate()}")
-        hook_pid = int(line.split()[1])
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()  # reaped: a zombie would still look alive to the claim check
-        os.kill(hook_pid, signal.SIGKILL)
-    finally:
-        os.close(fd)
+    # The webhook goes first, then the hook blocks: "after-send" has sent it.
+    webhook = ["--webhook", receiver.url] if point == "after-send" else []
+    proc = start_cli(
+        db,
+        "notify",
+        "--once",
+        *webhook,
+        "--command",
+        shlex.join([sys.executable, "-c", BLOCKING_HOOK]),
+        env={**fifos.env(), "LANGGRAPH_HITL_WEBHOOK_SECRET": SECRET},
+    )
+    hook_pid = int(fifos.wait_ready(proc).split()[1])
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()  # reaped: a zombie would still look alive to the claim check
+    os.kill(hook_pid, signal.SIGKILL)
 
     [row] = rows(db)
     assert row["claimed_by"] is not None and row["delivered_at"] is None

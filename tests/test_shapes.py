@@ -364,19 +364,19 @@ def project(tmp_path: Path) -> Path:
     return proj
 
 
+def pause_typed(db: Path, project: Path, thread: str) -> str:
+    """Run the project's `typed` graph by its name, from the project; its pending request."""
+    data = json.dumps(TYPED_INPUT)
+    argv = hitl(db, "run", "typed", "--input", data, "--thread", thread, "--json")
+    (rid,) = finish(start(argv, project)).json()["pending"]
+    return str(rid)
+
+
 def test_langgraph_json_name_resolves_from_the_recorded_root(project: Path, tmp_path: Path) -> None:
     """Run by name in the project; decided elsewhere; the project's hitl.toml applies."""
     db, elsewhere = tmp_path / "hitl.sqlite", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    ran = finish(
-        start(
-            hitl(
-                db, "run", "typed", "--input", json.dumps(TYPED_INPUT), "--thread", "n1", "--json"
-            ),
-            project,
-        )
-    )
-    (rid,) = ran.json()["pending"]
+    rid = pause_typed(db, project, "n1")
     decided = finish(start(hitl(db, "approve", rid, "--json"), elsewhere))
     assert decided.json()["thread"]["status"] == "done", decided
     with closing(sqlite3.connect(db)) as conn:
@@ -394,15 +394,7 @@ def test_a_root_that_moved_falls_back_to_the_current_directory(
     recorded; from the new place, the same decision goes through."""
     db, elsewhere = tmp_path / "hitl.sqlite", tmp_path / "elsewhere"
     elsewhere.mkdir()
-    ran = finish(
-        start(
-            hitl(
-                db, "run", "typed", "--input", json.dumps(TYPED_INPUT), "--thread", "m1", "--json"
-            ),
-            project,
-        )
-    )
-    (rid,) = ran.json()["pending"]
+    rid = pause_typed(db, project, "m1")
     moved = project.rename(tmp_path / "moved")
 
     # Found out before the decision is recorded: nothing is stranded (exit 2).
