@@ -253,6 +253,17 @@ class LedgerStore:
                 raise
             self.conn.commit()
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads of the file's other tables (the checkpoints) under
+        the ledger's lock; any transaction the reads began is ended afterwards."""
+        with self._lock:
+            try:
+                yield self.conn
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.commit()
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             rows = self.conn.execute(sql, params).fetchall()

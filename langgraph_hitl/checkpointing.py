@@ -102,6 +102,27 @@ def clock_behind_error(thread_id: str, newest: str, now: float) -> ClockSkewErro
     )
 
 
+def _may_write(conn: Any, config: RunnableConfig, checkpoint_id: str | None) -> None:
+    """Raise unless this write may happen: under a desk's lease, the lease is still that
+    one (`LeaseLostError`); a new checkpoint sorts after the thread's newest one in its
+    namespace (`ClockSkewError`: its id comes from this host's clock)."""
+    configurable = config["configurable"]
+    thread_id = str(configurable["thread_id"])
+    lease = lease_of(config)
+    if lease is not None:
+        holder = ReviewLedger.lease_holder_in(conn, thread_id)
+        if holder != lease:
+            raise LeaseLostError(
+                f"thread {thread_id} was taken over by another process"
+                f" ({holder or 'nobody holds it now'}) while this one was applying"
+                " it; this one stopped before writing"
+            )
+    if checkpoint_id is not None:
+        newest = newest_checkpoint(conn, thread_id, str(configurable.get("checkpoint_ns", "")))
+        if newest is not None and checkpoint_id < newest:
+            raise clock_behind_error(thread_id, newest, time.time())
+
+
 def _note_writes(
     saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
     config: RunnableConfig,
@@ -218,31 +239,16 @@ class HitlSqliteSaver(SqliteSaver):
         after the thread's newest one in its namespace, or the thread would read as if
         the steps since never ran (its id comes from this host's clock).
         """
-        lease = lease_of(config)
-        if lease is None and checkpoint_id is None:
+        if lease_of(config) is None and checkpoint_id is None:
             yield
             return
-        configurable = config["configurable"]
-        thread_id = str(configurable["thread_id"])
         with self.lock:
             self.setup()
             if self.conn.in_transaction:
                 self.conn.commit()
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                if lease is not None:
-                    holder = self.ledger.lease_holder_in(self.conn, thread_id)
-                    if holder != lease:
-                        raise LeaseLostError(
-                            f"thread {thread_id} was taken over by another process"
-                            f" ({holder or 'nobody holds it now'}) while this one was applying"
-                            " it; this one stopped before writing"
-                        )
-                if checkpoint_id is not None:
-                    ns = str(configurable.get("checkpoint_ns", ""))
-                    newest = newest_checkpoint(self.conn, thread_id, ns)
-                    if newest is not None and checkpoint_id < newest:
-                        raise clock_behind_error(thread_id, newest, time.time())
+                _may_write(self.conn, config, checkpoint_id)
                 yield  # the saver's own write, committed by its cursor
             except BaseException:
                 if self.conn.in_transaction:
@@ -374,7 +380,14 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         split = await asyncio.to_thread(self.blobs.split_checkpoint, config, checkpoint, self.serde)
+        # The same checks as the sync saver's, on the ledger's connection to the file,
+        # just before the write (aiosqlite's own connection is out of our transactions).
+        await asyncio.to_thread(self._may_write, config, checkpoint["id"])
         return await super().aput(config, split, metadata, new_versions)
+
+    def _may_write(self, config: RunnableConfig, checkpoint_id: str | None) -> None:
+        with self.ledger.reading() as conn:
+            _may_write(conn, config, checkpoint_id)
 
     async def aput_writes(
         self,
@@ -384,6 +397,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         task_path: str = "",
     ) -> None:
         split = await asyncio.to_thread(self.blobs.split_writes, config, writes, self.serde)
+        await asyncio.to_thread(self._may_write, config, None)
         await super().aput_writes(config, split, task_id, task_path)
         await asyncio.to_thread(_note_writes, self, config, writes, task_id)
 

@@ -321,8 +321,8 @@ class ReviewLedger(LedgerStore):
             if after and after[0][0] != digest:
                 return f"event {seq + 1} does not follow event {seq}"
         subjects = [row[9] for row in rows if row[9] is not None]
-        with self._lock:
-            current = subject_digest(self.conn, request_id)
+        with self.reading() as conn:
+            current = subject_digest(conn, request_id)
         if subjects and current != subjects[-1]:
             return f"request {request_id} differs from what its last event recorded"
         if not self.args_match(request_id):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from processes import one_line_error, query, run_cli
+from processes import cli_env, one_line_error, query, run_cli
 
 from langgraph_hitl import ReviewDesk
 from langgraph_hitl.ledger import ReviewLedger
@@ -140,3 +141,54 @@ def test_a_sweeper_far_ahead_cannot_push_the_next_deadline_out(tmp_path: Path) -
         assert ledger.sweep_step(rid, level=0, now=ahead) == "escalated"
         after = ledger.get(rid)
         assert after.deadline == pytest.approx(rec.deadline + 2 * 60)
+
+
+ASYNC_DIRECT_ANSWER = """
+import asyncio, sys
+from pathlib import Path
+from langgraph.types import Command
+from langgraph_hitl import open_async_checkpointer
+from langgraph_hitl._loader import load_target, with_checkpointer
+from langgraph_hitl.errors import ClockSkewError
+
+async def main() -> None:
+    db, thread, repo, graph_ref = sys.argv[1:]
+    async with open_async_checkpointer(db, graph=graph_ref, root=repo) as saver:
+        graph = with_checkpointer(load_target(graph_ref, Path(repo)), saver)
+        config = {"configurable": {"thread_id": thread}}
+        try:
+            await graph.ainvoke(Command(resume={"type": "approve"}), config, durability="sync")
+        except ClockSkewError as err:
+            print("refused:", err)
+
+asyncio.run(main())
+"""
+
+
+@needs_faketime
+def test_a_slow_app_answering_directly_writes_no_checkpoint_before_the_newest(
+    hitl_db: Path,
+) -> None:
+    """An app two days slow answers the gate itself through the async saver (with
+    `durability="sync"`, as the README asks of direct answers): the saver refuses the
+    checkpoint that would sort first, so `pay` never runs there, and the thread, stalled,
+    is finished once by `resume THREAD` from a host with the right time."""
+    pause(hitl_db, "slow-5")
+    assert FAKETIME is not None
+    done = subprocess.run(
+        [FAKETIME, "-f", "-2d", sys.executable, "-c", ASYNC_DIRECT_ANSWER, str(hitl_db), "slow-5",
+         str(REPO), GATED],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "refused:" in done.stdout and "behind" in done.stdout, done
+    # No checkpoint from the slow host: every one sorts after its parent.
+    pairs = query(
+        hitl_db, "SELECT checkpoint_id, parent_checkpoint_id FROM checkpoints WHERE thread_id = ?",
+        "slow-5",
+    )  # fmt: skip
+    assert all(parent is None or child > parent for child, parent in pairs), pairs
+    assert query(hitl_db, "SELECT COUNT(*) FROM pay_attempts") == [(0,)]
+    resumed = cli(hitl_db, "resume", "slow-5", "--json")
+    assert resumed.returncode == 0, resumed
+    assert json.loads(resumed.stdout)[0]["values"]["status"] == "paid"
+    assert query(hitl_db, "SELECT item_id FROM paid") == [("slow-5",)]
