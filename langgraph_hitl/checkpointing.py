@@ -382,6 +382,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         split = await asyncio.to_thread(self.blobs.split_checkpoint, config, checkpoint, self.serde)
         # The same checks as the sync saver's, on the ledger's connection to the file,
         # just before the write (aiosqlite's own connection is out of our transactions).
+        await self.setup()  # LangGraph's tables, before the check reads them
         await asyncio.to_thread(self._may_write, config, checkpoint["id"])
         return await super().aput(config, split, metadata, new_versions)
 
@@ -397,6 +398,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         task_path: str = "",
     ) -> None:
         split = await asyncio.to_thread(self.blobs.split_writes, config, writes, self.serde)
+        await self.setup()
         await asyncio.to_thread(self._may_write, config, None)
         await super().aput_writes(config, split, task_id, task_path)
         await asyncio.to_thread(_note_writes, self, config, writes, task_id)
