@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean test-deps
+.PHONY: demo test bench team lint clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: $(DEV_STAMP) test-deps
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The team test at full size: 8 workers, 4 reviewers, 2,000 requests on one PostgreSQL,
+# workers SIGKILLed and the server restarted mid-run (`make test` runs it at 120).
+team: $(DEV_STAMP) test-deps
+	HITL_TEAM_REQUESTS=2000 $(BIN)/python -m pytest tests/test_team.py -s
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

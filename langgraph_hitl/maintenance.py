@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph_hitl._pg import is_postgres
 from langgraph_hitl.errors import HitlError
 from langgraph_hitl.ledger import connect, owner_is_dead, table_names
 
@@ -78,12 +79,13 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
                 "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
             )
         }
-        if _has_table(conn, "writes"):
+        # LangGraph's pending writes: `writes` in SQLite, `checkpoint_writes` in PostgreSQL.
+        for writes in {"writes", "checkpoint_writes"} & table_names(conn):
             threads |= {
                 row[0]
                 for row in conn.execute(
-                    "SELECT DISTINCT thread_id FROM writes WHERE channel = '__interrupt__'"
-                )
+                    f"SELECT DISTINCT thread_id FROM {writes} WHERE channel = '__interrupt__'"
+                ).fetchall()
             }
         for thread_id, owner in conn.execute(
             "SELECT thread_id, lease_owner FROM hitl_threads WHERE lease_owner IS NOT NULL"
@@ -190,15 +192,22 @@ class PruneReport:
         }
 
 
-def _sizes(path: Path) -> tuple[int, int]:
+def _sizes(path: str | Path) -> tuple[int, int]:
+    """The database's size and the bytes in use (PostgreSQL: its size, both)."""
     conn = connect(path, create=False)
+    if is_postgres(path):
+        try:
+            size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+        finally:
+            conn.close()
+        return size, size
     try:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         free = conn.execute("PRAGMA freelist_count").fetchone()[0]
     finally:
         conn.close()
-    return path.stat().st_size, (pages - free) * page_size
+    return Path(path).stat().st_size, (pages - free) * page_size
 
 
 def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
