@@ -1,10 +1,10 @@
 """The review ledger: requests, decisions, leases, reviews and an append-only event log.
 
-The ledger lives in the same SQLite file as LangGraph's checkpoints, in tables of its
-own (`hitl_*`). It imports neither LangGraph nor the user's graph, so listing,
-showing and deciding stay fast and safe. Every write is a short `BEGIN IMMEDIATE`
-transaction; every value is bound with `?`; the SQL is plain enough to port to
-PostgreSQL. The storage itself (connection, schema, transactions, event log, leases)
+The ledger lives in the same database as LangGraph's checkpoints (a SQLite file, or a
+PostgreSQL database), in tables of its own (`hitl_*`). It imports neither LangGraph nor
+the user's graph, so listing, showing and deciding stay fast and safe. Every write is a
+short `BEGIN IMMEDIATE` transaction, one writer at a time; every value is bound with `?`;
+the SQL is written once for both backends (see `_pg`). The storage itself (connection, schema, transactions, event log, leases)
 is `LedgerStore` in `_store.py`; this module is what the ledger means: requests,
 decisions and who may take them, the routing log, deadlines, after-the-fact reviews.
 
