@@ -165,8 +165,14 @@ class Fifos:
         os.close(self.fd)
 
 
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Rows of `sql` on the database file, read directly (it must exist)."""
-    assert db.is_file(), db
+def query(db: str | Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on the database (a SQLite file, which must exist, or a PostgreSQL
+    URL: the SQL in the ledger's dialect), read directly."""
+    if str(db).startswith("postgresql://"):
+        from langgraph_hitl.ledger import connect
+
+        with closing(connect(str(db))) as pg:
+            return [tuple(row) for row in pg.execute(sql, params).fetchall()]
+    assert Path(db).is_file(), db
     with closing(sqlite3.connect(db, timeout=30)) as conn:
         return conn.execute(sql, params).fetchall()

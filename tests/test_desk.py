@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langgraph.types import Command
+from processes import query
 
 from langgraph_hitl import ReviewDesk, open_checkpointer
 from langgraph_hitl._loader import load_target, with_checkpointer
@@ -28,22 +28,25 @@ LoadInvoice = Callable[[str], dict[str, Any]]
 GATED_PAY = Path(__file__).parent / "graphs" / "gated_pay.py"
 
 
-@pytest.fixture
-def desk(hitl_db: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
-    """A desk on a fresh file that finds `invoice` through the repo's langgraph.json."""
+@pytest.fixture(params=["sqlite", "postgres"])
+def desk(
+    request: pytest.FixtureRequest,
+    hitl_db: Path,
+    repo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ReviewDesk:
+    """A desk on a fresh SQLite file, and on a fresh PostgreSQL database, that finds
+    `invoice` through the repo's langgraph.json."""
     monkeypatch.setenv("LANGGRAPH_HITL_REVIEWER", "desk-test")
-    return ReviewDesk(hitl_db, base=repo_root)
+    db = hitl_db if request.param == "sqlite" else request.getfixturevalue("postgres_dsn")
+    return ReviewDesk(db, base=repo_root)
 
 
-def payments(db: Path) -> list[tuple[Any, ...]]:
+def payments(db: str | Path) -> list[tuple[Any, ...]]:
     """Rows of the invoice graph's `payments` table: (invoice_id, amount, thread, approver)."""
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(
-            "SELECT invoice_id, amount, thread_id, approved_by FROM payments ORDER BY invoice_id"
-        ).fetchall()
-    finally:
-        conn.close()
+    return query(
+        db, "SELECT invoice_id, amount, thread_id, approved_by FROM payments ORDER BY invoice_id"
+    )
 
 
 def paused(desk: ReviewDesk, invoice: dict[str, Any], thread_id: str) -> str:

@@ -1,4 +1,5 @@
-"""What the test payment graphs share: the state, the request a reviewer sees, a connection.
+"""What the test payment graphs share: the state, the request a reviewer sees, a connection
+(to the SQLite file or the PostgreSQL database the graph's checkpoints are in).
 
 Imported by `gated_pay.py` and `fault_pay.py` (the graph loader puts their folder on the
 path); it has no crash points of its own.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_hitl import ApprovalRequest
+from langgraph_hitl._pg import is_postgres, translate_ddl
+from langgraph_hitl.ledger import connect
 
 
 class PayArgs(BaseModel):
@@ -44,20 +48,32 @@ def pay_request(state: State) -> ApprovalRequest:
     )
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=30)
+@contextmanager
+def _connect(path: str) -> Iterator[Any]:
+    """One transaction on the graph's database (its SQLite file or PostgreSQL database)."""
+    if is_postgres(path):
+        with closing(connect(path)) as conn:
+            yield conn
+        return  # autocommit: each statement is its own transaction
+    with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        yield conn
 
 
 def create_pay_tables(path: str) -> None:
     """`paid` (one row per item, ever) and `pay_attempts` (one row per run of `pay`)."""
-    with closing(_connect(path)) as conn, conn:
+    ddl = translate_ddl if is_postgres(path) else str
+    with _connect(path) as conn:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
-            " thread_id TEXT NOT NULL)"
+            ddl(
+                "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
+                " thread_id TEXT NOT NULL)"
+            )
         )
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
-            " pid INTEGER)"
+            ddl(
+                "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
+                " pid INTEGER)"
+            )
         )
 
 
@@ -71,7 +87,7 @@ def approved_args(state: Any) -> dict[str, Any]:
 
 
 def note_attempt(path: str, args: dict[str, Any]) -> None:
-    with closing(_connect(path)) as conn, conn:
+    with _connect(path) as conn:
         conn.execute(
             "INSERT INTO pay_attempts (item_id, pid) VALUES (?, ?)",
             (args["item_id"], os.getpid()),
@@ -79,7 +95,7 @@ def note_attempt(path: str, args: dict[str, Any]) -> None:
 
 
 def pay_once(path: str, args: dict[str, Any], thread_id: str) -> None:
-    with closing(_connect(path)) as conn, conn:
+    with _connect(path) as conn:
         conn.execute(
             "INSERT OR IGNORE INTO paid (item_id, amount, thread_id) VALUES (?, ?, ?)",
             (args["item_id"], args["amount"], thread_id),

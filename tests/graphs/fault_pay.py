@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import closing
 from typing import Any
 
 from _pay_common import PayArgs, State, _connect, pay_request
@@ -103,7 +102,7 @@ def _hold_checkpoint_after_gate(checkpointer: Any) -> None:
 def make_graph(checkpointer: Any) -> Any:
     path = str(checkpointer.path)
     _hold_checkpoint_after_gate(checkpointer)
-    with closing(_connect(path)) as conn, conn:
+    with _connect(path) as conn:
         for table in TABLES.values():
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (item_id TEXT PRIMARY KEY,"
@@ -123,14 +122,14 @@ def make_graph(checkpointer: Any) -> Any:
     def step(name: str, before: str | None, after: str | None) -> Any:
         def node(state: State, config: RunnableConfig) -> dict[str, Any]:
             args = args_of(state)
-            with closing(_connect(path)) as conn, conn:
+            with _connect(path) as conn:
                 conn.execute(
                     "INSERT INTO step_attempts (step, item_id, pid) VALUES (?, ?, ?)",
                     (name, args["item_id"], os.getpid()),
                 )
             if before:
                 _block_here(before)
-            with closing(_connect(path)) as conn, conn:
+            with _connect(path) as conn:
                 conn.execute(
                     f"INSERT OR IGNORE INTO {TABLES[name]} (item_id, amount, thread_id)"
                     " VALUES (?, ?, ?)",
