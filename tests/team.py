@@ -9,7 +9,8 @@
         on what is pending, in an order and with decisions drawn from `random.Random(SEED)`
         (approve, reject, modify), never applying them (`--no-apply`'s path). MODE `api`
         decides through `ReviewDesk.decide`; `batch` runs `langgraph-hitl batch approve
-        --no-apply --limit 25` processes, with API decisions between them.
+        --no-apply --limit 25` processes (every other turn), with API decisions
+        between them.
 
 Each prints one JSON line when it ends: what it did and how often the database went away
 under it (a server restart mid-run). Workers are `langgraph-hitl worker` processes. A
@@ -103,6 +104,7 @@ def reviewer(db: str, seed: int, total: int, mode: str) -> dict[str, Any]:
     rng = random.Random(seed)
     desk = ReviewDesk(db)
     name = f"reviewer-{seed}"
+    turn = 0
     counts = {"approve": 0, "reject": 0, "modify": 0, "batch": 0, "lost_race": 0, "cut": 0}
     while True:
         try:
@@ -115,15 +117,18 @@ def reviewer(db: str, seed: int, total: int, mode: str) -> dict[str, Any]:
                 if _one(ledger, applied) >= total:
                     break
                 waiting = ledger.pending(limit=40)
-            if mode == "batch" and len(waiting) >= 25 and rng.random() < 0.3:
+            turn += 1
+            if mode == "batch" and waiting and turn % 2:
                 done = subprocess.run(
                     [sys.executable, "-m", "langgraph_hitl", "--db", db, "batch", "approve",
                      "approve_payment", "--limit", "25", "--no-apply", "--reviewer", name,
                      "--json"],
                     cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
                 )  # fmt: skip
-                if done.returncode in (0, 3):
+                if done.returncode in (0, 3):  # 3: another reviewer decided one first
                     counts["batch"] += 1
+                else:
+                    print(done.returncode, done.stderr.strip()[-300:], file=sys.stderr)
                 continue
             rng.shuffle(waiting)
             for record in waiting[:10]:

@@ -140,6 +140,7 @@ def test_a_team_on_one_database_loses_nothing_and_does_nothing_twice(
     team = run_team(postgres_server, postgres_dsn, tmp_path)
     dsn = postgres_dsn
     assert team["kills"] == len(KILL_AT) and team["restarted"]
+    assert sum(r.get("batch", 0) for r in team["reports"]) > 0  # batch --no-apply took part
 
     threads = rows(dsn, "SELECT COUNT(DISTINCT thread_id) FROM hitl_requests")[0][0]
     by_status = dict(rows(dsn, "SELECT status, COUNT(*) FROM hitl_requests GROUP BY status"))

@@ -18,6 +18,16 @@ import pytest
 from processes import REPO, Fifos, cli_env, finish, one_line_error, query, start_cli, track
 
 TIERED = "tests/graphs/tiered_pay.py:make_graph"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hitl_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Each test on a fresh SQLite file, and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "hitl.sqlite"
+    return str(request.getfixturevalue("postgres_dsn"))
+
+
 FAULT = "tests/graphs/fault_pay.py:make_graph"
 
 
@@ -56,7 +66,7 @@ def test_a_reviewer_records_without_langgraph_and_a_worker_applies(hitl_db: Path
         "main()\n"
     )
     recorded = subprocess.run(
-        [sys.executable, "-c", script], cwd=hitl_db.parent, env=cli_env(),
+        [sys.executable, "-c", script], cwd=REPO, env=cli_env(),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert recorded.returncode == 0, recorded

@@ -59,20 +59,26 @@ def _connect(path: str) -> Iterator[Any]:
         yield conn
 
 
+def ddl(path: str, sql: str) -> str:
+    """A `CREATE TABLE` in SQLite's types, as the graph's database takes it."""
+    return translate_ddl(sql) if is_postgres(path) else sql
+
+
 def create_pay_tables(path: str) -> None:
     """`paid` (one row per item, ever) and `pay_attempts` (one row per run of `pay`)."""
-    ddl = translate_ddl if is_postgres(path) else str
     with _connect(path) as conn:
         conn.execute(
             ddl(
+                path,
                 "CREATE TABLE IF NOT EXISTS paid (item_id TEXT PRIMARY KEY, amount REAL NOT NULL,"
-                " thread_id TEXT NOT NULL)"
+                " thread_id TEXT NOT NULL)",
             )
         )
         conn.execute(
             ddl(
+                path,
                 "CREATE TABLE IF NOT EXISTS pay_attempts (seq INTEGER PRIMARY KEY, item_id TEXT,"
-                " pid INTEGER)"
+                " pid INTEGER)",
             )
         )
 

@@ -38,7 +38,7 @@ import os
 import threading
 from typing import Any
 
-from _pay_common import PayArgs, State, _connect, pay_request
+from _pay_common import PayArgs, State, _connect, ddl, pay_request
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
@@ -105,12 +105,18 @@ def make_graph(checkpointer: Any) -> Any:
     with _connect(path) as conn:
         for table in TABLES.values():
             conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (item_id TEXT PRIMARY KEY,"
-                " amount REAL NOT NULL, thread_id TEXT NOT NULL)"
+                ddl(
+                    path,
+                    f"CREATE TABLE IF NOT EXISTS {table} (item_id TEXT PRIMARY KEY,"
+                    " amount REAL NOT NULL, thread_id TEXT NOT NULL)",
+                )
             )
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS step_attempts (seq INTEGER PRIMARY KEY, step TEXT,"
-            " item_id TEXT, pid INTEGER)"
+            ddl(
+                path,
+                "CREATE TABLE IF NOT EXISTS step_attempts (seq INTEGER PRIMARY KEY, step TEXT,"
+                " item_id TEXT, pid INTEGER)",
+            )
         )
 
     def args_of(state: State) -> dict[str, Any]:
