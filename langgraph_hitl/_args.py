@@ -49,10 +49,15 @@ def store_args(conn: sqlite3.Connection, digest: str, args: Any) -> None:
 
 
 def without_args(payload: dict[str, Any]) -> dict[str, Any]:
-    """A gate's payload with the action's args left out (`null`): they go to `hitl_args`."""
+    """A gate's payload with the action's args left out (`null`): they go to `hitl_args`.
+
+    The copy of the request in LangChain's middleware shape (`action_requests`,
+    `review_configs`), which front ends read from the interrupt, is left out too: it
+    is made from the request."""
     request = dict(payload["request"])
     request["action"] = {**request["action"], "args": None}
-    return {**payload, "request": request}
+    rest = {k: v for k, v in payload.items() if k not in ("action_requests", "review_configs")}
+    return {**rest, "request": request}
 
 
 def args_sha256(args: Any) -> str:

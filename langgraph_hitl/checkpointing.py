@@ -129,7 +129,13 @@ def _note_writes(
     writes: Sequence[tuple[str, Any]],
     task_id: str,
 ) -> None:
-    """Mirror a task's persisted writes into the ledger (requests created or answered)."""
+    """Mirror a task's persisted writes into the ledger (requests created or answered).
+
+    Our gates' interrupts carry `REQUEST_KIND`; LangChain's HumanInTheLoopMiddleware
+    pauses with its own shapes, recorded as one request per tool call (`_stock_hitl`).
+    """
+    from langgraph_hitl._stock_hitl import is_stock_pause, record_pause, settle_stock_task
+
     ledger, graph = saver.ledger, saver.graph
     thread_id = str(config["configurable"]["thread_id"])
     interrupt_ids: list[str] = []
@@ -153,17 +159,36 @@ def _note_writes(
                     )
                     interrupt_ids.append(item.id)
                     problem = payload.get("problem") or problem
+                elif is_stock_pause(payload):
+                    if graph is not None and not interrupt_ids:
+                        ledger.register_thread(thread_id, graph, root=saver.root)
+                    interrupt_ids += record_pause(
+                        ledger,
+                        thread_id=thread_id,
+                        interrupt_id=item.id,
+                        value=payload,
+                        response_schema=getattr(item, "response_schema", None),
+                        graph=graph,
+                        task_id=task_id,
+                    )
         elif channel == _RESUME:
             answers = list(value) if isinstance(value, list) else [value]
         elif channel != _ERROR:
             finished = True
     if answers and (finished or interrupt_ids):
+        direct = lease_of(config) is None
+        # Agent Server names the signed-in user of a run here: who answered directly.
+        who = config["configurable"].get("langgraph_auth_user_id") or None
+        if settle_stock_task(
+            ledger, thread_id, task_id, answers, direct=direct, reviewer=who and str(who)
+        ):
+            return
         ledger.settle_task(
             thread_id,
             task_id,
             answers,
             finished=finished and not interrupt_ids,
-            direct=lease_of(config) is None,
+            direct=direct,
             problem=problem,
         )
 

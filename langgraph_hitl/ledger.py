@@ -415,6 +415,7 @@ class ReviewLedger(LedgerStore):
         decided_at, apply_started_at, applied_at, decision = row[10:14]
         required_role, eligible, level, quorum, owner, approvals, applier, error = row[14:22]
         proposal = row[22]
+        stored = json.loads(payload)
         return RequestRecord(
             request_id=rid,
             thread_id=tid,
@@ -425,7 +426,7 @@ class ReviewLedger(LedgerStore):
             created_at=created,
             deadline=deadline,
             args_digest=digest,
-            request=ApprovalRequest.model_validate(json.loads(payload)["request"]),
+            request=ApprovalRequest.model_validate(stored["request"]),
             decision=None if decision is None else Decision.model_validate_json(decision),
             decided_at=decided_at,
             apply_started_at=apply_started_at,
@@ -439,6 +440,7 @@ class ReviewLedger(LedgerStore):
             applier=applier,
             apply_error=error,
             proposal=None if proposal is None else json.loads(proposal),
+            pause=stored.get("pause"),
         )
 
     def get(self, request_id: str) -> RequestRecord:
@@ -633,13 +635,16 @@ class ReviewLedger(LedgerStore):
         node: str | None = None,
         step: int | None = None,
         graph: str | None = None,
+        key: str | None = None,
     ) -> str:
         """Log where a piece of work went and why; idempotent per thread, node and step.
 
         `routing` is `Routing.to_json()`: outcome (autonomous, sampled, review,
-        escalated), tier, reasons, confidence, predictor score, sampling.
+        escalated), tier, reasons, confidence, predictor score, sampling. `key` tells
+        apart several pieces of work routed in one node run (an agent's tool calls).
         """
-        route_id = stable_id("rt", thread_id, node, step)
+        parts = (thread_id, node, step) if key is None else (thread_id, node, step, key)
+        route_id = stable_id("rt", *parts)
         now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)
@@ -1248,14 +1253,83 @@ class ReviewLedger(LedgerStore):
             data=trail_form(decision.to_wire()),
         )
 
+    _HELD = (
+        "EXISTS (SELECT 1 FROM hitl_requests s WHERE s.thread_id = r.thread_id"
+        " AND s.status = 'pending' AND instr(r.interrupt_id, '#') > 0"
+        " AND substr(s.interrupt_id, 1, instr(r.interrupt_id, '#'))"
+        " = substr(r.interrupt_id, 1, instr(r.interrupt_id, '#')))"
+    )
+    """SQL: request `r` belongs to a batched agent pause that still has a pending tool call
+    (the pause is answered once, with every decision: see `_stock_hitl`)."""
+
     def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:
-        """Decided requests not yet applied, oldest decision first."""
-        where = "status = 'decided'" + ("" if thread_id is None else " AND thread_id = ?")
+        """Decided requests not yet applied, oldest decision first.
+
+        A decided tool call of a batched agent pause waits here until every tool call of
+        that pause is decided (`held`): the pause is resumed once, with all of them.
+        """
+        where = f"status = 'decided' AND NOT {self._HELD}"
+        where += "" if thread_id is None else " AND thread_id = ?"
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY decided_at",
             () if thread_id is None else (thread_id,),
         )
         return [self._record(row) for row in rows]
+
+    def held(self, thread_id: str | None = None) -> list[RequestRecord]:
+        """Decided tool calls of batched agent pauses that wait for their pause's other calls."""
+        where = f"status = 'decided' AND {self._HELD}"
+        where += "" if thread_id is None else " AND thread_id = ?"
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY decided_at",
+            () if thread_id is None else (thread_id,),
+        )
+        return [self._record(row) for row in rows]
+
+    def pause_members(self, rec: RequestRecord) -> list[RequestRecord]:
+        """Every request of the agent pause `rec` belongs to, in the pause's order (just
+        `rec` for a gate's request or a per-call pause)."""
+        if rec.pause is None or rec.pause.get("mode") != "batched":
+            return [rec]
+        prefix = rec.interrupt_id.split("#", 1)[0] + "#"
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ?"
+            " AND substr(interrupt_id, 1, ?) = ?",
+            (rec.thread_id, len(prefix), prefix),
+        )
+        members = [self._record(row) for row in rows]
+        return sorted(members, key=lambda m: (m.pause or {}).get("index", 0))
+
+    def task_requests(self, thread_id: str, task_id: str) -> list[RequestRecord]:
+        """The requests a task's interrupts made, oldest first."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ? AND task_id = ?"
+            " ORDER BY created_at, rowid",
+            (thread_id, task_id),
+        )
+        return [self._record(row) for row in rows]
+
+    def mark_answered(self, request_id: str, *, kind: str, data: dict[str, Any]) -> bool:
+        """Mark a request applied because an answer sent straight to LangGraph acted on it.
+
+        `kind` names the event: `answered_directly` (the answer met the ledger's rules and
+        was recorded under them) or `answered_outside_rules` (it did not; `data["why"]`
+        says why, and the trail shows it acted all the same).
+        """
+        with self._tx() as conn:
+            actor = conn.execute(
+                "SELECT reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            return self._move(
+                conn,
+                request_id,
+                "applied",
+                ("pending", "decided"),
+                None if actor is None else actor[0],
+                data,
+                clock(),
+                kind=kind,
+            )
 
     def claim(self, request_id: str, applier: str) -> None:
         """Note the lease under which a direct answer to the request is being taken."""
