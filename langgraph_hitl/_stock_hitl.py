@@ -38,8 +38,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl._args import trail_form
+from langgraph_hitl._conversation import call_text
 from langgraph_hitl.errors import BadInputError, HitlError
-from langgraph_hitl.models import Action, ApprovalRequest, Decision, validate_decision
+from langgraph_hitl.models import ApprovalRequest, Decision, validate_decision
 
 if TYPE_CHECKING:
     from langgraph_hitl.ledger import RequestRecord, ReviewLedger
@@ -110,17 +111,15 @@ def is_stock_pause(value: Any) -> bool:
 
 def _summary(name: str, args: dict[str, Any], description: str) -> tuple[str, str | None]:
     """A one-line summary for the reviewer, and the description when it says more."""
-    shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
-    call = f"{name}({shown})"
+    call = call_text(name, args)
     if len(call) > 120:
         call = call[:117] + "..."
     lines = [line.strip() for line in description.splitlines() if line.strip()]
-    if not lines:
-        return call, None
     # The middleware's default description is its prefix, then the tool and its args
-    # again: the first line and the call say all of it.
-    default = f"Tool: {name}" in lines[1:2]
-    return f"{lines[0]}: {call}", None if default else description
+    # again: the call says all of it.
+    if not lines or f"Tool: {name}" in lines[1:2]:
+        return call, None
+    return lines[0], description if len(lines) > 1 else None
 
 
 def _edit_schema(response_schema: Any) -> dict[str, Any] | None:
