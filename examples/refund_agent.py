@@ -1,6 +1,6 @@
 """A refund support agent built with LangChain's `create_agent`, reviewed by langgraph-hitl.
 
-    langgraph-hitl run examples/refund_agent.py:make_agent --message "Order 42 arrived broken, please refund it"
+    langgraph-hitl run examples/refund_agent.py:make_agent -m "Order 42 arrived broken"
 
 The chat model is scripted (no network, no LLM): a pure function of the conversation,
 so whichever process continues a thread continues it the same way.
