@@ -48,6 +48,27 @@ def store_args(conn: sqlite3.Connection, digest: str, args: Any) -> None:
     )
 
 
+def with_args(payload: dict[str, Any]) -> dict[str, Any]:
+    """A gate's interrupt payload with its request whole: a payload of version 2 keeps the
+    action's args once, in LangChain's request shape (`action_requests[0].args`).
+
+    Example:
+        >>> payload = {"request": {"action": {"name": "pay", "args": None}},
+        ...            "action_requests": [{"name": "pay", "args": {"amount": 1}}]}
+        >>> with_args(payload)["request"]["action"]
+        {'name': 'pay', 'args': {'amount': 1}}
+    """
+    request = payload.get("request")
+    shaped = payload.get("action_requests")
+    if not isinstance(request, dict) or not isinstance(shaped, list) or not shaped:
+        return payload
+    action = request.get("action")
+    if not isinstance(action, dict) or action.get("args") is not None:
+        return payload
+    args = shaped[0].get("args") if isinstance(shaped[0], dict) else None
+    return {**payload, "request": {**request, "action": {**action, "args": args}}}
+
+
 def without_args(payload: dict[str, Any]) -> dict[str, Any]:
     """A gate's payload with the action's args left out (`null`): they go to `hitl_args`.
 

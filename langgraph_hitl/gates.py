@@ -38,7 +38,9 @@ from langgraph_hitl.policy import ReviewPolicy
 RequestBuilder = Callable[[Any], ApprovalRequest | Mapping[str, Any]]
 """Maps the graph's state to the request a reviewer sees."""
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
+"""2: the action's args are in `action_requests[0].args` (LangChain's HITL request shape),
+and `request.action.args` is null; 1: in `request.action.args`. Both are read."""
 
 
 class ApprovalGate:
@@ -269,11 +271,16 @@ def request_payload(
     """
     from langgraph_hitl._stock_hitl import as_stock_request
 
+    # The args go once, in the middleware's shape (`action_requests[0].args`), and our
+    # request leaves them out (`null`): a paused thread keeps its interrupt, and the
+    # args can be most of a request. `_args.with_args` puts them back.
+    wire = req.to_wire()
+    wire["action"] = {**wire["action"], "args": None}
     payload: dict[str, Any] = {
         "kind": REQUEST_KIND,
         "version": PAYLOAD_VERSION,
         "gate": gate,
-        "request": req.to_wire(),
+        "request": wire,
         "args_digest": req.action.digest(),
         **as_stock_request(req),
     }

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from langgraph_hitl._args import args_sql, payload_sql, store_args, trail_form, without_args
+from langgraph_hitl._args import (
+    args_sql,
+    payload_sql,
+    store_args,
+    trail_form,
+    with_args,
+    without_args,
+)
 from langgraph_hitl._records import RequestRecord, ReviewItem
 from langgraph_hitl._store import (
     BUSY_TIMEOUT_S,
@@ -152,6 +159,7 @@ class ReviewLedger(LedgerStore):
         task_id: str | None,
     ) -> str:
         request_id = request_id_for(thread_id, interrupt_id)
+        payload = with_args(payload)
         request = ApprovalRequest.model_validate(payload["request"])
         self._register(conn, thread_id, graph)
         graph = conn.execute(
