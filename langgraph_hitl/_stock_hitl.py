@@ -256,6 +256,7 @@ def as_stock_request(req: ApprovalRequest) -> dict[str, Any]:
     Studio) shows our requests; its answers reach the gate's validation unchanged.
 
     Example:
+        >>> from langgraph_hitl.models import Action
         >>> req = ApprovalRequest(
         ...     action=Action(name="pay_invoice", args={"amount": 52000}),
         ...     summary="Pay INV-1003: 52,000.00 USD to Initech LLC",
