@@ -110,6 +110,11 @@ def next_turn(messages: list[BaseMessage]) -> AIMessage:
 
 def make_tools(path: str) -> list[BaseTool]:
     """The agent's tools; refunds go to the `refunds` table of the database at `path`."""
+    with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS refunds (order_id TEXT PRIMARY KEY, amount REAL,"
+            " reason TEXT)"
+        )
 
     @tool
     def lookup_order(order_id: str) -> str:
@@ -120,10 +125,6 @@ def make_tools(path: str) -> list[BaseTool]:
     def issue_refund(order_id: str, amount: float, reason: str) -> str:
         """Refund an order (money leaves the shop: reviewed above 100)."""
         with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS refunds (order_id TEXT PRIMARY KEY, amount REAL,"
-                " reason TEXT)"
-            )
             conn.execute(
                 "INSERT OR IGNORE INTO refunds VALUES (?, ?, ?)", (order_id, amount, reason)
             )

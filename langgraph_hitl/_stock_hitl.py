@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl._args import trail_form
 from langgraph_hitl._conversation import call_text
-from langgraph_hitl.errors import BadInputError, HitlError
+from langgraph_hitl.errors import AlreadyDecidedError, BadInputError, HitlError
 from langgraph_hitl.models import ApprovalRequest, Decision, validate_decision
 
 if TYPE_CHECKING:
@@ -372,7 +372,7 @@ def settle_stock_task(
     if not direct:
         return True
     for rec in stock:
-        if rec.status != "pending":
+        if rec.status not in ("pending", "decided"):
             continue
         answer = _answer_for(rec, answers)
         if not isinstance(answer, dict):
@@ -382,7 +382,18 @@ def settle_stock_task(
         refusal: HitlError | None = None
         try:
             decision = validate_decision(rec.request, Decision.model_validate(answer))
-            ledger.record_decision(rec.request_id, decision)
+            if rec.decision is not None:
+                # Recorded through the desk, answered straight to LangGraph: it acted on
+                # this answer, and it counts only if it is the recorded decision.
+                recorded = stock_decision(rec)
+                given = {k: v for k, v in answer.items() if k in recorded}
+                if given != recorded:
+                    by = rec.decision.reviewer or "someone"
+                    raise AlreadyDecidedError(
+                        f"{rec.request_id} was already decided ({rec.decision.type} by {by})"
+                    )
+            else:
+                ledger.record_decision(rec.request_id, decision)
         except HitlError as error:
             refusal = error
         except ValueError as error:  # not a decision our model reads
