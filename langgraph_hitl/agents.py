@@ -24,6 +24,7 @@ whatever the routing would say now.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -300,8 +301,9 @@ class ApprovalMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
-        """Async twin of `wrap_tool_call`."""
-        to_run, extra = self._decide(request)
+        """Async twin of `wrap_tool_call`: the routing and the ledger's SQLite work run in
+        a worker thread (the run's context goes with it), off the event loop."""
+        to_run, extra = await asyncio.to_thread(self._decide, request)
         if to_run is None:
             assert isinstance(extra, ToolMessage)
             return extra

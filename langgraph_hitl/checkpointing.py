@@ -138,6 +138,10 @@ def _note_writes(
 
     ledger, graph = saver.ledger, saver.graph
     thread_id = str(config["configurable"]["thread_id"])
+    if graph is None and saver.graph_from_run:
+        # Under Agent Server (`langgraph_hitl.server`): the graph's name in langgraph.json.
+        named = config["configurable"].get("graph_id")
+        graph = str(named) if named else None
     interrupt_ids: list[str] = []
     answers: list[Any] = []
     problem: str | None = None
@@ -204,6 +208,7 @@ def _attach(
     """What both savers add to LangGraph's: the ledger, the graph reference, the blob store."""
     saver.path = Path(path)
     saver.graph = graph
+    saver.graph_from_run = False
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
@@ -232,6 +237,7 @@ class HitlSqliteSaver(SqliteSaver):
 
     path: Path
     graph: str | None
+    graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore
@@ -377,6 +383,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
 
     path: Path
     graph: str | None
+    graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore
