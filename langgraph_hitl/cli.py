@@ -784,7 +784,9 @@ WaitOption = Annotated[
         min=0,
         max=86_400,
         help="Record only, then wait up to SECONDS for a worker to apply it and say how it"
-        " went (exit 1 if applying failed or no worker did in time).",
+        " went (exit 1 if applying failed or no worker did in time). A tool call of an"
+        " agent's batched pause is applied with the pause's other calls: while some are"
+        " undecided, it says which and returns at once.",
         show_default=False,
     ),
 ]
@@ -812,6 +814,15 @@ def _decide(
     outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
     rec = outcome.request
     if rec.status == "decided" and not here:
+        if outcome.waits_for:
+            # A tool call of a batched agent pause: no worker applies it until the
+            # pause's other calls are decided too, so there is nothing to wait for yet.
+            if as_json:
+                _print_json(outcome.to_json())
+            else:
+                out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
+                _say_still_open(rec, outcome.waits_for, "a worker resumes it")
+            return
         if wait is not None:
             _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
             return
@@ -836,14 +847,18 @@ def _decide(
         return
     out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
     if outcome.waits_for:
-        # A tool call of a batched agent pause: the agent resumes once, with them all.
-        out.print(
-            f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
-            f" resumes when all are decided; still open: {', '.join(outcome.waits_for)}",
-            markup=False,
-        )
+        _say_still_open(rec, outcome.waits_for, "it resumes")
     if outcome.thread is not None:
         _print_thread(outcome.thread, False)
+
+
+def _say_still_open(rec: RequestRecord, waits_for: list[str], who_resumes: str) -> None:
+    """A tool call of a batched agent pause: the agent resumes once, with them all."""
+    out.print(
+        f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
+        f" {who_resumes} when all are decided; still open: {', '.join(waits_for)}",
+        markup=False,
+    )
 
 
 def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:

@@ -517,7 +517,12 @@ class ReviewDesk:
                 )
             if not apply or recorded.status == "pending":
                 # Not applied, or an approval short of its quorum: the request waits.
-                return Outcome(request=recorded, thread=None, applied=False)
+                return Outcome(
+                    request=recorded,
+                    thread=None,
+                    applied=False,
+                    waits_for=_still_open(ledger, recorded),
+                )
             try:
                 thread = self._apply_thread(ledger, recorded.thread_id)
             except ThreadBusyError:
@@ -535,11 +540,7 @@ class ReviewDesk:
                     f"{decision.type} of {recorded.request_id} was recorded, but the request"
                     f" was {final.status} before it could be applied: {ledger.why(final)}"
                 )
-            waits_for = [
-                m.request_id
-                for m in ledger.pause_members(final)
-                if m.status == "pending" and final.status == "decided"
-            ]
+            waits_for = _still_open(ledger, final)
         return Outcome(
             request=final,
             thread=thread,
@@ -902,6 +903,14 @@ def task_of_interrupt(snapshot: Any) -> dict[str, str]:
     """Each pending interrupt's task id, from a state snapshot (the ledger keeps it: a gate
     looks its question up by task)."""
     return {item.id: task.id for task in snapshot.tasks for item in task.interrupts}
+
+
+def _still_open(ledger: ReviewLedger, rec: RequestRecord) -> list[str]:
+    """For a decided tool call of a batched agent pause: the pause's calls still
+    undecided. The pause is resumed once, when they all are (`ReviewLedger.to_apply`)."""
+    if rec.status != "decided":
+        return []
+    return [m.request_id for m in ledger.pause_members(rec) if m.status == "pending"]
 
 
 def _counts_toward_quorum(rec: RequestRecord, decision: Decision) -> bool:

@@ -12,12 +12,13 @@ import json
 import signal
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Fifos, finish, one_line_error, query, run_cli, start_cli
+from processes import Fifos, cli_env, finish, one_line_error, query, run_cli, start_cli
 
 from langgraph_hitl import ReviewDesk, ReviewLedger
 from langgraph_hitl.checkpointing import open_checkpointer
@@ -350,3 +351,72 @@ def test_metrics_and_audit_cover_gate_and_agent_requests(hitl_db: Path, load_inv
     assert broken.returncode == 1
     [agent_request] = query(hitl_db, "SELECT request_id FROM hitl_requests WHERE thread_id = 'A-1'")
     assert agent_request[0] in broken.stdout + broken.stderr
+
+
+def _record_only(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A reviewer's `langgraph-hitl ... --no-apply` process; it says on its last stderr
+    line how many LangGraph / LangChain modules it loaded, and whether the agent's file."""
+    script = (
+        "import atexit, sys\n"
+        "def loaded():\n"
+        "    names = [m for m in sys.modules if m.split('.')[0] in ('langgraph', 'langchain')]\n"
+        "    print('LOADED', len(names), 'stock_agent' in str(sys.modules), file=sys.stderr)\n"
+        "atexit.register(loaded)\n"
+        "from langgraph_hitl.cli import main\n"
+        f"sys.argv = ['langgraph-hitl', '--db', {str(db)!r}, *{list(args)!r}, '--no-apply']\n"
+        "main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=cli_env(),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_decisions_recorded_on_a_stock_pause_are_applied_by_a_worker(hitl_db: Path) -> None:
+    """Record here, apply there, for LangChain's middleware: each tool call of a batched
+    pause is recorded by a process that loads neither LangGraph, LangChain nor the agent;
+    the first says which call is still open (and `--wait` does not wait for a worker that
+    cannot apply yet); one `worker` round then resumes the pause once, in its order."""
+    status = start(hitl_db, f"{STOCK}:batched", "the parcel arrived broken", "W-1")
+    refund_id, email_id = status["pending"]
+    body = "Refund of 80.00 on its way."
+    first = _record_only(hitl_db, "modify", email_id, "--set", f"body={body}", "--reviewer", "ana")
+    assert first.returncode == 0, first
+    assert first.stderr.splitlines()[-1] == "LOADED 0 False"
+    assert f"{email_id}: modify recorded" in first.stdout
+    assert f"a worker resumes it when all are decided; still open: {refund_id}" in first.stdout
+    # Nothing a worker can apply yet: the pause waits for its other call.
+    assert ok(cli(hitl_db, "worker", "--once")).strip() == "nothing to apply"
+    assert actions(hitl_db) == []
+
+    second = _record_only(hitl_db, "approve", refund_id, "--reviewer", "ben")
+    assert second.returncode == 0, second
+    assert second.stderr.splitlines()[-1] == "LOADED 0 False"
+    assert "approve recorded; a worker applies it" in second.stdout
+    unapplied = ok(cli(hitl_db, "list", "--json"))["unapplied"]
+    assert sorted(row["request_id"] for row in unapplied) == sorted([refund_id, email_id])
+
+    worked = cli(hitl_db, "worker", "--once", "--json")
+    assert worked.returncode == 0, worked
+    assert [json.loads(line) for line in worked.stdout.splitlines()] == [
+        {"thread_id": "W-1", "result": "applied", "status": "done", "error": None}
+    ]
+    assert sorted(actions(hitl_db)) == [
+        ("email", {"to": "ada@example.com", "body": body}),
+        ("refund", {"order_id": "A-42", "amount": 80.0}),
+    ]
+    # One resume for the pause, by the worker: both applied under one lease.
+    sql = "SELECT DISTINCT applier FROM hitl_requests WHERE thread_id = 'W-1'"
+    assert len(query(hitl_db, sql)) == 1
+    assert ok(cli(hitl_db, "worker", "--once")).strip() == "nothing to apply"
+
+
+def test_wait_on_a_stock_pause_with_calls_open_returns_at_once(hitl_db: Path) -> None:
+    """`approve --wait` on one tool call of a batched pause whose other call is open:
+    recorded, told what is still open, exit 0; nothing applied."""
+    status = start(hitl_db, f"{STOCK}:batched", "the parcel arrived broken", "W-2")
+    refund_id, email_id = status["pending"]
+    done = ok(cli(hitl_db, "approve", refund_id, "--wait", "120", "--reviewer", "ana", "--json"))
+    assert done["applied"] is False and done["waits_for"] == [email_id]
+    assert ok(cli(hitl_db, "thread", "W-2", "--json"))["pending"] == [email_id]
+    assert actions(hitl_db) == []

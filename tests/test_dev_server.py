@@ -292,3 +292,23 @@ def test_the_stock_middleware_under_the_server(server: DevServer, client: Any) -
     ]
     assert "answered_directly" in kinds
     assert pending(server, thread_id) == []
+
+
+def test_recorded_here_applied_by_a_worker_the_server_reads_it(
+    server: DevServer, client: Any
+) -> None:
+    """A reviewer records with `--no-apply`; `langgraph-hitl worker` (in the server's
+    project folder) loads the server's agent and resumes the thread; the server's API
+    then reads the answer."""
+    thread_id = pause(client, "stock", "Order 7 arrived broken")
+    [listed] = pending(server, thread_id)
+    recorded = ok(server.cli("approve", listed["request_id"], "--no-apply", "--reviewer", "mia"))
+    assert "approve recorded; a worker applies it" in recorded
+    assert client.threads.get_state(thread_id)["interrupts"]  # recorded, not applied
+    worked = server.cli("worker", "--once", "--json")
+    assert worked.returncode == 0, worked
+    applied = [json.loads(line) for line in worked.stdout.splitlines()]
+    assert {"thread_id": thread_id, "result": "applied", "status": "done", "error": None} in applied
+    assert last_words(client, thread_id) == (
+        "I've refunded 35.00 USD for order 7. Sorry about that!"
+    )
