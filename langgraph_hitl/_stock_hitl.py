@@ -39,7 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl._args import trail_form
 from langgraph_hitl._conversation import call_text
-from langgraph_hitl.errors import AlreadyDecidedError, BadInputError, HitlError
+from langgraph_hitl.errors import (
+    AlreadyDecidedError,
+    BadInputError,
+    HitlError,
+    NotAuthorizedError,
+)
 from langgraph_hitl.models import ApprovalRequest, Decision, validate_decision
 
 if TYPE_CHECKING:
@@ -349,6 +354,14 @@ def _answer_for(rec: RequestRecord, answers: Sequence[Any]) -> Any:
     return answer
 
 
+def signed_in_as(user: str, named: Any) -> NotAuthorizedError:
+    """The refusal of an answer that names another reviewer than the run's signed-in user."""
+    return NotAuthorizedError(
+        f"the run's signed-in user is {user}, but the answer names {named} as its reviewer:"
+        " a reviewer answers as themselves"
+    )
+
+
 def settle_stock_task(
     ledger: ReviewLedger,
     thread_id: str,
@@ -363,7 +376,8 @@ def settle_stock_task(
     Returns False when the task has no stock requests (it is a gate's, or nothing of
     ours). Under a desk's lease the desk marks its decisions applied itself. A direct
     answer is recorded here (see the module): under the ledger's rules when it meets
-    them, else with the refusal beside it.
+    them, else with the refusal beside it. `reviewer` is the run's signed-in user (Agent
+    Server): the answer is theirs, and one naming someone else breaks the rules.
     """
     rows = ledger.task_requests(thread_id, task_id)
     stock = [rec for rec in rows if rec.pause is not None]
@@ -377,10 +391,15 @@ def settle_stock_task(
         answer = _answer_for(rec, answers)
         if not isinstance(answer, dict):
             continue
-        if reviewer is not None and "reviewer" not in answer:
-            answer = {**answer, "reviewer": reviewer}
         refusal: HitlError | None = None
+        if reviewer is not None:
+            named = answer.get("reviewer")
+            answer = {**answer, "reviewer": reviewer}
+            if named is not None and named != reviewer:
+                refusal = signed_in_as(reviewer, named)
         try:
+            if refusal is not None:
+                raise refusal
             decision = validate_decision(rec.request, Decision.model_validate(answer))
             if rec.decision is not None:
                 # Recorded through the desk, answered straight to LangGraph: it acted on

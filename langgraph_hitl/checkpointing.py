@@ -35,7 +35,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_hitl._blobs import BlobStore, with_blobs
-from langgraph_hitl._pregel import lease_of
+from langgraph_hitl._pregel import auth_user_of, lease_of
 from langgraph_hitl.errors import ClockSkewError, LeaseLostError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.models import REQUEST_KIND
@@ -181,11 +181,9 @@ def _note_writes(
             finished = True
     if answers and (finished or interrupt_ids):
         direct = lease_of(config) is None
-        # Agent Server names the signed-in user of a run here: who answered directly.
-        who = config["configurable"].get("langgraph_auth_user_id") or None
-        if settle_stock_task(
-            ledger, thread_id, task_id, answers, direct=direct, reviewer=who and str(who)
-        ):
+        # Under Agent Server, who answered directly is the run's signed-in user.
+        who = auth_user_of(config)
+        if settle_stock_task(ledger, thread_id, task_id, answers, direct=direct, reviewer=who):
             return
         ledger.settle_task(
             thread_id,

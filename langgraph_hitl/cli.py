@@ -847,7 +847,7 @@ def _decide(
         return
     out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
     if outcome.waits_for:
-        _say_still_open(rec, outcome.waits_for, "it resumes")
+        _say_still_open(rec, outcome.waits_for, "resumes")
     if outcome.thread is not None:
         _print_thread(outcome.thread, False)
 

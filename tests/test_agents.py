@@ -154,6 +154,35 @@ def test_direct_answers_to_the_stock_middleware_are_recorded(hitl_db: Path) -> N
     assert ok(cli(hitl_db, "audit", "verify", "--json"))["ok"] is True
 
 
+def test_under_agent_server_a_direct_answer_to_the_stock_middleware_is_the_users(
+    hitl_db: Path,
+) -> None:
+    """Agent Server names a run's signed-in user in its config: the stock middleware's
+    direct answers are recorded as that user's, and one naming somebody else is recorded
+    beside the refusal (the tool ran on it)."""
+    from langgraph.types import Command
+
+    from tests.graphs.stock_agent import batched
+
+    with open_checkpointer(hitl_db, graph=f"{STOCK}:batched", root=REPO) as saver:
+        agent = batched(saver)
+        config = {"configurable": {"thread_id": "U-1", "langgraph_auth_user_id": "ana"}}
+        agent.invoke({"messages": [{"role": "user", "content": "broken"}]}, config)
+        first, second = saver.ledger.pending(thread_id="U-1")
+        answer = {"decisions": [{"type": "approve"}, {"type": "approve", "reviewer": "zed"}]}
+        agent.invoke(Command(resume=answer), config)
+        events = {(e["request_id"], e["kind"]): e for e in saver.ledger.events(thread_id="U-1")}
+        decided = {
+            rec.request_id: rec.decision.reviewer
+            for rec in (saver.ledger.get(first.request_id), saver.ledger.get(second.request_id))
+            if rec.decision is not None
+        }
+    assert (first.request_id, "answered_directly") in events
+    outside = events[(second.request_id, "answered_outside_rules")]
+    assert "signed-in user is ana, but the answer names zed" in outside["data"]["why"]
+    assert decided == {first.request_id: "ana", second.request_id: "ana"}
+
+
 def _approve(reviewer: str) -> Any:
     from langgraph_hitl import Decision
 
