@@ -104,8 +104,11 @@ def next_turn(messages: list[BaseMessage]) -> AIMessage:
         why = outcome.split("reason:", 1)[-1].strip()
         return AIMessage(content=f"I'm sorry: I can't refund order {order_id} ({why}).")
     amount = re.search(r"refunded ([\d.]+)", outcome)
-    paid = amount.group(1) if amount else "?"
-    return AIMessage(content=f"I've refunded {paid} USD for order {order_id}. Sorry about that!")
+    if amount is None:  # a reviewer answered in the tool's place (`respond`)
+        return AIMessage(content=f"About order {order_id}: {outcome}")
+    return AIMessage(
+        content=f"I've refunded {amount.group(1)} USD for order {order_id}. Sorry about that!"
+    )
 
 
 def make_tools(path: str) -> list[BaseTool]:

@@ -20,9 +20,14 @@ An answer sent through the server (`Command(resume=...)` in a run) is a direct a
 to a gate or an `ApprovalMiddleware` pause it meets the ledger's rules and is refused in
 place when they refuse it (the run fails with the refusal and nothing is saved); to
 LangChain's own middleware it is recorded when its task's writes land (see
-`langgraph_hitl._stock_hitl`). The server names the signed-in user of a run in
-`langgraph_auth_user_id`: the ledger records it as who answered, unless the answer
-names its `reviewer`.
+`langgraph_hitl._stock_hitl`). When the server authenticates its users, an answer in
+a run is its signed-in user's (`langgraph_auth_user_id`): held to that user's role, and
+refused when it names somebody else as its `reviewer`.
+
+Name graphs the server and the CLI can both load: a compiled graph or agent without a
+checkpointer of its own, or a factory taking no arguments (the server calls a
+one-argument factory with its config, the CLI with the checkpointer). Run the server
+from the folder that holds `langgraph.json`: threads record it as their project root.
 """
 
 from __future__ import annotations
