@@ -9,6 +9,8 @@ processes on a real SQLite file wherever the promise is about other processes.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -449,3 +451,57 @@ def test_wait_on_a_stock_pause_with_calls_open_returns_at_once(hitl_db: Path) ->
     assert done["applied"] is False and done["waits_for"] == [email_id]
     assert ok(cli(hitl_db, "thread", "W-2", "--json"))["pending"] == [email_id]
     assert actions(hitl_db) == []
+
+
+# -- the README --------------------------------------------------------------------------
+
+README_SECTION = "## LangChain agents"
+REQUEST_ID = re.compile(r"req_[0-9a-f]{12}")
+
+
+def _walkthrough() -> list[tuple[list[str], list[str], int]]:
+    """The README's agent walkthrough: each `$ langgraph-hitl` command, the lines the
+    README shows after it, and the exit code it gives (`# exit N`, else 0)."""
+    section = (REPO / "README.md").read_text().split(README_SECTION, 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```console\n(.*?)```", section, re.S)[0]
+    steps: list[tuple[list[str], list[str], int]] = []
+    command = False
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            command = line.startswith("$ langgraph-hitl ")
+            if command:
+                steps.append((shlex.split(line[2:].split("  #", 1)[0])[1:], [], 0))
+        elif command and line.strip():
+            argv, shown, code = steps[-1]
+            noted = re.search(r"\s+# exit (\d+)$", line)
+            if noted:
+                line, code = line[: noted.start()], int(noted.group(1))
+            steps[-1] = (argv, [*shown, line], code)
+    return steps
+
+
+def _same_text(lines: list[str]) -> list[str]:
+    """Lines as compared: request ids and ages vary from run to run; trailing blanks."""
+    return [
+        re.sub(r"created \d+s ago", "created Ns ago", REQUEST_ID.sub("req_ID", line)).rstrip()
+        for line in lines
+        if line.strip()
+    ]
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """Every `langgraph-hitl` command of the README's agent walkthrough, in order, in the
+    repository, on a fresh database: the exit code and the output the README shows (a
+    panel the README shortens with `...` is checked by its exit code only)."""
+    steps = _walkthrough()
+    assert [argv[0] for argv, _, _ in steps] == [
+        "run", "show", "reviewers", "reviewers", "modify", "modify", "thread",
+    ]  # fmt: skip
+    db = tmp_path / "refunds.sqlite"
+    for argv, shown, code in steps:
+        done = run_cli(db, *argv, cwd=REPO, env={"COLUMNS": "80"})
+        assert done.returncode == code, (argv, done)
+        if any("..." in line for line in shown):
+            continue
+        assert _same_text((done.stdout + done.stderr).splitlines()) == _same_text(shown), argv
+    assert refunds(db) == [("42", 90.0)]
