@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from langgraph_hitl._pg import is_postgres
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl.cli import (
     CommentOption,
@@ -115,7 +116,7 @@ def _known_roles(config: Path | None) -> list[str]:
         tiers = [tier.role for tier in policy.tiers.values() if tier.role]
         roles = list(dict.fromkeys([*policy.roles, *tiers]))
     desk = _desk()
-    if desk.path.is_file():
+    if is_postgres(desk.path) or Path(desk.path).is_file():
         with desk.ledger() as ledger:
             roles += ledger.request_roles()
     return list(dict.fromkeys(roles))

@@ -59,3 +59,27 @@ def apply_default(explicit: Path | None = None) -> str:
             f'config {path}: [deciding] apply must be "here" or "worker", not {value!r}'
         )
     return str(value)
+
+
+DB_ENV = "LANGGRAPH_HITL_DB"
+DEFAULT_DB = "hitl.sqlite"
+
+
+def database_default(explicit: Path | None = None) -> str:
+    """The database when `--db` names none: `$LANGGRAPH_HITL_DB`, else `[database] url` in
+    the config (a SQLite path or a `postgresql://` URL), else ./hitl.sqlite.
+
+    Example:
+        >>> database_default()
+        'hitl.sqlite'
+    """
+    named = os.environ.get(DB_ENV)
+    if named:
+        return named
+    path, data = load_config(explicit)
+    value = (data.get("database") or {}).get("url")
+    if value is None:
+        return DEFAULT_DB
+    if not isinstance(value, str) or not value.strip():
+        raise BadInputError(f"config {path}: [database] url must be a path or a postgresql:// URL")
+    return value

@@ -31,7 +31,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from langgraph_hitl._config import database_default
 from langgraph_hitl._conversation import conversation_lines
+from langgraph_hitl._pg import database, redact
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl._tables import escape as escape_text
 from langgraph_hitl._time import iso
@@ -74,12 +76,13 @@ err = _Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
-        metavar="PATH",
-        help="SQLite file with checkpoints and ledger "
-        "[env LANGGRAPH_HITL_DB; default ./hitl.sqlite]",
+        metavar="PATH|URL",
+        help="SQLite file with checkpoints and ledger, or a postgresql:// URL of the"
+        " database holding them [env LANGGRAPH_HITL_DB; hitl.toml [database] url;"
+        " default ./hitl.sqlite]",
         show_default=False,
     ),
 ]
@@ -102,7 +105,7 @@ IdArgument = Annotated[
 
 
 class _State:
-    db: Path = Path("hitl.sqlite")
+    db: str | Path = Path("hitl.sqlite")
     graph: str | None = None
 
 
@@ -130,6 +133,9 @@ def _handled(command: F) -> F:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as error:
+            if type(error).__module__.startswith("psycopg"):
+                # PostgreSQL went away or refused a statement (a restart, a lost network).
+                _fail(f"database error: {redact(str(error).strip().splitlines()[0])}", 2)
             if isinstance(error, BrokenPipeError) and _stdout_gone():
                 _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
             # A failure inside the user's graph, or a bug: one line, unless debugging.
@@ -289,7 +295,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    _state.db = db or Path(os.environ.get("LANGGRAPH_HITL_DB") or "hitl.sqlite")
+    try:
+        _state.db = database(db or database_default())
+    except HitlError as error:
+        _fail(str(error), error.exit_code)
     _state.graph = graph
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl._lease import hold_lease
+from langgraph_hitl._pg import database
 from langgraph_hitl._pregel import run_config
 from langgraph_hitl._stock_hitl import is_stock_pause, pause_of, record_pause, stock_resume
 from langgraph_hitl.errors import (
@@ -152,7 +153,8 @@ class ReviewDesk:
     """Run graphs, list what waits for a human, decide and apply, from any process.
 
     Args:
-        path: The SQLite file holding checkpoints and the ledger.
+        path: The SQLite file holding checkpoints and the ledger, or a `postgresql://`
+            URL of the database holding them (the `postgres` extra).
         graph: A graph reference to load instead of the one a thread recorded (for a
             graph file that moved), resolved from `base`.
         base: Where `run` resolves references (`langgraph.json`, relative paths) and
@@ -173,7 +175,7 @@ class ReviewDesk:
     def __init__(
         self, path: str | Path, *, graph: str | None = None, base: Path | None = None
     ) -> None:
-        self.path = Path(path)
+        self.path = database(path)
         self.graph = graph
         self.base = (base or Path.cwd()).resolve()
         # Per thread: the awaitable twins run the desk in worker threads at once.

@@ -11,7 +11,10 @@ A thread another worker holds is skipped, not waited for. What it applied, and w
 applying failed, goes back into the ledger: `show`, `thread`, `list` and `history`
 read it there.
 
-On SQLite, workers find new work by polling the ledger (an indexed query).
+On SQLite, workers find new work by polling the ledger (an indexed query); on
+PostgreSQL an idle worker also LISTENs, and a recorded decision wakes it as it commits.
+A worker rides out a database that goes away for a while (a PostgreSQL restart): the
+round fails, it pauses and tries again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langgraph_hitl.errors import HitlError, ThreadBusyError
+from langgraph_hitl._pg import Listener, is_postgres
+from langgraph_hitl.errors import DatabaseError, HitlError, ThreadBusyError
 
 if TYPE_CHECKING:
     from langgraph_hitl.desk import ReviewDesk
@@ -109,10 +113,30 @@ class Worker:
         pauses before the next round whenever a round applied nothing.
         """
         stop = stop or threading.Event()
-        while not stop.is_set():
-            done = self.run_once()
-            for item in done:
-                if report is not None:
-                    report(item)
-            if not any(item.result == "applied" for item in done):
-                stop.wait(interval)
+        listener = Listener(str(self.desk.path)) if is_postgres(self.desk.path) else None
+        if listener is not None:
+            listener.start()
+        try:
+            while not stop.is_set():
+                try:
+                    done = self.run_once()
+                except (DatabaseError, OSError) as error:
+                    done = [Applied(thread_id="-", result="failed", error=str(error))]
+                except Exception as error:
+                    if not type(error).__module__.startswith("psycopg"):
+                        raise
+                    # The database went away mid-round (a restart): nothing was applied
+                    # twice (each apply holds its lease); the next round picks it up.
+                    line = f"{type(error).__name__}: {error}".splitlines()[0]
+                    done = [Applied(thread_id="-", result="failed", error=line)]
+                for item in done:
+                    if report is not None:
+                        report(item)
+                if not any(item.result == "applied" for item in done):
+                    if listener is not None:
+                        listener.wait(interval)
+                    else:
+                        stop.wait(interval)
+        finally:
+            if listener is not None:
+                listener.close()
