@@ -7,8 +7,9 @@ Name it in `langgraph.json`, beside your graphs::
       "checkpointer": {"path": "langgraph_hitl.server.checkpointer"}
     }
 
-Threads run from LangGraph Studio or the server's API then checkpoint into one SQLite
-file (`$LANGGRAPH_HITL_DB`, default `hitl.sqlite` in the server's directory) with the
+Threads run from LangGraph Studio or the server's API then checkpoint into the database
+the CLI would use in the server's directory (`$LANGGRAPH_HITL_DB`, else `[database] url`
+in its `hitl.toml`, else `hitl.sqlite`; a SQLite file or a `postgresql://` URL) with the
 review ledger beside them: their pauses (gates, `ApprovalMiddleware`, LangChain's
 HumanInTheLoopMiddleware) are in `langgraph-hitl list`, and a reviewer decides them
 from the CLI as any other. Each thread records the server's graph id (its name in
@@ -32,22 +33,39 @@ from the folder that holds `langgraph.json`: threads record it as their project 
 
 from __future__ import annotations
 
-import os
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from langgraph_hitl.checkpointing import HitlAsyncSqliteSaver, open_async_checkpointer
+from langgraph_hitl._config import database_default
+from langgraph_hitl._pg import is_postgres
+from langgraph_hitl.checkpointing import HitlSaver, open_async_checkpointer, open_checkpointer
 
 
 @asynccontextmanager
-async def checkpointer() -> AsyncIterator[HitlAsyncSqliteSaver]:
-    """The async saver on `$LANGGRAPH_HITL_DB` (default `hitl.sqlite`), for the server.
+async def checkpointer() -> AsyncIterator[HitlSaver]:
+    """Our saver on the CLI's database, for the server (see the module).
 
-    Threads record the graph id the server runs them as (`configurable.graph_id`).
+    Threads record the graph id the server runs them as (`configurable.graph_id`) and
+    the server's directory as their project root.
     """
-    path = os.environ.get("LANGGRAPH_HITL_DB") or "hitl.sqlite"
-    async with open_async_checkpointer(path) as saver:
-        saver.graph_from_run = True
-        saver.root = Path.cwd().resolve()  # where langgraph.json names the graph ids
-        yield saver
+    target = database_default()
+    if not is_postgres(target):
+        async with open_async_checkpointer(target) as saver:
+            yield _for_server(saver)
+        return
+    # LangGraph's PostgreSQL saver is sync (ours serves its async methods from worker
+    # threads): it connects and sets up in one, off the server's event loop.
+    opened = open_checkpointer(target)
+    synced = await asyncio.to_thread(opened.__enter__)
+    try:
+        yield _for_server(synced)
+    finally:
+        await asyncio.to_thread(opened.__exit__, None, None, None)
+
+
+def _for_server(saver: HitlSaver) -> HitlSaver:
+    saver.graph_from_run = True
+    saver.root = Path.cwd().resolve()  # where langgraph.json names the graph ids
+    return saver

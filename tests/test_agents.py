@@ -505,3 +505,30 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
             continue
         assert _same_text((done.stdout + done.stderr).splitlines()) == _same_text(shown), argv
     assert refunds(db) == [("42", 90.0)]
+
+
+def test_a_batched_stock_pause_on_postgresql(postgres_dsn: str) -> None:
+    """The same commands on PostgreSQL: each tool call of a batched pause decided from its
+    own process (one only recorded, for a worker), the pause resumed once, in order."""
+    import psycopg
+
+    status = start(postgres_dsn, f"{STOCK}:batched", "the parcel arrived broken", "G-1")
+    refund_id, email_id = status["pending"]
+    body = "Refund of 80.00 on its way."
+    edited = ok(cli(postgres_dsn, "modify", email_id, "--set", f"body={body}", "--no-apply"))
+    assert f"still open: {refund_id}" in edited
+    assert ok(cli(postgres_dsn, "worker", "--once")).strip() == "nothing to apply"
+    ok(cli(postgres_dsn, "approve", refund_id, "--no-apply"))
+    worked = cli(postgres_dsn, "worker", "--once", "--json")
+    assert worked.returncode == 0, worked
+    assert json.loads(worked.stdout)["status"] == "done"
+    with psycopg.connect(postgres_dsn) as conn:
+        ran = conn.execute("SELECT tool, args FROM actions ORDER BY tool").fetchall()
+        appliers = conn.execute(
+            "SELECT DISTINCT applier FROM hitl_requests WHERE thread_id = 'G-1'"
+        ).fetchall()
+    assert [(tool, json.loads(args)) for tool, args in ran] == [
+        ("email", {"to": "ada@example.com", "body": body}),
+        ("refund", {"order_id": "A-42", "amount": 80.0}),
+    ]
+    assert len(appliers) == 1

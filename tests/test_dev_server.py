@@ -312,3 +312,44 @@ def test_recorded_here_applied_by_a_worker_the_server_reads_it(
     assert last_words(client, thread_id) == (
         "I've refunded 35.00 USD for order 7. Sorry about that!"
     )
+
+
+def test_the_server_checkpointer_follows_the_clis_database_to_postgresql(
+    postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`$LANGGRAPH_HITL_DB` a `postgresql://` URL, as the CLI reads it: the server's
+    checkpointer is our PostgreSQL saver. A run as the server makes one (its graph id in
+    the run's config, `ainvoke` on the server's loop) pauses into the ledger under that
+    graph id and folder; the CLI in that folder decides it, and the agent finishes."""
+    import asyncio
+
+    import psycopg
+
+    from langgraph_hitl.server import checkpointer
+    from tests.graphs.stock_agent import batched
+
+    (tmp_path / "langgraph.json").write_text(
+        json.dumps({"graphs": {"stock": f"{REPO}/tests/graphs/stock_agent.py:batched"}})
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANGGRAPH_HITL_DB", postgres_dsn)
+
+    async def serve() -> str:
+        async with checkpointer() as saver:
+            config = {"configurable": {"thread_id": "S-1", "graph_id": "stock"}}
+            ask = {"messages": [{"role": "user", "content": "The parcel arrived broken"}]}
+            out = await batched(saver).ainvoke(ask, config)
+            return type(saver).__name__ if out.get("__interrupt__") else "did not pause"
+
+    assert asyncio.run(serve()) == "HitlPostgresSaver"
+    with psycopg.connect(postgres_dsn) as conn:
+        threads = conn.execute("SELECT graph, graph_root FROM hitl_threads").fetchall()
+    assert threads == [("stock", str(tmp_path.resolve()))]
+    listed = run_cli(postgres_dsn, "list", "--json", cwd=tmp_path)
+    refund_id, email_id = [r["request_id"] for r in ok(listed)["requests"]]
+    ok(run_cli(postgres_dsn, "approve", email_id, cwd=tmp_path))
+    done = ok(run_cli(postgres_dsn, "approve", refund_id, "--json", cwd=tmp_path))
+    assert done["thread"]["status"] == "done"
+    with psycopg.connect(postgres_dsn) as conn:
+        ran = conn.execute("SELECT tool FROM actions ORDER BY tool").fetchall()
+    assert ran == [("email",), ("refund",)]

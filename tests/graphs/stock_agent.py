@@ -8,7 +8,8 @@ loads this module continues a thread the same way (no network, no LLM).
 - After the tool results: it answers with every tool result it got, in order.
 
 `refund` and `email` append a row to the `actions` table of the database the agent's
-checkpointer uses (tool, args as JSON): what ran, and with which args.
+checkpointer uses (tool, args as JSON): what ran, and with which args. That database
+is a SQLite file, or a PostgreSQL one when the checkpointer's is.
 
 `batched` and `per_call` are factories taking the checkpointer (the middleware's two
 modes); `reject_only` gates `email` with approve and reject only.
@@ -62,11 +63,29 @@ class ScriptedModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
+ACTIONS_PG = "CREATE TABLE IF NOT EXISTS actions (seq SERIAL PRIMARY KEY, tool TEXT, args TEXT)"
+
+
+def _note(path: str, name: str | None, args: dict[str, Any] | None = None) -> None:
+    """Create the `actions` table if need be; with a `name`, append what ran."""
+    row = None if name is None else (name, json.dumps(args))
+    if path.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(path, autocommit=True) as pg:
+            pg.execute(ACTIONS_PG)
+            if row is not None:
+                pg.execute("INSERT INTO actions (tool, args) VALUES (%s, %s)", row)
+        return
+    with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        conn.execute(ACTIONS)
+        if row is not None:
+            conn.execute("INSERT INTO actions (tool, args) VALUES (?, ?)", row)
+
+
 def _tools(path: str) -> list[BaseTool]:
     def note(name: str, args: dict[str, Any]) -> None:
-        with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-            conn.execute(ACTIONS)
-            conn.execute("INSERT INTO actions (tool, args) VALUES (?, ?)", (name, json.dumps(args)))
+        _note(path, name, args)
 
     @tool
     def refund(order_id: str, amount: float) -> str:
@@ -85,8 +104,7 @@ def _tools(path: str) -> list[BaseTool]:
 
 def _agent(checkpointer: Any, interrupt_on: dict[str, Any], mode: str) -> Any:
     path = str(checkpointer.path)
-    with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-        conn.execute(ACTIONS)
+    _note(path, None)
     middleware = HumanInTheLoopMiddleware(interrupt_on, interrupt_mode=mode)  # type: ignore[arg-type]
     return create_agent(
         ScriptedModel(), _tools(path), middleware=[middleware], checkpointer=checkpointer
