@@ -22,6 +22,7 @@ from _common import BENCH_DIR, REPO, SCALE
 
 BENCHMARKS = (
     "bench_gate.py",
+    "bench_agent.py",
     "bench_list.py",
     "bench_batch.py",
     "bench_race.py",
@@ -34,6 +35,7 @@ PACKAGES = (
     "langgraph",
     "langgraph-checkpoint",
     "langgraph-checkpoint-sqlite",
+    "langchain",
     "langchain-core",
     "pydantic",
     "typer",

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langgraph_hitl.agents import ApprovalMiddleware
     from langgraph_hitl.checkpointing import open_async_checkpointer, open_checkpointer
     from langgraph_hitl.desk import ReviewDesk, ThreadStatus
     from langgraph_hitl.errors import (
@@ -34,6 +35,7 @@ _WHERE = {
     "Action": "models",
     "AlreadyDecidedError": "errors",
     "ApprovalGate": "gates",
+    "ApprovalMiddleware": "agents",
     "ApprovalRequest": "models",
     "BadInputError": "errors",
     "ConfidenceRouter": "routers",
@@ -60,6 +62,7 @@ __all__ = [
     "Action",
     "AlreadyDecidedError",
     "ApprovalGate",
+    "ApprovalMiddleware",
     "ApprovalRequest",
     "BadInputError",
     "ConfidenceRouter",

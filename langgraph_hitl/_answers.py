@@ -27,7 +27,8 @@ from typing import Any
 
 from langgraph.errors import GraphBubbleUp
 
-from langgraph_hitl._pregel import checkpointer_of, lease_of, task_id_of
+from langgraph_hitl._pregel import auth_user_of, checkpointer_of, lease_of, task_id_of
+from langgraph_hitl._stock_hitl import signed_in_as
 from langgraph_hitl._store import lease_owner
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
@@ -74,6 +75,8 @@ class LedgerAnswers:
     thread_id: str
     task_id: str
     lease: str | None
+    user: str | None = None
+    """Under Agent Server, the run's signed-in user: a direct answer is theirs."""
 
     @classmethod
     def for_run(cls, config: Any) -> LedgerAnswers | None:
@@ -87,6 +90,7 @@ class LedgerAnswers:
             thread_id=str(config["configurable"]["thread_id"]),
             task_id=task_id,
             lease=lease_of(config),
+            user=auth_user_of(config),
         )
 
     def take(self, ask: int, answer: Decision, problem: HitlError | None) -> bool:
@@ -124,6 +128,20 @@ class LedgerAnswers:
     def _take_direct(self, request_id: str, answer: Decision, problem: HitlError | None) -> bool:
         ledger = self.ledger
         rec = ledger.get(request_id)
+        if self.user is not None:
+            # A run the server authenticated: the answer is its signed-in user's, who
+            # may not answer in someone else's name.
+            named, answer = answer.reviewer, answer.model_copy(update={"reviewer": self.user})
+            if named is not None and named != self.user:
+                refusal = signed_in_as(self.user, named)
+                ledger.add_event(
+                    "refused",
+                    request_id=request_id,
+                    thread_id=self.thread_id,
+                    actor=self.user,
+                    data={"why": str(refusal), "type": answer.type},
+                )
+                raise refused(refusal)
         if rec.status in ("decided", "applied"):
             raise refused(
                 AlreadyDecidedError(

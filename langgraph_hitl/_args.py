@@ -50,11 +50,37 @@ def store_args(conn: Connection, digest: str, args: Any) -> None:
     )
 
 
+def with_args(payload: dict[str, Any]) -> dict[str, Any]:
+    """A gate's interrupt payload with its request whole: a payload of version 2 keeps the
+    action's args once, in LangChain's request shape (`action_requests[0].args`).
+
+    Example:
+        >>> payload = {"request": {"action": {"name": "pay", "args": None}},
+        ...            "action_requests": [{"name": "pay", "args": {"amount": 1}}]}
+        >>> with_args(payload)["request"]["action"]
+        {'name': 'pay', 'args': {'amount': 1}}
+    """
+    request = payload.get("request")
+    shaped = payload.get("action_requests")
+    if not isinstance(request, dict) or not isinstance(shaped, list) or not shaped:
+        return payload
+    action = request.get("action")
+    if not isinstance(action, dict) or action.get("args") is not None:
+        return payload
+    args = shaped[0].get("args") if isinstance(shaped[0], dict) else None
+    return {**payload, "request": {**request, "action": {**action, "args": args}}}
+
+
 def without_args(payload: dict[str, Any]) -> dict[str, Any]:
-    """A gate's payload with the action's args left out (`null`): they go to `hitl_args`."""
+    """A gate's payload with the action's args left out (`null`): they go to `hitl_args`.
+
+    The copy of the request in LangChain's middleware shape (`action_requests`,
+    `review_configs`), which front ends read from the interrupt, is left out too: it
+    is made from the request."""
     request = dict(payload["request"])
     request["action"] = {**request["action"], "args": None}
-    return {**payload, "request": request}
+    rest = {k: v for k, v in payload.items() if k not in ("action_requests", "review_configs")}
+    return {**rest, "request": request}
 
 
 def args_sha256(args: Any) -> str:

@@ -4,7 +4,8 @@ A reference is a name from `langgraph.json`'s `graphs`, `path/to/file.py:attr` o
 `package.module:attr`. The attribute may be an uncompiled `StateGraph`, a compiled
 graph, or a factory that takes a checkpointer and returns either. A name that no
 `langgraph.json` has, but a graph shipped with the package has (`invoice`), is that
-graph.
+graph. A name from `langgraph.json` also puts that file's `dependencies` folders on the
+import path, as `langgraph dev` does, so a graph loads the same here as in the server.
 
 A thread records the reference it ran with and the project root it resolves from
 (where its `langgraph.json` was, or where the run started), so every later process
@@ -54,6 +55,19 @@ def _from_config(name: str, base: Path) -> str | None:
     if path.endswith(".py"):
         path = str((base / path).resolve())
     return f"{path}:{attr}"
+
+
+def _add_dependencies(base: Path) -> None:
+    """Put `base`'s `langgraph.json` `dependencies` folders on `sys.path`, as `langgraph dev`
+    does before it imports the graphs: a graph file imports from them the same way here."""
+    try:
+        deps = json.loads((base / CONFIG_FILE).read_text()).get("dependencies", [])
+    except (OSError, ValueError):
+        return
+    for dep in deps if isinstance(deps, list) else []:
+        folder = base / str(dep)
+        if folder.is_dir() and str(folder.resolve()) not in sys.path:
+            sys.path.append(str(folder.resolve()))
 
 
 def _named(name: str, base: Path) -> str | None:
@@ -239,6 +253,7 @@ def _locate_in(ref: str, where: Path, root: str | Path | None) -> tuple[Any, str
         resolved = _named(ref, where)
         if resolved is None:
             raise GraphNotFoundError(f"no graph named {ref!r} in {where / CONFIG_FILE}")
+        _add_dependencies(where)
         ref = resolved
     path, _, attr = ref.rpartition(":")
     if not path or not attr:

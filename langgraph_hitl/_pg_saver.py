@@ -57,6 +57,7 @@ class HitlPostgresSaver(AsyncInThreads, PostgresSaver):
 
     path: str | Path
     graph: str | None
+    graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
 

@@ -12,6 +12,10 @@ one fails there and not in a reviewer's hands:
 - `__pregel_task_id`: inside a node, the id of its task, as the checkpointer's
   `put_writes` receives it (the ledger keeps it beside each request).
 
+`langgraph_auth_user_id` is Agent Server's (`langgraph dev` included), public in its
+docs: the signed-in user a run was started by, when the server authenticates (empty
+under its no-auth default). A direct answer in such a run is that user's.
+
 `__hitl_lease` is our own: the lease a desk holds while it applies a thread. LangGraph
 passes every `configurable` key on to nodes and to `put` / `put_writes`, and keys that
 begin with `__` are left out of checkpoint metadata.
@@ -26,6 +30,7 @@ STRICT_RESUME_KEY = "__pregel_strict_resume"
 CHECKPOINTER_KEY = "__pregel_checkpointer"
 TASK_ID_KEY = "__pregel_task_id"
 LEASE_KEY = "__hitl_lease"
+AUTH_USER_KEY = "langgraph_auth_user_id"
 
 
 def run_config(thread_id: str, *, lease: str | None = None) -> dict[str, Any]:
@@ -60,3 +65,16 @@ def task_id_of(config: Mapping[str, Any] | None) -> str | None:
     """Inside a node: the id of its task, or None."""
     value = _configurable(config).get(TASK_ID_KEY)
     return value if isinstance(value, str) else None
+
+
+def auth_user_of(config: Mapping[str, Any] | None) -> str | None:
+    """Under Agent Server: the signed-in user who started the run, or None.
+
+    Example:
+        >>> auth_user_of({"configurable": {"thread_id": "R-42", "langgraph_auth_user_id": "mia"}})
+        'mia'
+        >>> auth_user_of({"configurable": {"langgraph_auth_user_id": ""}}) is None
+        True
+    """
+    value = _configurable(config).get(AUTH_USER_KEY)
+    return value if isinstance(value, str) and value else None

@@ -50,6 +50,9 @@ class RequestRecord:
     """Why applying the recorded decision failed, until it applies (`resume`)."""
     proposal: dict[str, Any] | None = None
     """Under a quorum: the args as a reviewer edited them, which approvals now count for."""
+    pause: dict[str, Any] | None = None
+    """For a tool call LangChain's HumanInTheLoopMiddleware paused on: the middleware,
+    its mode (`batched`, `per_call`), the interrupt, and this call's `index` of `count`."""
 
     @property
     def current_args(self) -> dict[str, Any]:
@@ -105,6 +108,8 @@ class RequestRecord:
         row["decision"] = None if self.decision is None else self.decision.to_wire()
         row["decided_at"] = iso(self.decided_at)
         row["applied_at"] = iso(self.applied_at)
+        if self.pause is not None:
+            row["pause"] = self.pause
         return row
 
 

@@ -58,6 +58,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeAlias
 
+from langgraph_hitl._agent_tools import agent_policies, agent_tools_item
 from langgraph_hitl.errors import ConfigurationError, HitlError
 from langgraph_hitl.gates import ApprovalGate
 from langgraph_hitl.notify import NotifyConfig
@@ -766,23 +767,22 @@ def _module_of(ref: str, base: Path) -> ModuleType | None:
 
 
 @contextmanager
-def _builder(target: Any) -> Iterator[Any]:
-    """The `StateGraph` behind a graph, a compiled graph or a factory (compiled on a
-    throwaway SQLite file, so a factory's own tables land there, not in the ledger)."""
+def _builder(target: Any) -> Iterator[tuple[Any, Any]]:
+    """The `StateGraph` behind a graph, a compiled graph or a factory, and the graph
+    compiled (on a throwaway SQLite file, so a factory's own tables land there, not in
+    the ledger)."""
     from langgraph.graph import StateGraph
 
     from langgraph_hitl._loader import with_checkpointer
     from langgraph_hitl.checkpointing import open_checkpointer
 
-    if isinstance(target, StateGraph):
-        yield target
-        return
     with (
         tempfile.TemporaryDirectory(prefix="hitl-check-") as tmp,
         open_checkpointer(Path(tmp) / "check.sqlite") as saver,
     ):
         compiled = with_checkpointer(target, saver)
-        yield getattr(compiled, "builder", None)
+        builder = target if isinstance(target, StateGraph) else getattr(compiled, "builder", None)
+        yield builder, compiled
 
 
 def check_deployment(
@@ -829,9 +829,15 @@ def check_deployment(
         module = module or _module_of(graph, base)
     else:
         target = graph
-    with _builder(target) as builder:
+    with _builder(target) as (builder, compiled):
         structure = None if builder is None else _structure(builder)
+        # A LangChain agent (`create_agent`): its tools, and the policies of its
+        # ApprovalMiddleware, which the other items read like a gate's.
+        agent_item = agent_tools_item(compiled)
+        middleware_policies = agent_policies(compiled)
     found = _find(structure, module)
+    for where, policy in middleware_policies:
+        found.add(where, policy)
     since = (time.time() if now is None else now) - window
     evidence = _evidence(db, since)
     if structure is None:
@@ -853,6 +859,8 @@ def check_deployment(
         _reviewers_item(found, evidence),
         _metrics_item(evidence, window),
     ]
+    if agent_item is not None:
+        items.insert(1, agent_item)
     return CheckReport(graph=name, items=items)
 
 

@@ -36,7 +36,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_hitl._blobs import BlobStore, with_blobs
 from langgraph_hitl._pg import database, is_postgres
-from langgraph_hitl._pregel import lease_of
+from langgraph_hitl._pregel import auth_user_of, lease_of
 from langgraph_hitl.errors import ClockSkewError, LeaseLostError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.models import REQUEST_KIND
@@ -136,9 +136,19 @@ def _note_writes(
     writes: Sequence[tuple[str, Any]],
     task_id: str,
 ) -> None:
-    """Mirror a task's persisted writes into the ledger (requests created or answered)."""
+    """Mirror a task's persisted writes into the ledger (requests created or answered).
+
+    Our gates' interrupts carry `REQUEST_KIND`; LangChain's HumanInTheLoopMiddleware
+    pauses with its own shapes, recorded as one request per tool call (`_stock_hitl`).
+    """
+    from langgraph_hitl._stock_hitl import is_stock_pause, record_pause, settle_stock_task
+
     ledger, graph = saver.ledger, saver.graph
     thread_id = str(config["configurable"]["thread_id"])
+    if graph is None and saver.graph_from_run:
+        # Under Agent Server (`langgraph_hitl.server`): the graph's name in langgraph.json.
+        named = config["configurable"].get("graph_id")
+        graph = str(named) if named else None
     interrupt_ids: list[str] = []
     answers: list[Any] = []
     problem: str | None = None
@@ -160,17 +170,34 @@ def _note_writes(
                     )
                     interrupt_ids.append(item.id)
                     problem = payload.get("problem") or problem
+                elif is_stock_pause(payload):
+                    if graph is not None and not interrupt_ids:
+                        ledger.register_thread(thread_id, graph, root=saver.root)
+                    interrupt_ids += record_pause(
+                        ledger,
+                        thread_id=thread_id,
+                        interrupt_id=item.id,
+                        value=payload,
+                        response_schema=getattr(item, "response_schema", None),
+                        graph=graph,
+                        task_id=task_id,
+                    )
         elif channel == _RESUME:
             answers = list(value) if isinstance(value, list) else [value]
         elif channel != _ERROR:
             finished = True
     if answers and (finished or interrupt_ids):
+        direct = lease_of(config) is None
+        # Under Agent Server, who answered directly is the run's signed-in user.
+        who = auth_user_of(config)
+        if settle_stock_task(ledger, thread_id, task_id, answers, direct=direct, reviewer=who):
+            return
         ledger.settle_task(
             thread_id,
             task_id,
             answers,
             finished=finished and not interrupt_ids,
-            direct=lease_of(config) is None,
+            direct=direct,
             problem=problem,
         )
 
@@ -187,6 +214,7 @@ def _attach(
     (SQLite's: LangGraph's PostgreSQL saver already stores each value once per version)."""
     saver.path = database(path)
     saver.graph = graph
+    saver.graph_from_run = False
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
@@ -286,6 +314,7 @@ class HitlSqliteSaver(AsyncInThreads, SqliteSaver):
 
     path: str | Path
     graph: str | None
+    graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore
@@ -378,6 +407,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
 
     path: str | Path
     graph: str | None
+    graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
     blobs: BlobStore

@@ -32,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from langgraph_hitl._config import database_default
+from langgraph_hitl._conversation import conversation_lines
 from langgraph_hitl._pg import database, redact
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl._tables import escape as escape_text
@@ -345,17 +346,34 @@ def run(
     thread: Annotated[
         str | None, typer.Option(metavar="ID", help="Thread id (default: a new one).")
     ] = None,
+    message: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--message",
+            "-m",
+            metavar="TEXT",
+            help="For an agent (LangChain's create_agent, or any graph with a `messages`"
+            ' key): the input {"messages": [{"role": "user", "content": TEXT}]}. Repeat'
+            " for several user messages.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a graph until it ends or pauses at a gate.
+    """Run a graph or an agent until it ends or pauses for a human.
 
-    The thread records GRAPH with the directory it resolves from, so a reviewer decides
-    from any directory. Graphs with async nodes run too. Sample input:
-    `langgraph-hitl samples`.
+    GRAPH may be a LangChain agent (`create_agent`, with langgraph-hitl's
+    ApprovalMiddleware or LangChain's HumanInTheLoopMiddleware): its pauses are
+    listed and decided like a gate's, one request per tool call. The thread records
+    GRAPH with the directory it resolves from, so a reviewer decides from any
+    directory. Graphs with async nodes run too. Sample input: `langgraph-hitl samples`.
     """
+    if input is not None and message:
+        raise BadInputError("give --input or --message, not both")
     value = None if input is None else _parse_json(input, "--input")
     if value is not None and not isinstance(value, dict):
         raise BadInputError("--input must be a JSON object")
+    if message:
+        value = {"messages": [{"role": "user", "content": text} for text in message]}
     _print_thread(_desk().run(graph, value, thread_id=thread), as_json)
 
 
@@ -365,13 +383,26 @@ def thread(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD", help="The thread id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Show where a thread stands: paused, done, stalled or cancelled, with its state."""
+    """Show where a thread stands: paused, done, stalled or cancelled, with its state.
+
+    An agent's conversation (a `messages` key) is shown turn by turn, its tool calls
+    and their results included; `--json` has the whole state.
+    """
     status = _desk().thread(thread_id)
     if as_json:
         _print_json(status.to_json())
         return
     _print_thread(status, False)
-    out.print_json(json.dumps(status.to_json()["values"]))
+    values = status.to_json()["values"]
+    turns = conversation_lines(values.get("messages"))
+    if turns is None:
+        out.print_json(json.dumps(values))
+        return
+    # Everything here came from an agent or its user: shown as plain, escaped text.
+    out.print(Text("\n".join(escape_text(line) for line in turns)), soft_wrap=False)
+    rest = {k: v for k, v in values.items() if k != "messages"}
+    if rest:
+        out.print_json(json.dumps(rest))
 
 
 # -- reading -------------------------------------------------------------------------
@@ -660,6 +691,7 @@ def _show_request(rec: RequestRecord) -> None:
         f"status {rec.status} · thread {rec.thread_id} · gate {rec.gate} · "
         f"digest {rec.args_digest[:12]} · created {_ago(rec.created_at)} ago"
     )
+    lines += _pause_lines(rec)
     if rec.decision is not None:
         who = rec.decision.reviewer or "someone"
         lines.append(f"decided: {rec.decision.type} by {who}")
@@ -673,6 +705,25 @@ def _show_request(rec: RequestRecord) -> None:
     body = Text(escape_text(req.summary), style="bold", no_wrap=False, overflow="fold")
     body.append("\n" + "\n".join(escape_text(line) for line in lines[1:]))
     out.print(Panel(body, title=rec.request_id, expand=False))
+
+
+def _pause_lines(rec: RequestRecord) -> list[str]:
+    """For a tool call of a batched agent pause: the pause's calls and which are open."""
+    if rec.pause is None or rec.pause.get("mode") != "batched":
+        return []
+    with _desk().ledger() as ledger:
+        members = ledger.pause_members(rec)
+    lines = [
+        f"one of {len(members)} tool calls the agent paused on at once (answered together,"
+        " when all are decided):"
+    ]
+    for member in members:
+        state = member.status
+        if member.decision is not None:
+            state += f": {member.decision.type} by {member.decision.reviewer or 'someone'}"
+        mark = "this" if member.request_id == rec.request_id else "    "
+        lines.append(f"  {mark} {member.request_id}  {member.request.action.name}  {state}")
+    return lines
 
 
 @app.command()
@@ -742,7 +793,9 @@ WaitOption = Annotated[
         min=0,
         max=86_400,
         help="Record only, then wait up to SECONDS for a worker to apply it and say how it"
-        " went (exit 1 if applying failed or no worker did in time).",
+        " went (exit 1 if applying failed or no worker did in time). A tool call of an"
+        " agent's batched pause is applied with the pause's other calls: while some are"
+        " undecided, it says which and returns at once.",
         show_default=False,
     ),
 ]
@@ -770,6 +823,15 @@ def _decide(
     outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
     rec = outcome.request
     if rec.status == "decided" and not here:
+        if outcome.waits_for:
+            # A tool call of a batched agent pause: no worker applies it until the
+            # pause's other calls are decided too, so there is nothing to wait for yet.
+            if as_json:
+                _print_json(outcome.to_json())
+            else:
+                out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
+                _say_still_open(rec, outcome.waits_for, "a worker resumes it")
+            return
         if wait is not None:
             _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
             return
@@ -793,8 +855,19 @@ def _decide(
         )
         return
     out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
+    if outcome.waits_for:
+        _say_still_open(rec, outcome.waits_for, "resumes")
     if outcome.thread is not None:
         _print_thread(outcome.thread, False)
+
+
+def _say_still_open(rec: RequestRecord, waits_for: list[str], who_resumes: str) -> None:
+    """A tool call of a batched agent pause: the agent resumes once, with them all."""
+    out.print(
+        f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
+        f" {who_resumes} when all are decided; still open: {', '.join(waits_for)}",
+        markup=False,
+    )
 
 
 def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from langgraph_hitl._lease import hold_lease
 from langgraph_hitl._pg import database
 from langgraph_hitl._pregel import run_config
+from langgraph_hitl._stock_hitl import is_stock_pause, pause_of, record_pause, stock_resume
 from langgraph_hitl.errors import (
     ApplyError,
     AuditError,
@@ -132,14 +133,20 @@ class Outcome:
     request: RequestRecord
     thread: ThreadStatus | None
     applied: bool
+    waits_for: list[str] = field(default_factory=list)
+    """For a tool call of a batched agent pause: the pause's calls still undecided; the
+    pause resumes once they are."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "request_id": self.request.request_id,
             "decision": None if self.request.decision is None else self.request.decision.type,
             "applied": self.applied,
             "thread": None if self.thread is None else self.thread.to_json(),
         }
+        if self.waits_for:
+            out["waits_for"] = list(self.waits_for)
+        return out
 
 
 class ReviewDesk:
@@ -452,6 +459,19 @@ class ReviewDesk:
                         task_id=tasks.get(item.id),
                     )
                 )
+            elif is_stock_pause(payload):
+                # An agent's pause: one request per tool call; those decided already
+                # wait for the others, not for a reviewer.
+                members = record_pause(
+                    saver.ledger,
+                    thread_id=thread_id,
+                    interrupt_id=item.id,
+                    value=payload,
+                    response_schema=getattr(item, "response_schema", None),
+                    graph=saver.graph,
+                    task_id=tasks.get(item.id),
+                )
+                pending += [m for m in members if saver.ledger.get(m).status == "pending"]
         # `next` leaves out tasks whose writes were saved before their step's checkpoint
         # was (a process killed in between): the step is still to finish. `tasks` has them.
         unfinished = snapshot.next or snapshot.tasks
@@ -499,7 +519,12 @@ class ReviewDesk:
                 )
             if not apply or recorded.status == "pending":
                 # Not applied, or an approval short of its quorum: the request waits.
-                return Outcome(request=recorded, thread=None, applied=False)
+                return Outcome(
+                    request=recorded,
+                    thread=None,
+                    applied=False,
+                    waits_for=_still_open(ledger, recorded),
+                )
             try:
                 thread = self._apply_thread(ledger, recorded.thread_id)
             except ThreadBusyError:
@@ -517,7 +542,13 @@ class ReviewDesk:
                     f"{decision.type} of {recorded.request_id} was recorded, but the request"
                     f" was {final.status} before it could be applied: {ledger.why(final)}"
                 )
-        return Outcome(request=final, thread=thread, applied=final.status == "applied")
+            waits_for = _still_open(ledger, final)
+        return Outcome(
+            request=final,
+            thread=thread,
+            applied=final.status == "applied",
+            waits_for=waits_for,
+        )
 
     def _preflight(self, ledger: ReviewLedger, rec: RequestRecord) -> None:
         """Refuse, before recording, a decision on a thread that cannot take it now."""
@@ -533,7 +564,7 @@ class ReviewDesk:
                     f"{rec.request_id} cannot be applied: reading thread {rec.thread_id}"
                     f" failed ({one_line(err)}); nothing was recorded"
                 ) from err
-            if rec.interrupt_id not in waiting:
+            if pause_of(rec.interrupt_id) not in waiting:
                 # Still pending in the ledger (not decided by another reviewer meanwhile,
                 # whose apply took the question): an orphan, as `doctor` would find it.
                 if ledger.close_request(
@@ -745,6 +776,7 @@ class ReviewDesk:
         waiting = {item.id for item in snapshot.interrupts}
         resume: dict[str, Any] = {}
         consumed: list[str] = []
+        stock: dict[str, list[RequestRecord]] = {}
         for rec in todo:
             assert rec.decision is not None
             problem = ledger.unvouched(rec.request_id)
@@ -754,7 +786,11 @@ class ReviewDesk:
                 raise AuditError(
                     f"{rec.request_id} is not applied: {problem} (`langgraph-hitl audit verify`)"
                 )
-            if rec.interrupt_id in waiting:
+            if rec.pause is not None and pause_of(rec.interrupt_id) in waiting:
+                # LangChain's HITL middleware: answered in its own format, a batched
+                # pause once with every tool call's decision (see `_stock_hitl`).
+                stock.setdefault(pause_of(rec.interrupt_id), []).append(rec)
+            elif rec.interrupt_id in waiting:
                 resume[rec.interrupt_id] = rec.decision.to_wire()
             elif rec.apply_started_at is not None:
                 # An earlier apply reached LangGraph and died before noting it.
@@ -766,8 +802,10 @@ class ReviewDesk:
                     why="its interrupt is no longer pending in the thread",
                     actor=actor,
                 )
-        by_interrupt = {rec.interrupt_id: rec.request_id for rec in todo}
-        ids = [by_interrupt[i] for i in resume]
+        ids = [rec.request_id for rec in todo if rec.interrupt_id in resume]
+        for interrupt_id, members in stock.items():
+            resume[interrupt_id] = stock_resume(members)
+            ids += [rec.request_id for rec in members]
         try:
             if resume:
                 from langgraph.types import Command
@@ -867,6 +905,14 @@ def task_of_interrupt(snapshot: Any) -> dict[str, str]:
     """Each pending interrupt's task id, from a state snapshot (the ledger keeps it: a gate
     looks its question up by task)."""
     return {item.id: task.id for task in snapshot.tasks for item in task.interrupts}
+
+
+def _still_open(ledger: ReviewLedger, rec: RequestRecord) -> list[str]:
+    """For a decided tool call of a batched agent pause: the pause's calls still
+    undecided. The pause is resumed once, when they all are (`ReviewLedger.to_apply`)."""
+    if rec.status != "decided":
+        return []
+    return [m.request_id for m in ledger.pause_members(rec) if m.status == "pending"]
 
 
 def _counts_toward_quorum(rec: RequestRecord, decision: Decision) -> bool:

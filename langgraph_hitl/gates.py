@@ -38,7 +38,9 @@ from langgraph_hitl.policy import ReviewPolicy
 RequestBuilder = Callable[[Any], ApprovalRequest | Mapping[str, Any]]
 """Maps the graph's state to the request a reviewer sees."""
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
+"""2: the action's args are in `action_requests[0].args` (LangChain's HITL request shape),
+and `request.action.args` is null; 1: in `request.action.args`. Both are read."""
 
 
 class ApprovalGate:
@@ -232,38 +234,8 @@ class ApprovalGate:
         self._check_running(config)
         req = self.build_request(state)
         gate = (config.get("metadata") or {}).get("langgraph_node")
-        payload = {
-            "kind": REQUEST_KIND,
-            "version": PAYLOAD_VERSION,
-            "gate": gate,
-            "request": req.to_wire(),
-            "args_digest": req.action.digest(),
-        }
-        if self.policy is not None and self.policy.roles:
-            payload["roles"] = list(self.policy.roles)  # the whole chain: `reviewers add` checks
-        # On our saver, the ledger has the last word on every answer, however it came.
-        answers = LedgerAnswers.for_run(config)
-        problem: str | None = None
-        ask = 0
-        while True:
-            asked = payload if problem is None else {**payload, "problem": problem}
-            answer = interrupt(asked, response_schema=Decision)
-            refusal: HitlError | None = None
-            try:
-                decision, approved = self._check(req, answer)
-            except HitlError as err:
-                refusal = err
-            # A direct answer the ledger's rules refuse is raised in place (nothing
-            # saved); the desk's own answers, and answers with no ledger, are not.
-            accepted = refusal is None
-            if answers is not None:
-                accepted = answers.take(ask, answer, refusal)
-            if accepted:
-                break
-            # Ask again rather than raise: a node that raises on its resume value
-            # jams the thread, every later resume replaying the same bad value.
-            problem = str(refusal) if refusal is not None else "asked again"
-            ask += 1
+        payload = request_payload(req, gate=gate, policy=self.policy)
+        decision, approved = ask_human(payload, req, self._check, config)
         update = {
             self.decision_key: decision.to_wire(),
             self.approved_action_key: None if approved is None else approved.model_dump(),
@@ -286,6 +258,75 @@ class ApprovalGate:
                     raise InvalidEditError(f"edited args: {err.errors()[0]['msg']}") from err
             return decision, Action(name=req.action.name, args=args)
         return decision, None
+
+
+def request_payload(
+    req: ApprovalRequest, *, gate: str | None, policy: ReviewPolicy | None = None
+) -> dict[str, Any]:
+    """The interrupt value a gate (or `ApprovalMiddleware`) asks with.
+
+    Our request (`REQUEST_KIND`, the context package) and, beside it, LangChain's
+    HITL middleware request shape (`action_requests`, `review_configs`), so a front end
+    written for that middleware shows the request and answers it in its own format.
+    """
+    from langgraph_hitl._stock_hitl import as_stock_request
+
+    # The args go once, in the middleware's shape (`action_requests[0].args`), and our
+    # request leaves them out (`null`): a paused thread keeps its interrupt, and the
+    # args can be most of a request. `_args.with_args` puts them back.
+    wire = req.to_wire()
+    wire["action"] = {**wire["action"], "args": None}
+    payload: dict[str, Any] = {
+        "kind": REQUEST_KIND,
+        "version": PAYLOAD_VERSION,
+        "gate": gate,
+        "request": wire,
+        "args_digest": req.action.digest(),
+        **as_stock_request(req),
+    }
+    if policy is not None and policy.roles:
+        payload["roles"] = list(policy.roles)  # the whole chain: `reviewers add` checks
+    return payload
+
+
+Check = Callable[[ApprovalRequest, Decision], tuple[Decision, Action | None]]
+"""Checks an answer against the request: the decision, and the action as approved (None
+on reject and respond); raises a `HitlError` for an answer that does not fit."""
+
+
+def ask_human(
+    payload: dict[str, Any], req: ApprovalRequest, check: Check, config: RunnableConfig
+) -> tuple[Decision, Action | None]:
+    """Ask with `interrupt()` until an answer is accepted; the decision and approved action.
+
+    On our saver, the ledger has the last word on every answer, however it came: the
+    desk's own under its lease, or a direct `Command(resume=...)` recorded under the
+    ledger's rules and refused in place when they refuse it (`_answers`). The caller's
+    node runs again from its first line on every resume: everything above this call
+    must be a pure function of state.
+    """
+    answers = LedgerAnswers.for_run(config)
+    problem: str | None = None
+    ask = 0
+    while True:
+        asked = payload if problem is None else {**payload, "problem": problem}
+        answer = interrupt(asked, response_schema=Decision)
+        refusal: HitlError | None = None
+        try:
+            decision, approved = check(req, answer)
+        except HitlError as err:
+            refusal = err
+        # A direct answer the ledger's rules refuse is raised in place (nothing
+        # saved); the desk's own answers, and answers with no ledger, are not.
+        accepted = refusal is None
+        if answers is not None:
+            accepted = answers.take(ask, answer, refusal)
+        if accepted:
+            return decision, approved
+        # Ask again rather than raise: a node that raises on its resume value
+        # jams the thread, every later resume replaying the same bad value.
+        problem = str(refusal) if refusal is not None else "asked again"
+        ask += 1
 
 
 def _invalid_request(err: ValidationError) -> str:

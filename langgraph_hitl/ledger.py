@@ -4,8 +4,8 @@ The ledger lives in the same database as LangGraph's checkpoints (a SQLite file,
 PostgreSQL database), in tables of its own (`hitl_*`). It imports neither LangGraph nor
 the user's graph, so listing, showing and deciding stay fast and safe. Every write is a
 short `BEGIN IMMEDIATE` transaction, one writer at a time; every value is bound with `?`;
-the SQL is written once for both backends (see `_pg`). The storage itself (connection, schema, transactions, event log, leases)
-is `LedgerStore` in `_store.py`; this module is what the ledger means: requests,
+the SQL is written once for both backends (see `_pg`). The storage itself (connection,
+schema, transactions, event log, leases) is `LedgerStore` in `_store.py`; this module is what the ledger means: requests,
 decisions and who may take them, the routing log, deadlines, after-the-fact reviews.
 
 A decision is recorded first (once: the first valid decision wins) and applied second;
@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from langgraph_hitl._args import args_sql, payload_sql, store_args, trail_form, without_args
+from langgraph_hitl._args import (
+    args_sql,
+    payload_sql,
+    store_args,
+    trail_form,
+    with_args,
+    without_args,
+)
 from langgraph_hitl._records import RequestRecord, ReviewItem
 from langgraph_hitl._store import (
     BUSY_TIMEOUT_S,
@@ -160,6 +167,7 @@ class ReviewLedger(LedgerStore):
         task_id: str | None,
     ) -> str:
         request_id = request_id_for(thread_id, interrupt_id)
+        payload = with_args(payload)
         request = ApprovalRequest.model_validate(payload["request"])
         self._register(conn, thread_id, graph)
         graph = conn.execute(
@@ -423,6 +431,7 @@ class ReviewLedger(LedgerStore):
         decided_at, apply_started_at, applied_at, decision = row[10:14]
         required_role, eligible, level, quorum, owner, approvals, applier, error = row[14:22]
         proposal = row[22]
+        stored = json.loads(payload)
         return RequestRecord(
             request_id=rid,
             thread_id=tid,
@@ -433,7 +442,7 @@ class ReviewLedger(LedgerStore):
             created_at=created,
             deadline=deadline,
             args_digest=digest,
-            request=ApprovalRequest.model_validate(json.loads(payload)["request"]),
+            request=ApprovalRequest.model_validate(stored["request"]),
             decision=None if decision is None else Decision.model_validate_json(decision),
             decided_at=decided_at,
             apply_started_at=apply_started_at,
@@ -447,6 +456,7 @@ class ReviewLedger(LedgerStore):
             applier=applier,
             apply_error=error,
             proposal=None if proposal is None else json.loads(proposal),
+            pause=stored.get("pause"),
         )
 
     def get(self, request_id: str) -> RequestRecord:
@@ -641,13 +651,16 @@ class ReviewLedger(LedgerStore):
         node: str | None = None,
         step: int | None = None,
         graph: str | None = None,
+        key: str | None = None,
     ) -> str:
         """Log where a piece of work went and why; idempotent per thread, node and step.
 
         `routing` is `Routing.to_json()`: outcome (autonomous, sampled, review,
-        escalated), tier, reasons, confidence, predictor score, sampling.
+        escalated), tier, reasons, confidence, predictor score, sampling. `key` tells
+        apart several pieces of work routed in one node run (an agent's tool calls).
         """
-        route_id = stable_id("rt", thread_id, node, step)
+        parts = (thread_id, node, step) if key is None else (thread_id, node, step, key)
+        route_id = stable_id("rt", *parts)
         now = clock()
         with self._tx() as conn:
             self._register(conn, thread_id, graph)
@@ -1254,14 +1267,85 @@ class ReviewLedger(LedgerStore):
             data=trail_form(decision.to_wire()),
         )
 
+    _HELD = (
+        # In the dialect both backends read (`json_extract` is one of the functions the
+        # PostgreSQL schema defines): the pause a tool call belongs to is in its payload.
+        "(COALESCE(json_extract(r.payload, '$.pause.mode'), '') = 'batched'"
+        " AND EXISTS (SELECT 1 FROM hitl_requests s WHERE s.thread_id = r.thread_id"
+        " AND s.status = 'pending' AND json_extract(s.payload, '$.pause.interrupt_id')"
+        " = json_extract(r.payload, '$.pause.interrupt_id')))"
+    )
+    """SQL: request `r` belongs to a batched agent pause that still has a pending tool call
+    (the pause is answered once, with every decision: see `_stock_hitl`)."""
+
     def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:
-        """Decided requests not yet applied, oldest decision first."""
-        where = "status = 'decided'" + ("" if thread_id is None else " AND thread_id = ?")
+        """Decided requests not yet applied, oldest decision first.
+
+        A decided tool call of a batched agent pause waits here until every tool call of
+        that pause is decided (`held`): the pause is resumed once, with all of them.
+        """
+        where = f"status = 'decided' AND NOT {self._HELD}"
+        where += "" if thread_id is None else " AND thread_id = ?"
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY decided_at",
             () if thread_id is None else (thread_id,),
         )
         return [self._record(row) for row in rows]
+
+    def held(self, thread_id: str | None = None) -> list[RequestRecord]:
+        """Decided tool calls of batched agent pauses that wait for their pause's other calls."""
+        where = f"status = 'decided' AND {self._HELD}"
+        where += "" if thread_id is None else " AND thread_id = ?"
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where} ORDER BY decided_at",
+            () if thread_id is None else (thread_id,),
+        )
+        return [self._record(row) for row in rows]
+
+    def pause_members(self, rec: RequestRecord) -> list[RequestRecord]:
+        """Every request of the agent pause `rec` belongs to, in the pause's order (just
+        `rec` for a gate's request or a per-call pause)."""
+        if rec.pause is None or rec.pause.get("mode") != "batched":
+            return [rec]
+        prefix = rec.interrupt_id.split("#", 1)[0] + "#"
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ?"
+            " AND substr(interrupt_id, 1, ?) = ?",
+            (rec.thread_id, len(prefix), prefix),
+        )
+        members = [self._record(row) for row in rows]
+        return sorted(members, key=lambda m: (m.pause or {}).get("index", 0))
+
+    def task_requests(self, thread_id: str, task_id: str) -> list[RequestRecord]:
+        """The requests a task's interrupts made, oldest first."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE thread_id = ? AND task_id = ?"
+            " ORDER BY created_at, rowid",
+            (thread_id, task_id),
+        )
+        return [self._record(row) for row in rows]
+
+    def mark_answered(self, request_id: str, *, kind: str, data: dict[str, Any]) -> bool:
+        """Mark a request applied because an answer sent straight to LangGraph acted on it.
+
+        `kind` names the event: `answered_directly` (the answer met the ledger's rules and
+        was recorded under them) or `answered_outside_rules` (it did not; `data["why"]`
+        says why, and the trail shows it acted all the same).
+        """
+        with self._tx() as conn:
+            actor = conn.execute(
+                "SELECT reviewer FROM hitl_decisions WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            return self._move(
+                conn,
+                request_id,
+                "applied",
+                ("pending", "decided"),
+                None if actor is None else actor[0],
+                data,
+                clock(),
+                kind=kind,
+            )
 
     def claim(self, request_id: str, applier: str) -> None:
         """Note the lease under which a direct answer to the request is being taken."""

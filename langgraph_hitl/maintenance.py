@@ -112,6 +112,7 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
 def _check_thread(
     desk: Any, graph: Any, thread_id: str, report: DoctorReport, *, repair: bool
 ) -> None:
+    from langgraph_hitl._stock_hitl import is_stock_pause, pause_of, record_pause
     from langgraph_hitl.desk import task_of_interrupt
     from langgraph_hitl.models import REQUEST_KIND
 
@@ -121,7 +122,7 @@ def _check_thread(
     tasks = task_of_interrupt(snapshot)
     known = {rec.interrupt_id: rec for rec in ledger.requests(thread_id)}
     for rec in known.values():
-        if rec.status == "pending" and rec.interrupt_id not in waiting:
+        if rec.status == "pending" and pause_of(rec.interrupt_id) not in waiting:
             if repair:
                 ledger.close_request(
                     rec.request_id,
@@ -146,8 +147,32 @@ def _check_thread(
                 fixed=False,
                 request_id=rec.request_id,
             )
+    paused = {pause_of(interrupt_id) for interrupt_id in known}
     for interrupt_id, item in waiting.items():
         payload = getattr(item, "value", None)
+        if is_stock_pause(payload) and interrupt_id not in paused:
+            # An agent's pause (LangChain's HITL middleware) the ledger missed.
+            ids = (
+                record_pause(
+                    ledger,
+                    thread_id=thread_id,
+                    interrupt_id=interrupt_id,
+                    value=payload,
+                    response_schema=getattr(item, "response_schema", None),
+                    graph=graph.checkpointer.graph,
+                    task_id=tasks.get(interrupt_id),
+                )
+                if repair
+                else []
+            )
+            report.add(
+                "missing_request",
+                thread_id,
+                f"interrupt {interrupt_id[:12]} had no request in the ledger",
+                fixed=repair,
+                request_id=ids[0] if ids else None,
+            )
+            continue
         if not (isinstance(payload, dict) and payload.get("kind") == REQUEST_KIND):
             continue
         if interrupt_id not in known:

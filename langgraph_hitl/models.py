@@ -202,6 +202,8 @@ class Decision(BaseModel):
         ('modify', {'amount': 500})
         >>> Decision.model_validate({"type": "reject", "message": "duplicate invoice"}).reason
         'duplicate invoice'
+        >>> Decision.model_validate({"decisions": [{"type": "approve"}]}).type  # batched form
+        'approve'
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -231,6 +233,15 @@ class Decision(BaseModel):
         # The one place LangChain's middleware shapes become ours.
         if not isinstance(data, dict):
             return data
+        decisions = data.get("decisions")
+        if "type" not in data and isinstance(decisions, list):
+            # The middleware's batched answer (`{"decisions": [...]}`): a gate asks about
+            # one action, so it takes exactly one.
+            if len(decisions) != 1 or not isinstance(decisions[0], dict):
+                raise ValueError(
+                    f"a gate asks about one action: answer with one decision, got {len(decisions)}"
+                )
+            data = {**{k: v for k, v in data.items() if k != "decisions"}, **decisions[0]}
         data = dict(data)
         if data.get("type") == "edit":
             data["type"] = "modify"

@@ -361,11 +361,13 @@ def record_route(
     request: ApprovalRequest,
     *,
     graph: str | None = None,
+    key: str | None = None,
 ) -> str:
     """Write a routing outcome to the ledger's routing log; idempotent per node run.
 
     A node that runs again (a crash, a resume) records the same row once: the row's id
-    is the thread, the node and the step LangGraph runs it at.
+    is the thread, the node and the step LangGraph runs it at, and `key` when one node
+    run routes several pieces of work (an agent's tool calls, by tool call id).
 
     Example:
         >>> from langgraph_hitl.graphs.invoice import POLICY
@@ -388,6 +390,7 @@ def record_route(
         routing=routing.to_json(),
         action=request.action.model_dump(),
         graph=graph,
+        key=key,
     )
 
 

@@ -15,6 +15,11 @@ from processes import STARTED, Fifos
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The graphs the tests run are loaded by the tests (often in other processes), never
+# collected: `--doctest-modules` would import each one here, and `graphs/server_agent.py`
+# opens its database on import, as `langgraph dev` loads it.
+collect_ignore_glob = ["graphs/*"]
+
 
 @pytest.fixture
 def repo_root() -> Path:

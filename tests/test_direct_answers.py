@@ -55,13 +55,17 @@ def pause(desk: ReviewDesk, item: str, tier: str, owner: str | None = None) -> s
     return rid
 
 
-def answer_directly(db: Path, thread_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """What a team's own code does: open the saver, build the graph, resume it."""
+def answer_directly(
+    db: Path, thread_id: str, answer: dict[str, Any], *, user: str | None = None
+) -> dict[str, Any]:
+    """What a team's own code does: open the saver, build the graph, resume it. `user`:
+    the run's signed-in user, as Agent Server puts it in the run's config."""
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if user is not None:
+        configurable["langgraph_auth_user_id"] = user
     with open_checkpointer(db, graph=TIERED) as saver:
         graph = with_checkpointer(load_target(TIERED, REPO), saver)
-        out: dict[str, Any] = graph.invoke(
-            Command(resume=answer), {"configurable": {"thread_id": thread_id}}
-        )
+        out: dict[str, Any] = graph.invoke(Command(resume=answer), {"configurable": configurable})
         return out
 
 
@@ -202,3 +206,22 @@ def test_two_direct_answers_at_once_act_once(desk: ReviewDesk, round_: int) -> N
     # Neither left the thread claimed.
     with desk.ledger() as ledger:
         assert ledger.lease_holder(item) is None
+
+
+def test_under_agent_server_a_direct_answer_is_the_signed_in_users(desk: ReviewDesk) -> None:
+    """A run Agent Server authenticated names its user in the config: an answer without a
+    reviewer is that user's (held to their role), and one naming somebody else is refused
+    in place, whoever it names."""
+    rid = pause(desk, "it-9", "high")
+    before = pending_interrupts(desk.path, "it-9")
+    with pytest.raises(NotAuthorizedError, match="signed-in user is jo, but the answer names"):
+        answer_directly(desk.path, "it-9", {"type": "approve", "reviewer": "max"}, user="jo")
+    with pytest.raises(NotAuthorizedError, match="jo is a junior"):
+        answer_directly(desk.path, "it-9", {"type": "approve"}, user="jo")
+    assert pending_interrupts(desk.path, "it-9") == before
+    assert refusals(desk.path, rid) == ["jo", "jo"]
+    assert paid(desk.path) == []
+    answer_directly(desk.path, "it-9", {"type": "approve"}, user="max")
+    assert paid(desk.path) == [("it-9",)]
+    decision = desk.show(rid).decision
+    assert decision is not None and decision.reviewer == "max"

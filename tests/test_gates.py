@@ -134,14 +134,27 @@ def problem_of(out: dict[str, Any]) -> str:
 
 
 def test_interrupt_payload_is_plain_json(checkpointer: Any) -> None:
-    """A UI sees a JSON payload: kind, gate name, the request and the args digest."""
+    """A UI sees a JSON payload: kind, gate name, the request and the args digest, and the
+    request in LangChain's HITL middleware shape (checked with LangChain's own type), which
+    holds the args once."""
+    from langchain.agents.middleware.human_in_the_loop import HITLRequest
+    from pydantic import TypeAdapter
+
+    from langgraph_hitl._args import with_args
+
     graph, _, interrupt = start(checkpointer)
     payload = interrupt.value
     assert json.loads(json.dumps(payload)) == payload
     assert payload["kind"] == REQUEST_KIND
     assert payload["gate"] == "approve_payment"
     assert "problem" not in payload
-    req = ApprovalRequest.model_validate(payload["request"])
+    shaped = TypeAdapter(HITLRequest).validate_python(payload)
+    assert shaped["review_configs"] == [
+        {"action_name": "pay_invoice", "allowed_decisions": ["approve", "reject", "edit"]}
+    ]
+    assert payload["request"]["action"]["args"] is None
+    assert shaped["action_requests"][0]["description"].startswith("Pay INV-7: 52,000.00 EUR")
+    req = ApprovalRequest.model_validate(with_args(payload)["request"])
     assert req.action == Action(
         name="pay_invoice", args={"invoice_id": "INV-7", "amount": 52_000.0}
     )

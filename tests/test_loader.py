@@ -106,3 +106,28 @@ def test_packaged_graphs_and_a_projects_own_name(project: Path) -> None:
     assert load_target("invoice", project) == "a graph"
     with pytest.raises(GraphNotFoundError, match="or a packaged graph: invoice"):
         canonical_ref("payroll", project)
+
+
+def test_a_named_graph_imports_from_its_langgraph_json_dependencies(project: Path) -> None:
+    """As `langgraph dev` does, a name from `langgraph.json` puts the file's `dependencies`
+    folders on the import path first: a graph that imports its project's own package
+    loads the same in the CLI as in the server (checked in a fresh process)."""
+    (project / "src" / "shop").mkdir(parents=True)
+    (project / "src" / "shop" / "__init__.py").write_text("GRAPH = 'from the shop package'\n")
+    (project / "agents").mkdir()
+    (project / "agents" / "refunds.py").write_text("from shop import GRAPH as graph\n")
+    (project / "langgraph.json").write_text(
+        json.dumps({"dependencies": ["./src"], "graphs": {"refunds": "./agents/refunds.py:graph"}})
+    )
+    load = (
+        "import sys; from langgraph_hitl._loader import load_target;"
+        " print(load_target('refunds', root=sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", load, str(project)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "from the shop package"), done.stderr

@@ -25,6 +25,7 @@ PUBLIC_NAMES = [
     "Action",
     "AlreadyDecidedError",
     "ApprovalGate",
+    "ApprovalMiddleware",
     "ApprovalRequest",
     "BadInputError",
     "ConfidenceRouter",
