@@ -5,8 +5,9 @@ PostgreSQL database), in tables of its own (`hitl_*`). It imports neither LangGr
 the user's graph, so listing, showing and deciding stay fast and safe. Every write is a
 short `BEGIN IMMEDIATE` transaction, one writer at a time; every value is bound with `?`;
 the SQL is written once for both backends (see `_pg`). The storage itself (connection,
-schema, transactions, event log, leases) is `LedgerStore` in `_store.py`; this module is what the ledger means: requests,
-decisions and who may take them, the routing log, deadlines, after-the-fact reviews.
+schema, transactions, event log, leases) is `LedgerStore` in `_store.py`; this module
+is what the ledger means: requests, decisions and who may take them, the routing log,
+deadlines, after-the-fact reviews.
 
 A decision is recorded first (once: the first valid decision wins) and applied second;
 see `ReviewDesk` for the applying half.
