@@ -39,7 +39,8 @@ def worker(
             metavar="SECONDS",
             min=0.05,
             max=3600,
-            help="How often an idle worker looks for recorded decisions.",
+            help="How often an idle worker looks for recorded decisions (on PostgreSQL a"
+            " recorded decision also wakes it at once).",
         ),
     ] = DEFAULT_INTERVAL_S,
     as_json: JsonFlag = False,
@@ -48,7 +49,8 @@ def worker(
 
     Run it where the graph and its secrets live; run as many as you like: each thread
     is applied by one worker at a time, and a crashed worker's thread is taken over.
-    What it applied, and why applying failed, goes back into the ledger.
+    What it applied, and why applying failed, goes back into the ledger. A database
+    that goes away for a while (a PostgreSQL restart) is waited out.
     """
     job = Worker(_desk())
 
