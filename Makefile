@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean test-deps
+.PHONY: demo test bench lint clean test-deps eval
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(DEV_STAMP) test-deps
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The labelled invoice sets (evals/invoices) through the real invoice graph: escalation
+# rate, precision, recall and misses by kind against the truth, and what `metrics` saw.
+eval: $(STAMP)
+	$(BIN)/python evals/invoices/run.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
