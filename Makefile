@@ -23,17 +23,23 @@ demo: $(STAMP)
 	$(BIN)/python examples/invoice_walkthrough.py
 
 # What the tests need from Debian: chromium (tests/test_metrics.py renders the HTML report
-# in it) and faketime (tests/test_clock.py runs deciders with their clocks shifted).
-# Installed when missing and apt-get is there; otherwise said, and those tests skip or fail.
-DEBIAN_TEST_PACKAGES := chromium faketime
-
+# in it), faketime (tests/test_clock.py runs deciders with their clocks shifted) and
+# postgresql (tests/postgres.py starts a throwaway server; as root, under the system user
+# hitl-pg, since PostgreSQL refuses to run as root). Installed when missing and apt-get
+# is there; otherwise said, and the tests that need it skip and say why.
 test-deps:
-	@for pkg in $(DEBIAN_TEST_PACKAGES); do \
-	  command -v $$pkg >/dev/null 2>&1 || { [ $$pkg = chromium ] && command -v chromium-browser >/dev/null 2>&1; } || \
-	  (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
-	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg >/dev/null) || \
-	  echo "$$pkg is not installed and could not be: the tests that need it will skip or fail"; \
-	done
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  $(call debian,chromium)
+	@command -v faketime >/dev/null 2>&1 || $(call debian,faketime)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  $(call debian,postgresql)
+	@if [ "$$(id -u)" = 0 ] && ! id hitl-pg >/dev/null 2>&1; then \
+	  useradd --system --no-create-home --shell /usr/sbin/nologin hitl-pg 2>/dev/null || \
+	  echo "could not add the user hitl-pg: the PostgreSQL tests will skip"; fi
+
+debian = (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null) || \
+	  echo "$(1) is not installed and could not be: the tests that need it will skip or fail"
 
 test: $(DEV_STAMP) test-deps
 	$(BIN)/python -m pytest

@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -81,7 +80,8 @@ from langgraph_hitl import (
     record_route,
     require_approval,
 )
-from langgraph_hitl.checkpointing import HitlSqliteSaver
+from langgraph_hitl.checkpointing import HitlSaver
+from langgraph_hitl.ledger import connect
 from langgraph_hitl.routers import as_confidence
 
 try:
@@ -228,22 +228,24 @@ def policy_for(path: str | os.PathLike[str]) -> ReviewPolicy:
 
 
 class Payments:
-    """The `payments` table in the graph's SQLite file: one row per invoice, ever."""
+    """The `payments` table in the graph's database (the SQLite file or the PostgreSQL
+    database its checkpoints are in): one row per invoice, ever."""
 
     def __init__(self, path: Any) -> None:
         self.path = str(path)
         with self._conn() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS payments (invoice_id TEXT PRIMARY KEY, vendor TEXT,"
-                " amount REAL NOT NULL, currency TEXT, thread_id TEXT NOT NULL,"
-                " approved_by TEXT, paid_at REAL NOT NULL)"
+                " amount DOUBLE PRECISION NOT NULL, currency TEXT, thread_id TEXT NOT NULL,"
+                " approved_by TEXT, paid_at DOUBLE PRECISION NOT NULL)"
             )
 
     @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
+    def _conn(self) -> Iterator[Any]:
         """A short connection: one transaction, committed, then closed."""
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+        with closing(connect(self.path)) as conn:
             yield conn
+            conn.commit()
 
     def paid_by(self, invoice_id: str) -> str | None:
         """The thread that paid this invoice, if any."""
@@ -451,8 +453,8 @@ def _readable_item(item: Any, unreadable: list[str]) -> Any:
     return fixed
 
 
-def make_graph(checkpointer: HitlSqliteSaver) -> Any:
-    """Build the invoice graph on our checkpointer (it pays into the same file)."""
+def make_graph(checkpointer: HitlSaver) -> Any:
+    """Build the invoice graph on our checkpointer (it pays into the same database)."""
     payments = Payments(checkpointer.path)
     register = Register(checkpointer.path)
     master = VendorMaster.load(find_vendor_master(checkpointer.path))

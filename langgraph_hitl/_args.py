@@ -22,10 +22,12 @@ event and its notification. Now:
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl.models import canonical_json
+
+if TYPE_CHECKING:
+    from langgraph_hitl._store import Connection
 
 _ARGS = "(SELECT a.args FROM hitl_args a WHERE a.digest = {r}.args_digest)"
 
@@ -40,7 +42,7 @@ def payload_sql(alias: str = "r") -> str:
     return f"json_set({alias}.payload, '$.request.action.args', json({args_sql(alias)}))"
 
 
-def store_args(conn: sqlite3.Connection, digest: str, args: Any) -> None:
+def store_args(conn: Connection, digest: str, args: Any) -> None:
     """Keep an action's args under its digest, once (inside the caller's transaction)."""
     conn.execute(
         "INSERT OR IGNORE INTO hitl_args (digest, args) VALUES (?, ?)",

@@ -6,19 +6,21 @@ Importing this module registers the commands on `langgraph_hitl.cli.app`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from langgraph_hitl._pg import is_postgres
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl.cli import (
     CommentOption,
     IdArgument,
     JsonFlag,
+    NoApplyFlag,
     PlainFlag,
     ReviewerOption,
+    WaitOption,
     _decide,
     _desk,
     _handled,
@@ -100,30 +102,21 @@ def reviewers_add(
 
 def _known_roles(config: Path | None) -> list[str]:
     """Roles the deployment knows: its policy's chain first, then the ledger's requests'."""
-    import tomllib
-
-    from langgraph_hitl._input import read_file
+    from langgraph_hitl._config import load_config
     from langgraph_hitl.errors import ConfigurationError
-    from langgraph_hitl.notify import CONFIG_FILE
     from langgraph_hitl.policy import ReviewPolicy
 
     roles: list[str] = []
-    named = config or os.environ.get("LANGGRAPH_HITL_CONFIG")
-    path = Path(named) if named else Path(CONFIG_FILE)
-    if named or path.is_file():
+    path, data = load_config(config)
+    if path is not None and data.keys() & {"policy", "roles", "tiers"}:
         try:
-            data = tomllib.loads(read_file(str(path), "config"))
-        except tomllib.TOMLDecodeError as error:
-            raise BadInputError(f"config {path} is not valid TOML: {error}") from None
-        if data.keys() & {"policy", "roles", "tiers"}:
-            try:
-                policy = ReviewPolicy.from_toml(path)
-            except ConfigurationError as error:
-                raise BadInputError(str(error)) from None
-            tiers = [tier.role for tier in policy.tiers.values() if tier.role]
-            roles = list(dict.fromkeys([*policy.roles, *tiers]))
+            policy = ReviewPolicy.from_toml(path)
+        except ConfigurationError as error:
+            raise BadInputError(str(error)) from None
+        tiers = [tier.role for tier in policy.tiers.values() if tier.role]
+        roles = list(dict.fromkeys([*policy.roles, *tiers]))
     desk = _desk()
-    if desk.path.is_file():
+    if is_postgres(desk.path) or Path(desk.path).is_file():
         with desk.ledger() as ledger:
             roles += ledger.request_roles()
     return list(dict.fromkeys(roles))
@@ -285,7 +278,9 @@ def _batch_decide(
     dry_run: bool,
     as_json: bool,
     needed: bool = False,
+    no_apply: bool = False,
 ) -> None:
+    from langgraph_hitl._config import apply_default
     from langgraph_hitl.batch import Condition, decide_batch, find_group, groups, select
     from langgraph_hitl.batch import dry_run as check_batch
     from langgraph_hitl.models import Decision
@@ -301,7 +296,8 @@ def _batch_decide(
         if dry_run:
             result = check_batch(ledger, chosen, parsed, group=group.key)
     if not dry_run:
-        result = decide_batch(_desk(), chosen, parsed, group=group.key, needed=needed)
+        here = not no_apply and apply_default() == "here"
+        result = decide_batch(_desk(), chosen, parsed, group=group.key, needed=needed, apply=here)
     if as_json:
         _print_json({"dry_run": dry_run, **result.to_json()})
     else:
@@ -332,11 +328,12 @@ def batch_approve(
         typer.Option("--needed", help="Each escalation was worth a look (escalation precision)."),
     ] = False,
     dry_run: DryRunFlag = False,
+    no_apply: NoApplyFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a group (or the part passing --where), each request on its own."""
     decision = {"type": "approve", "reviewer": reviewer, "comment": comment}
-    _batch_decide(group, decision, where, limit, dry_run, as_json, needed=needed)
+    _batch_decide(group, decision, where, limit, dry_run, as_json, needed=needed, no_apply=no_apply)
 
 
 @batch_app.command("reject")
@@ -351,13 +348,14 @@ def batch_reject(
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
     dry_run: DryRunFlag = False,
+    no_apply: NoApplyFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a group (or the part passing --where), each request on its own."""
     if not reason.strip():
         raise BadInputError("--reason must not be empty")
     decision = {"type": "reject", "reason": reason, "reviewer": reviewer, "comment": comment}
-    _batch_decide(group, decision, where, limit, dry_run, as_json)
+    _batch_decide(group, decision, where, limit, dry_run, as_json, no_apply=no_apply)
 
 
 # -- deadlines, stop and take over -------------------------------------------------------
@@ -436,6 +434,8 @@ def respond(
     ],
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Answer in the agent's place: the graph continues from the human's outcome.
@@ -446,4 +446,4 @@ def respond(
 
     value = parse_json_or_text(response, "--response")
     payload = {"type": "respond", "response": value, "reviewer": reviewer, "comment": comment}
-    _decide(ident, payload, as_json)
+    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)

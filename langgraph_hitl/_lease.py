@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from langgraph_hitl._pg import database
 from langgraph_hitl._store import LedgerStore, lease_owner, lease_seconds
 from langgraph_hitl.errors import ThreadBusyError
 
@@ -36,7 +37,7 @@ class LeaseKeeper:
     """
 
     def __init__(self, path: str | Path, thread_id: str, owner: str, ttl: float) -> None:
-        self.path = Path(path)
+        self.path = database(path)
         self.thread_id = thread_id
         self.owner = owner
         self.ttl = ttl

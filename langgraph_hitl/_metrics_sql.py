@@ -61,7 +61,7 @@ def _seconds(value: float | datetime | None) -> float | None:
 
 
 @contextmanager
-def _snapshot(source: Source) -> Iterator[sqlite3.Connection]:
+def _snapshot(source: Source) -> Iterator[Any]:
     """One read transaction, so every figure comes from the same state of the file."""
     if isinstance(source, str | Path):
         with ReviewLedger.open(source) as ledger, _snapshot(ledger) as conn:
@@ -158,7 +158,7 @@ def _window(
             "SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM hitl_requests"
             " UNION ALL SELECT MIN(created_at) FROM hitl_routes"
             " UNION ALL SELECT MIN(created_at) FROM hitl_reviews"
-            " UNION ALL SELECT MIN(finished_at) FROM hitl_threads)"
+            " UNION ALL SELECT MIN(finished_at) FROM hitl_threads) AS firsts"
         ).fetchone()[0]
         since = until - 86_400.0 if first is None or first >= until else float(first)
     if since >= until:
@@ -730,7 +730,7 @@ def _outcomes(reader: _Reader, human_seconds: float) -> Outcomes:
         "  (SELECT thread_id FROM hitl_reviews WHERE status = 'problem')) AS ok,"
         "  t.thread_id IN (SELECT thread_id FROM hitl_requests) AS human, t.cost AS cost"
         "  FROM hitl_threads t WHERE t.result IS NOT NULL AND t.finished_at >= :since"
-        "  AND t.finished_at < :until LIMIT -1)"
+        "  AND t.finished_at < :until LIMIT -1) AS per_thread"
     )
     finished, succeeded, with_human, both, cost, costed = reader.rows(sql, **fail)[0]
     return Outcomes(

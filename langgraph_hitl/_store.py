@@ -1,10 +1,10 @@
-"""The ledger's storage: one SQLite connection, short write transactions, the event log.
+"""The ledger's storage: one connection, short write transactions, the event log.
 
-`LedgerStore` is the part of the ledger that knows SQLite: opening the file (WAL, a
-busy timeout), migrating the schema, one `BEGIN IMMEDIATE` transaction per write, the
-hash-chained event log with its notification outbox, threads and their leases.
-`ReviewLedger` builds requests, decisions and review policy on top of it; another
-backend (PostgreSQL) would replace this class, not that one.
+`LedgerStore` is the part of the ledger that knows the database: opening it (a SQLite
+file with WAL and a busy timeout, or a PostgreSQL database through `_pg`), migrating the
+schema, one write transaction at a time (`BEGIN IMMEDIATE`), the hash-chained event log
+with its notification outbox, threads and their leases. `ReviewLedger` builds requests,
+decisions and review policy on top of it, in SQL both backends run (see `_pg`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,40 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
-from langgraph_hitl._schema import MIGRATIONS
+from langgraph_hitl import _pg
+from langgraph_hitl._schema import MIGRATIONS, PG_AFTER
 from langgraph_hitl._time import clock, iso
 from langgraph_hitl.errors import DatabaseError
 from langgraph_hitl.models import canonical_json
+
+
+class Cursor(Protocol):
+    """What the ledger reads off a statement's result, on either backend."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """A ledger connection: `sqlite3.Connection`, or `_pg.PgConnection` with its face."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
 
 BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another writer before giving up."""
@@ -74,7 +102,7 @@ it stands, which decision); bookkeeping (when it was opened, who is applying it,
 last error) is left out."""
 
 
-def subject_digest(conn: sqlite3.Connection, request_id: str) -> str | None:
+def subject_digest(conn: Connection, request_id: str) -> str | None:
     """The digest of a request's deciding columns and its quorum votes; None if no such row.
 
     Every event about a request carries it, in the same transaction as the change it
@@ -92,6 +120,15 @@ def subject_digest(conn: sqlite3.Connection, request_id: str) -> str | None:
     ).fetchall()
     content = canonical_json([list(row), [list(vote) for vote in votes]])
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def table_names(conn: Connection) -> set[str]:
+    """The tables in the ledger's database (the ledger's, LangGraph's, any other)."""
+    if isinstance(conn, _pg.PgConnection):
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {str(row[0]) for row in conn.execute(sql).fetchall()}
 
 
 def stable_id(prefix: str, *parts: Any) -> str:
@@ -149,12 +186,15 @@ def _foreign(path: str) -> bool:
     return bool(head) and head != _SQLITE_MAGIC
 
 
-def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open the SQLite file with WAL and a busy timeout, as every part of the project does.
+def connect(path: str | Path, *, create: bool = True) -> Any:
+    """Open the ledger's database: a `postgresql://` URL on PostgreSQL (see `_pg`), else
+    the SQLite file with WAL and a busy timeout, as every part of the project does.
 
     With `create=False` a missing file is a `DatabaseError`, not a new empty database.
     """
     target = str(path)
+    if _pg.is_postgres(target):
+        return _pg.connect(target)
     if target != ":memory:" and not create and not Path(target).is_file():
         raise DatabaseError(f"no database at {target} (run a graph first, or pass --db)")
     if target != ":memory:" and _foreign(target):
@@ -180,7 +220,7 @@ class LedgerStore:
         lock: A lock shared with other users of `conn` (the checkpointer's), if any.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, lock: threading.Lock | None = None) -> None:
+    def __init__(self, conn: Connection, *, lock: threading.Lock | None = None) -> None:
         self.conn = conn
         self._lock = lock or threading.Lock()
         self._is_setup = False
@@ -206,6 +246,11 @@ class LedgerStore:
     def setup(self) -> None:
         """Create or migrate the ledger's tables, once per instance."""
         if self._is_setup:
+            return
+        if isinstance(self.conn, _pg.PgConnection):
+            with self._lock:
+                self._migrate_postgres(self.conn)
+            self._is_setup = True
             return
         try:
             with self._lock:
@@ -239,8 +284,48 @@ class LedgerStore:
             raise DatabaseError(f"not a usable SQLite database: {err}") from err
         self._is_setup = True
 
+    @staticmethod
+    def _migrate_postgres(conn: _pg.PgConnection) -> None:
+        """The same migrations in PostgreSQL's DDL, under the write lock, so two processes
+        setting up one database take turns (see `_pg`)."""
+        import psycopg
+
+        prelude = hashlib.sha256("".join(_pg.PRELUDE).encode()).hexdigest()
+        current = "SELECT (SELECT MAX(version) FROM hitl_schema), (SELECT digest FROM hitl_pg)"
+        try:
+            try:
+                if conn.execute(current).fetchone() == (len(MIGRATIONS), prelude):
+                    return  # most opens: up to date, no lock taken
+            except psycopg.errors.UndefinedTable:
+                pass  # a new database
+            conn.begin()
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version BIGINT)")
+                conn.execute("CREATE TABLE IF NOT EXISTS hitl_pg (digest TEXT)")
+                version, digest = conn.execute(current).fetchone() or (None, None)
+                if digest != prelude:  # SQLite's functions, as this version writes them
+                    for script in _pg.PRELUDE:
+                        conn.raw.execute(script)
+                    conn.execute("DELETE FROM hitl_pg")
+                    conn.execute("INSERT INTO hitl_pg (digest) VALUES (?)", (prelude,))
+                for number, script in enumerate(MIGRATIONS, start=1):
+                    if number > (version or 0):
+                        for statement in _pg.statements(_pg.translate_ddl(script)):
+                            conn.raw.execute(statement)
+                        for statement in PG_AFTER.get(number, ()):
+                            conn.raw.execute(statement)
+                        conn.execute("INSERT INTO hitl_schema (version) VALUES (?)", (number,))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        except psycopg.Error as err:
+            raise DatabaseError(
+                f"cannot use the database {_pg.redact(conn.target)}: {err}"
+            ) from err
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Connection]:
         """One short write transaction; nobody else writes until it ends."""
         with self._lock:
             if self.conn.in_transaction:
@@ -254,7 +339,7 @@ class LedgerStore:
             self.conn.commit()
 
     @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[Connection]:
         """The connection, for reads of the file's other tables (the checkpoints) under
         the ledger's lock; any transaction the reads began is ended afterwards."""
         with self._lock:
@@ -266,7 +351,7 @@ class LedgerStore:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            rows = self.conn.execute(sql, params).fetchall()
+            rows: list[tuple[Any, ...]] = self.conn.execute(sql, params).fetchall()
             if self.conn.in_transaction:
                 self.conn.commit()
             return rows
@@ -275,7 +360,7 @@ class LedgerStore:
 
     def _event(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         kind: str,
         *,
         request_id: str | None = None,
@@ -298,6 +383,10 @@ class LedgerStore:
             " prev_hash, hash, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at, kind, request_id, thread_id, actor, body, prev, digest, subject),
         )
+        if kind == "decided" and isinstance(conn, _pg.PgConnection):
+            # Delivered when this transaction commits, never before: idle workers
+            # LISTEN on it (`langgraph_hitl.worker`) and apply at once.
+            conn.execute("SELECT pg_notify(?, ?)", (_pg.WORK_CHANNEL, thread_id or ""))
         if kind in NOTIFY_KINDS:
             # Same transaction as the event: a notification is never lost, and sending
             # it (see `langgraph_hitl.notify`) never holds up the graph.
@@ -390,7 +479,7 @@ class LedgerStore:
 
     def _register(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         thread_id: str,
         graph: str | None,
         root: str | Path | None = None,
@@ -472,10 +561,15 @@ class LedgerStore:
             )
 
     @staticmethod
-    def lease_holder_in(conn: sqlite3.Connection, thread_id: str) -> str | None:
-        """Who holds the thread's lease, read inside the caller's own transaction on `conn`."""
+    def lease_holder_in(conn: Connection, thread_id: str) -> str | None:
+        """Who holds the thread's lease, read inside the caller's own transaction on `conn`.
+
+        On PostgreSQL the row stays locked (`FOR SHARE`) until that transaction ends: a
+        takeover waits for the caller's write, or the caller reads the new holder.
+        """
+        lock = " FOR SHARE" if isinstance(conn, _pg.PgConnection) else ""
         row = conn.execute(
-            "SELECT lease_owner FROM hitl_threads WHERE thread_id = ?", (thread_id,)
+            f"SELECT lease_owner FROM hitl_threads WHERE thread_id = ?{lock}", (thread_id,)
         ).fetchone()
         return None if row is None else row[0]
 

@@ -263,10 +263,12 @@ def decide_batch(
     *,
     group: str,
     needed: bool = False,
+    apply: bool = True,
 ) -> BatchResult:
     """Decide each request on its own (recorded once, applied once), graphs loaded once.
 
-    `needed=True` marks each escalation as worth a look (see `ReviewDesk.decide`).
+    `needed=True` marks each escalation as worth a look (see `ReviewDesk.decide`);
+    `apply=False` records only, for a worker to apply (`recorded`, no graph loaded).
     When the ledger itself fails (a full disk, an I/O error), the batch stops there:
     every decision before it stands (each was its own transaction), the failed one and
     the rest are reported as `failed` and `not tried`, and `exit_code` is 1.
@@ -277,7 +279,7 @@ def decide_batch(
             item = ItemResult(request_id=rec.request_id, thread_id=rec.thread_id, result="")
             result.items.append(item)
             try:
-                outcome = desk.decide(rec.request_id, decision, needed=needed)
+                outcome = desk.decide(rec.request_id, decision, needed=needed, apply=apply)
             except ApplyError as error:
                 item.result, item.detail, item.exit_code = "recorded", str(error), error.exit_code
             except HitlError as error:

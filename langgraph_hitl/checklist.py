@@ -596,14 +596,14 @@ class _Evidence:
 def _evidence(db: str | Path | None, since: float) -> _Evidence:
     if db is None or not Path(db).is_file():
         return _Evidence(db=None if db is None else str(db), problem="no database")
-    from langgraph_hitl.ledger import connect
+    from langgraph_hitl.ledger import connect, table_names
 
     try:
         conn = connect(db, create=False)
     except HitlError as error:
         return _Evidence(db=str(db), problem=str(error))
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = table_names(conn)
         found = _Evidence(db=str(db))
         if "hitl_routes" not in tables:
             found.problem = "no routing log (hitl_routes) in the database"

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -35,10 +35,17 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_hitl._blobs import BlobStore, with_blobs
+from langgraph_hitl._pg import database, is_postgres
 from langgraph_hitl._pregel import lease_of
 from langgraph_hitl.errors import ClockSkewError, LeaseLostError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.models import REQUEST_KIND
+
+if TYPE_CHECKING:
+    from langgraph_hitl._pg_saver import HitlPostgresSaver
+
+HitlSaver: TypeAlias = "HitlSqliteSaver | HitlAsyncSqliteSaver | HitlPostgresSaver"
+"""Our savers: each mirrors interrupts into the ledger its database holds."""
 
 # LangGraph's reserved write channels (langgraph._internal._constants).
 _INTERRUPT = "__interrupt__"
@@ -124,7 +131,7 @@ def _may_write(conn: Any, config: RunnableConfig, checkpoint_id: str | None) -> 
 
 
 def _note_writes(
-    saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
+    saver: HitlSaver,
     config: RunnableConfig,
     writes: Sequence[tuple[str, Any]],
     task_id: str,
@@ -169,25 +176,97 @@ def _note_writes(
 
 
 def _attach(
-    saver: HitlSqliteSaver | HitlAsyncSqliteSaver,
+    saver: HitlSaver,
     path: str | Path,
     graph: str | None,
     ledger: ReviewLedger,
     root: str | Path | None,
-    blobs: BlobStore,
+    blobs: BlobStore | None,
 ) -> None:
-    """What both savers add to LangGraph's: the ledger, the graph reference, the blob store."""
-    saver.path = Path(path)
+    """What our savers add to LangGraph's: the ledger, the graph reference, the blob store
+    (SQLite's: LangGraph's PostgreSQL saver already stores each value once per version)."""
+    saver.path = database(path)
     saver.graph = graph
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
     ledger.setup()
-    saver.blobs = blobs
-    blobs.setup()
-    saver.serde = with_blobs(saver.serde, blobs)
+    if blobs is not None:
+        saver.blobs = blobs  # type: ignore[union-attr]
+        blobs.setup()
+        saver.serde = with_blobs(saver.serde, blobs)
 
 
-class HitlSqliteSaver(SqliteSaver):
+def _wait_for_clock(ledger: ReviewLedger, thread_id: str, tolerance: float) -> None:
+    with ledger.reading() as conn:
+        newest = newest_checkpoint(conn, thread_id)
+    if newest is None:
+        return
+    behind = checkpoint_time(newest) - time.time()
+    if behind > tolerance:
+        raise clock_behind_error(thread_id, newest, time.time())
+    if behind > 0:
+        # Not a wait for another process: the wall clock itself must pass a point.
+        time.sleep(behind + 0.001)
+
+
+class AsyncInThreads:
+    """LangGraph's async saver methods, run as the sync ones in a worker thread.
+
+    LangGraph calls a saver's async methods (`aget_tuple`, `aput`, ...) when a graph runs
+    with `ainvoke` / `astream`; the sync savers' own raise NotImplementedError. Each sync
+    method takes the saver's lock around its cursor, so calls from several worker threads
+    (parallel async nodes) take turns on the one connection.
+    """
+
+    # The sync saver's methods, as this mixin reaches them.
+    get_tuple: Callable[..., CheckpointTuple | None]
+    list: Callable[..., Iterator[CheckpointTuple]]
+    put: Callable[..., RunnableConfig]
+    put_writes: Callable[..., None]
+    delete_thread: Callable[[str], None]
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        # `list` holds the lock while its generator is open: materialise it in the
+        # worker thread, so the lock is not held across the caller's awaits.
+        rows = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for row in rows:
+            yield row
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+
+class HitlSqliteSaver(AsyncInThreads, SqliteSaver):
     """A `SqliteSaver` that mirrors gate interrupts into the review ledger.
 
     Use `open_checkpointer` rather than building one by hand.
@@ -205,7 +284,7 @@ class HitlSqliteSaver(SqliteSaver):
         blobs: Where large values are stored once per thread (`hitl_blobs`).
     """
 
-    path: Path
+    path: str | Path
     graph: str | None
     root: Path | None
     ledger: ReviewLedger
@@ -262,16 +341,7 @@ class HitlSqliteSaver(SqliteSaver):
         is waited out; one further behind than `tolerance` seconds is refused with
         `ClockSkewError`, before anything runs.
         """
-        with self.lock:
-            newest = newest_checkpoint(self.conn, thread_id)
-        if newest is None:
-            return
-        behind = checkpoint_time(newest) - time.time()
-        if behind > tolerance:
-            raise clock_behind_error(thread_id, newest, time.time())
-        if behind > 0:
-            # Not a wait for another process: the wall clock itself must pass a point.
-            time.sleep(behind + 0.001)
+        _wait_for_clock(self.ledger, thread_id, tolerance)
 
     def put(
         self,
@@ -298,50 +368,6 @@ class HitlSqliteSaver(SqliteSaver):
             super().put_writes(config, split, task_id, task_path)
         _note_writes(self, config, writes, task_id)
 
-    # SqliteSaver's own async methods raise NotImplementedError. Each sync method takes
-    # `self.lock` around its cursor, so calls from several worker threads (parallel
-    # async nodes) take turns on the one connection.
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        # `list` holds the lock while its generator is open: materialise it in the
-        # worker thread, so the lock is not held across the caller's awaits.
-        rows = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )
-        for row in rows:
-            yield row
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
     def delete_thread(self, thread_id: str) -> None:
         super().delete_thread(thread_id)
         self.blobs.delete_thread(thread_id)
@@ -350,7 +376,7 @@ class HitlSqliteSaver(SqliteSaver):
 class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     """The async twin of `HitlSqliteSaver`; use `open_async_checkpointer`."""
 
-    path: Path
+    path: str | Path
     graph: str | None
     root: Path | None
     ledger: ReviewLedger
@@ -369,8 +395,9 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         # aiosqlite's connection is async: the ledger opens its own on the same file,
         # and large values are stored and read through it (see `_blobs`).
         lock = threading.Lock()
-        ledger = ReviewLedger(connect(path), lock=lock)
-        _attach(self, path, graph, ledger, root, BlobStore(ledger.conn, lock, lock_reads=True))
+        file = connect(path)
+        ledger = ReviewLedger(file, lock=lock)
+        _attach(self, path, graph, ledger, root, BlobStore(file, lock, lock_reads=True))
 
     async def aput(
         self,
@@ -415,13 +442,15 @@ def open_checkpointer(
     graph: str | None = None,
     root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
-) -> Iterator[HitlSqliteSaver]:
-    """Open the checkpointer and review ledger on one SQLite file; close it afterwards.
+) -> Iterator[HitlSqliteSaver | HitlPostgresSaver]:
+    """Open the checkpointer and review ledger on one database; close it afterwards.
 
     The saver serves `invoke` / `stream` and `ainvoke` / `astream` alike.
 
     Args:
-        path: The database file; created if missing.
+        path: The SQLite file (created if missing), or a `postgresql://` URL: then
+            LangGraph's `PostgresSaver` with the ledger in the same database (the
+            `postgres` extra).
         graph: The graph reference to remember for threads run through this saver
             (e.g. `"invoice"` or `"graphs/invoice.py:make_graph"`), so a reviewer in
             another process never has to name it.
@@ -442,6 +471,14 @@ def open_checkpointer(
         ...     [rec.status for rec in ledger.pending(thread_id="INV-1003-again")]
         ['pending']
     """
+    if is_postgres(path):
+        from langgraph_hitl._pg_saver import open_postgres_checkpointer
+
+        with open_postgres_checkpointer(
+            str(path), graph=graph, root=root, serde=strict_serializer(allowed_types)
+        ) as saver:
+            yield saver
+        return
     conn = connect(path, create=True)
     try:
         yield HitlSqliteSaver(

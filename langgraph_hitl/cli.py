@@ -31,6 +31,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from langgraph_hitl._config import database_default
+from langgraph_hitl._pg import database, redact
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl._tables import escape as escape_text
 from langgraph_hitl._time import iso
@@ -73,12 +75,13 @@ err = _Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
-        metavar="PATH",
-        help="SQLite file with checkpoints and ledger "
-        "[env LANGGRAPH_HITL_DB; default ./hitl.sqlite]",
+        metavar="PATH|URL",
+        help="SQLite file with checkpoints and ledger, or a postgresql:// URL of the"
+        " database holding them [env LANGGRAPH_HITL_DB; hitl.toml [database] url;"
+        " default ./hitl.sqlite]",
         show_default=False,
     ),
 ]
@@ -101,7 +104,7 @@ IdArgument = Annotated[
 
 
 class _State:
-    db: Path = Path("hitl.sqlite")
+    db: str | Path = Path("hitl.sqlite")
     graph: str | None = None
 
 
@@ -129,6 +132,9 @@ def _handled(command: F) -> F:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as error:
+            if type(error).__module__.startswith("psycopg"):
+                # PostgreSQL went away or refused a statement (a restart, a lost network).
+                _fail(f"database error: {redact(str(error).strip().splitlines()[0])}", 2)
             if isinstance(error, BrokenPipeError) and _stdout_gone():
                 _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
             # A failure inside the user's graph, or a bug: one line, unless debugging.
@@ -288,7 +294,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    _state.db = db or Path(os.environ.get("LANGGRAPH_HITL_DB") or "hitl.sqlite")
+    try:
+        _state.db = database(db or database_default())
+    except HitlError as error:
+        _fail(str(error), error.exit_code)
     _state.graph = graph
 
 
@@ -450,7 +459,10 @@ def _unapplied_table(rows: list[RequestRecord]) -> Table:
         ]
         for rec in rows
     ]
-    title = f"{len(rows)} decided, not applied (`resume ID` applies one, `cancel` ends a thread)"
+    title = (
+        f"{len(rows)} decided, not applied (a worker or `resume ID` applies one, `cancel` ends"
+        " a thread)"
+    )
     return fitted_table(UNAPPLIED_COLUMNS, cells, width=out.width, title=title)
 
 
@@ -714,18 +726,65 @@ HISTORY_COLUMNS = (
 # -- deciding ------------------------------------------------------------------------
 
 
-def _decide(ident: str, decision: dict[str, Any], as_json: bool, needed: bool = False) -> None:
+NoApplyFlag = Annotated[
+    bool,
+    typer.Option(
+        "--no-apply",
+        help="Record the decision only; a `langgraph-hitl worker` where the graph lives"
+        ' applies it (the default when hitl.toml says [deciding] apply = "worker").',
+    ),
+]
+WaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        max=86_400,
+        help="Record only, then wait up to SECONDS for a worker to apply it and say how it"
+        " went (exit 1 if applying failed or no worker did in time).",
+        show_default=False,
+    ),
+]
+
+
+def _decide(
+    ident: str,
+    decision: dict[str, Any],
+    as_json: bool,
+    needed: bool = False,
+    *,
+    no_apply: bool = False,
+    wait: float | None = None,
+) -> None:
+    from langgraph_hitl._config import apply_default
     from langgraph_hitl.models import Decision
 
     try:
         parsed = Decision.model_validate(decision)
     except ValueError as error:
         raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
-    outcome = _desk().decide(ident, parsed, needed=needed)
+    # Record here, apply there: a process that only records imports neither LangGraph
+    # nor the graph.
+    here = not no_apply and wait is None and apply_default() == "here"
+    outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
+    rec = outcome.request
+    if rec.status == "decided" and not here:
+        if wait is not None:
+            _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
+            return
+        if as_json:
+            _print_json(outcome.to_json())
+        else:
+            out.print(
+                f"{rec.request_id}: {parsed.type} recorded; a worker applies it"
+                " (`langgraph-hitl worker`)",
+                markup=False,
+            )
+        return
     if as_json:
         _print_json(outcome.to_json())
         return
-    rec = outcome.request
     if rec.status == "pending":
         out.print(
             f"{rec.request_id}: approval {len(rec.approvals)} of {rec.quorum} recorded"
@@ -736,6 +795,49 @@ def _decide(ident: str, decision: dict[str, Any], as_json: bool, needed: bool = 
     out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
     if outcome.thread is not None:
         _print_thread(outcome.thread, False)
+
+
+def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:
+    """After recording: the worker's outcome, read back from the ledger."""
+    desk = _desk()
+    rec = desk.wait_applied(request_id, timeout=timeout)
+    with desk.ledger() as ledger:
+        applied = [e for e in ledger.events(request_id=request_id) if e["kind"] == "applied"]
+        why = ledger.why(rec)
+    report = {
+        "request_id": request_id,
+        "decision": kind,
+        "status": rec.status,
+        "applied": rec.status == "applied",
+        "applied_by": applied[-1]["actor"] if applied else None,
+        "outcome": applied[-1]["data"].get("outcome") if applied else None,
+        "apply_error": rec.apply_error,
+    }
+    if rec.status == "applied":
+        if as_json:
+            _print_json(report)
+        else:
+            out.print(
+                f"{request_id}: {kind} applied by {report['applied_by']} (thread"
+                f" {report['outcome']})",
+                markup=False,
+            )
+        return
+    if as_json:
+        _print_json(report)
+    if rec.status in ("cancelled", "superseded"):
+        _fail(f"{kind} of {request_id} is recorded, but the request was {rec.status}: {why}", 3)
+    if rec.apply_error:
+        _fail(
+            f"{kind} of {request_id} is recorded; applying it failed: {rec.apply_error}"
+            " (a worker tries again; `langgraph-hitl cancel` ends the thread)",
+            1,
+        )
+    _fail(
+        f"{kind} of {request_id} is recorded, not applied within {timeout:g}s: is a worker"
+        " running (`langgraph-hitl worker`)?",
+        1,
+    )
 
 
 @app.command()
@@ -752,11 +854,13 @@ def approve(
             " (counts toward escalation precision in metrics).",
         ),
     ] = False,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a request and resume its thread."""
     decision = {"type": "approve", "reviewer": reviewer, "comment": comment}
-    _decide(ident, decision, as_json, needed=needed)
+    _decide(ident, decision, as_json, needed=needed, no_apply=no_apply, wait=wait)
 
 
 @app.command()
@@ -768,13 +872,15 @@ def reject(
     ],
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a request with a reason and resume its thread."""
     if not reason.strip():
         raise BadInputError("--reason must not be empty")
     payload = {"type": "reject", "reason": reason, "reviewer": reviewer, "comment": comment}
-    _decide(ident, payload, as_json)
+    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
 
 
 def _set_path(args: dict[str, Any], dotted: str, value: Any) -> None:
@@ -819,6 +925,8 @@ def modify(
     ] = None,
     reviewer: ReviewerOption = None,
     comment: CommentOption = None,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a request with edited args and resume its thread."""
@@ -843,7 +951,7 @@ def modify(
             # too deep to parse or too many digits is refused, never kept as text.
             _set_path(edited, key, parse_json_or_text(raw, f"--set {key}"))
     payload = {"type": "modify", "args": edited, "reviewer": reviewer, "comment": comment}
-    _decide(ident, payload, as_json)
+    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
 
 
 @app.command()
@@ -1018,6 +1126,7 @@ from langgraph_hitl import (  # noqa: E402,F401
     _cli_samples,
     _cli_scale,
     _cli_watch,
+    _cli_worker,
 )
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl._lease import hold_lease
+from langgraph_hitl._pg import database
 from langgraph_hitl._pregel import run_config
 from langgraph_hitl.errors import (
     ApplyError,
@@ -145,7 +146,8 @@ class ReviewDesk:
     """Run graphs, list what waits for a human, decide and apply, from any process.
 
     Args:
-        path: The SQLite file holding checkpoints and the ledger.
+        path: The SQLite file holding checkpoints and the ledger, or a `postgresql://`
+            URL of the database holding them (the `postgres` extra).
         graph: A graph reference to load instead of the one a thread recorded (for a
             graph file that moved), resolved from `base`.
         base: Where `run` resolves references (`langgraph.json`, relative paths) and
@@ -166,7 +168,7 @@ class ReviewDesk:
     def __init__(
         self, path: str | Path, *, graph: str | None = None, base: Path | None = None
     ) -> None:
-        self.path = Path(path)
+        self.path = database(path)
         self.graph = graph
         self.base = (base or Path.cwd()).resolve()
         # Per thread: the awaitable twins run the desk in worker threads at once.
@@ -411,7 +413,10 @@ class ReviewDesk:
                     " applies it once the cause is fixed, `langgraph-hitl cancel` ends the thread"
                 )
             else:
-                why = f"{what} yet; `langgraph-hitl resume {rec.request_id}` applies it"
+                why = (
+                    f"{what} yet; a worker (`langgraph-hitl worker`) or `langgraph-hitl resume"
+                    f" {rec.request_id}` applies it"
+                )
             return replace(
                 status,
                 status="stalled" if rec.apply_error else status.status,
@@ -545,6 +550,21 @@ class ReviewDesk:
                 return  # decided meanwhile: recording says so
             graph.checkpointer.wait_for_clock(rec.thread_id)
 
+    def wait_applied(self, request_id: str, *, timeout: float) -> RequestRecord:
+        """The request once a worker applied its decision, or failed to, or `timeout`
+        seconds passed (then as it stands). Reads the ledger only."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.ledger() as ledger:
+                rec = ledger.get(request_id)
+            left = deadline - time.monotonic()
+            if rec.status != "decided" or rec.apply_error or left <= 0:
+                return rec
+            # Waiting on another process (a worker) through the ledger row it updates.
+            time.sleep(min(0.05, left))
+
     def approve(self, ident: str, **fields: Any) -> Outcome:
         """Approve a request. Example: `desk.approve("req_3f2a9c1b7d40", reviewer="ana")`."""
         return self.decide(ident, Decision.approve(**fields))
@@ -651,25 +671,44 @@ class ReviewDesk:
                     threads = [ident]
         return [self.apply_thread(thread_id, finish=ident is not None) for thread_id in threads]
 
-    def apply_thread(self, thread_id: str, *, finish: bool = False) -> ThreadStatus:
+    def apply_thread(
+        self,
+        thread_id: str,
+        *,
+        finish: bool = False,
+        wait: float | None = None,
+        applied: list[str] | None = None,
+    ) -> ThreadStatus:
         """Apply every recorded, unapplied decision of a thread, under its lease.
 
         With `finish`, a thread left stalled (a run died after LangGraph took its
-        answer) is run on to its end too.
+        answer) is run on to its end too. `wait` is how long to wait for another
+        process's lease (default: `$LANGGRAPH_HITL_LEASE_WAIT_S`, else 30 s). The ids
+        of the requests this call applied are added to `applied`, when given.
         """
         with self.ledger() as ledger:
-            return self._apply_thread(ledger, thread_id, finish=finish)
+            return self._apply_thread(ledger, thread_id, finish=finish, wait=wait, applied=applied)
 
     def _apply_thread(
-        self, ledger: ReviewLedger, thread_id: str, *, finish: bool = False
+        self,
+        ledger: ReviewLedger,
+        thread_id: str,
+        *,
+        finish: bool = False,
+        wait: float | None = None,
+        applied: list[str] | None = None,
     ) -> ThreadStatus:
         with (
-            hold_lease(ledger, self.path, thread_id, wait=lease_wait()) as lease,
+            hold_lease(
+                ledger, self.path, thread_id, wait=lease_wait() if wait is None else wait
+            ) as lease,
             self._graph_keeping_errors(ledger, thread_id) as graph,
         ):
             # Decisions recorded while we ran are ours to apply too: loop until none.
             while todo := ledger.to_apply(thread_id):
                 self._apply(ledger, graph, thread_id, todo, lease)
+                if applied is not None:
+                    applied += [rec.request_id for rec in todo]
             status = self._status(graph, thread_id)
             if finish and status.status == "stalled":
                 graph.checkpointer.wait_for_clock(thread_id)

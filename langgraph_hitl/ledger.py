@@ -15,7 +15,6 @@ see `ReviewDesk` for the applying half.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from langgraph_hitl._store import (
     DEFAULT_LEASE_S,
     GENESIS_HASH,
     NOTIFY_KINDS,
+    Connection,
     LedgerStore,
     connect,
     event_hash,
@@ -35,6 +35,7 @@ from langgraph_hitl._store import (
     owner_is_dead,
     stable_id,
     subject_digest,
+    table_names,
 )
 from langgraph_hitl._time import clock, iso, simulated_clock, to_seconds
 from langgraph_hitl.errors import (
@@ -65,6 +66,7 @@ __all__ = [
     "request_id_for",
     "simulated_clock",
     "stable_id",
+    "table_names",
 ]
 
 SWEEP_ACTOR = "langgraph-hitl:sweep"
@@ -113,6 +115,12 @@ def request_id_for(thread_id: str, interrupt_id: str) -> str:
     return stable_id("req", thread_id, interrupt_id)
 
 
+def _bars_owner(flag: Any) -> bool:
+    """A request's `bar_owner` as `json_extract` reads it: SQLite gives 0 or 1, PostgreSQL
+    the JSON text; absent means barred."""
+    return flag not in (0, False, "false")
+
+
 class ReviewLedger(LedgerStore):
     """The review ledger over a SQLite connection the caller owns, or one it opens.
 
@@ -144,7 +152,7 @@ class ReviewLedger(LedgerStore):
 
     def _record_request(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         thread_id: str,
         interrupt_id: str,
         payload: dict[str, Any],
@@ -556,8 +564,8 @@ class ReviewLedger(LedgerStore):
                 "(eligible IS NULL OR NOT EXISTS (SELECT 1 FROM hitl_reviewers)"
                 " OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
                 " WHERE value = (SELECT role FROM hitl_reviewers WHERE name = ?)))"
-                " AND NOT (owner IS ? AND COALESCE(json_extract(payload,"
-                " '$.request.bar_owner'), 1))"
+                " AND NOT (owner IS NOT NULL AND owner = ? AND COALESCE(CAST(json_extract("
+                "payload, '$.request.bar_owner') AS TEXT), '1') IN ('1', 'true'))"
                 " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
                 " AND v.reviewer = ? AND COALESCE(v.digest, r.args_digest)"
                 " = COALESCE(r.proposal_digest, r.args_digest))"
@@ -775,7 +783,7 @@ class ReviewLedger(LedgerStore):
                 )
             if refusal is None and authorize:
                 refusal = self._authorize(
-                    conn, request_id, decision, eligible, owner if bar_owner != 0 else None
+                    conn, request_id, decision, eligible, owner if _bars_owner(bar_owner) else None
                 )
             if refusal is None and quorum > 1:
                 refusal, decision, partial = self._count_vote(
@@ -822,7 +830,7 @@ class ReviewLedger(LedgerStore):
 
     def _count_vote(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         request_id: str,
         thread_id: str,
         decision: Decision,
@@ -919,7 +927,7 @@ class ReviewLedger(LedgerStore):
                 raise UnknownRequestError(f"no request with id {request_id!r}")
             thread_id, eligible, owner, bar_owner = row
             refusal = self._authorize(
-                conn, request_id, decision, eligible, owner if bar_owner != 0 else None
+                conn, request_id, decision, eligible, owner if _bars_owner(bar_owner) else None
             )
             if refusal is not None:
                 self._log_refusal(conn, request_id, thread_id, decision, refusal)
@@ -928,7 +936,7 @@ class ReviewLedger(LedgerStore):
 
     def _log_refusal(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         request_id: str,
         thread_id: str,
         decision: Decision,
@@ -945,7 +953,7 @@ class ReviewLedger(LedgerStore):
 
     @staticmethod
     def _authorize(
-        conn: sqlite3.Connection,
+        conn: Connection,
         request_id: str,
         decision: Decision,
         eligible: str | None,
@@ -977,9 +985,7 @@ class ReviewLedger(LedgerStore):
         return None
 
     @staticmethod
-    def _registered(
-        conn: sqlite3.Connection, who: str | None, what: str
-    ) -> NotAuthorizedError | None:
+    def _registered(conn: Connection, who: str | None, what: str) -> NotAuthorizedError | None:
         """Refuse `who` unless registered, once any reviewer is (roles are enforced)."""
         if conn.execute("SELECT 1 FROM hitl_reviewers LIMIT 1").fetchone() is None:
             return None
@@ -989,7 +995,7 @@ class ReviewLedger(LedgerStore):
 
     def _vote(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         request_id: str,
         decision: Decision,
         quorum: int,
@@ -1016,7 +1022,7 @@ class ReviewLedger(LedgerStore):
         return None
 
     @staticmethod
-    def _approvals(conn: sqlite3.Connection, request_id: str, digest: str) -> list[str]:
+    def _approvals(conn: Connection, request_id: str, digest: str) -> list[str]:
         """Who approved the args with this digest (a vote from before digests: the args shown)."""
         rows = conn.execute(
             "SELECT v.reviewer FROM hitl_votes v JOIN hitl_requests r USING (request_id)"
@@ -1201,9 +1207,9 @@ class ReviewLedger(LedgerStore):
     def drop_outbox(self, thread_id: str) -> int:
         """Delete a thread's notification rows, sent or not; `prune` calls it. Returns how many."""
         with self._tx() as conn:
-            return conn.execute(
-                "DELETE FROM hitl_outbox WHERE thread_id = ?", (thread_id,)
-            ).rowcount
+            return int(
+                conn.execute("DELETE FROM hitl_outbox WHERE thread_id = ?", (thread_id,)).rowcount
+            )
 
     def thread_result(self, thread_id: str) -> str | None:
         """How a thread ended, as `finish_thread` or `cancel_thread` noted it."""
@@ -1212,7 +1218,7 @@ class ReviewLedger(LedgerStore):
 
     def _insert_decision(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         decision_id: str,
         request_id: str,
         thread_id: str,
@@ -1336,7 +1342,7 @@ class ReviewLedger(LedgerStore):
 
     def _move(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         request_id: str,
         status: str,
         from_statuses: tuple[str, ...],

@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl.errors import HitlError
-from langgraph_hitl.ledger import connect, owner_is_dead
+from langgraph_hitl.ledger import connect, owner_is_dead, table_names
 
 
 def _has_table(conn: Any, name: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-    )
+    return name in table_names(conn)
 
 
 def _group_by_graph(

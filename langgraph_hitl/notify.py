@@ -675,7 +675,7 @@ def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
         "SELECT request_id, thread_id, deadline, level, required_role FROM hitl_requests r"
         " WHERE status = 'pending' AND deadline IS NOT NULL AND deadline <= ?"
         " AND NOT EXISTS (SELECT 1 FROM hitl_events e WHERE e.request_id = r.request_id"
-        " AND e.kind = 'overdue' AND json_extract(e.data, '$.level') = r.level)"
+        " AND e.kind = 'overdue' AND CAST(json_extract(e.data, '$.level') AS INTEGER) = r.level)"
         " ORDER BY deadline, request_id"
     )
     if not ledger._read(find, (now,)):  # most rounds: nothing overdue, no write lock

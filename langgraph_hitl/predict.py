@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from langgraph_hitl._pg import is_postgres
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.models import ApprovalRequest, canonical_json
 from langgraph_hitl.routers import as_number
@@ -53,6 +54,8 @@ def model_beside(db: str | Path) -> Path:
         >>> model_beside("/srv/hitl/hitl.sqlite").as_posix()
         '/srv/hitl/override-model.json'
     """
+    if is_postgres(db):
+        return Path.cwd() / MODEL_FILE  # a server's database: beside where it runs
     return Path(db).absolute().parent / MODEL_FILE
 
 

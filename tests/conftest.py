@@ -1,13 +1,16 @@
-"""Shared fixtures: the repository root, the sample invoices, a fresh database path, FIFOs."""
+"""Shared fixtures: the repository root, the sample invoices, a fresh database path, FIFOs,
+a PostgreSQL server for the session and a fresh database on it per test."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres import PostgresServer, unavailable
 from processes import STARTED, Fifos
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +39,31 @@ def load_invoice() -> Callable[[str], dict[str, Any]]:
 def hitl_db(tmp_path: Path) -> Path:
     """A path for a fresh SQLite file (checkpoints and ledger); not created yet."""
     return tmp_path / "hitl.sqlite"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the session (`tests/postgres.py`); skips, saying
+    why, where none can be started."""
+    why = unavailable()
+    if why is not None:
+        pytest.skip(why)
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server: its connection string."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.dsn_for(name)
 
 
 @pytest.fixture

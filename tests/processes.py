@@ -94,8 +94,11 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_cli(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start one `langgraph-hitl --db DB ...` process from the repository root, tracked."""
+def start_cli(
+    db: str | Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start one `langgraph-hitl --db DB ...` process from the repository root, tracked
+    (DB: a SQLite file or a `postgresql://` URL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
         cwd=REPO,

@@ -26,7 +26,13 @@ from langgraph_hitl.errors import (
     NotPendingError,
     UnknownRequestError,
 )
-from langgraph_hitl.ledger import ReviewLedger, connect, lease_owner, request_id_for
+from langgraph_hitl.ledger import (
+    ReviewLedger,
+    connect,
+    lease_owner,
+    request_id_for,
+    table_names,
+)
 from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision, canonical_json
 
 INJECTION = "INV-7'; DROP TABLE hitl_requests; --"
@@ -67,10 +73,11 @@ def new_request(ledger: ReviewLedger, thread_id: str = "t-1", **payload: Any) ->
     )
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "memory", "postgres"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReviewLedger]:
-    """A set-up ledger on a SQLite file, and on `:memory:`."""
-    target = tmp_path / "ledger.sqlite" if request.param == "file" else ":memory:"
+    """A set-up ledger on a SQLite file, on `:memory:`, and on a PostgreSQL database."""
+    targets = {"file": tmp_path / "ledger.sqlite", "memory": ":memory:"}
+    target = targets.get(request.param) or request.getfixturevalue("postgres_dsn")
     with ReviewLedger.open(target, create=True) as opened:
         yield opened
 
@@ -105,10 +112,7 @@ def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
         assert reopened.get(rid).status == "pending"
         versions = reopened.conn.execute("SELECT version FROM hitl_schema").fetchall()
         assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
-        tables = {
-            row[0]
-            for row in reopened.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
+        tables = table_names(reopened.conn)
     assert {"hitl_requests", "hitl_decisions", "hitl_events", "hitl_reviews"} <= tables
 
 
@@ -590,7 +594,7 @@ def test_values_are_bound_not_spliced(ledger: ReviewLedger) -> None:
     assert decided.decision.reviewer == evil_reviewer
     assert decided.decision.reason == "it's a '; DROP TABLE --"
     assert [e["actor"] for e in ledger.events(thread_id=evil_thread)] == [None, evil_reviewer]
-    names = {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master")}
+    names = table_names(ledger.conn)
     assert {"hitl_requests", "hitl_decisions", "hitl_events"} <= names
 
 
