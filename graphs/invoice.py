@@ -17,7 +17,8 @@ what was paid or is pending, dates, lines, totals within 0.01 a line, the curren
 vendor bills in, a purchase order above the vendor's threshold, an amount above the
 vendor's usual. Each problem is one line on the request, led by its check's name. The
 vendor master is the deployment's: `$LANGGRAPH_HITL_VENDORS`, else `vendors.json` beside
-the database, else the example that ships beside this file.
+the database (a SQLite file), else the example that ships beside this file. The register
+of invoices seen (`invoice_register`) lives in the graph's database, SQLite or PostgreSQL.
 
 `score` turns the checks and the scan's quality into a confidence (a clean invoice
 stays at 0.5 or above however poor the scan; each problem cuts it below 0.5) and routes
@@ -288,10 +289,10 @@ class Payments:
 class Register:
     """The `invoice_register` table: every invoice the graph has seen, and where it stands.
 
-    One row per thread, written when the invoice is checked and moved on as it is paid,
-    rejected or handled; the duplicate check reads the rows of other threads that are
-    pending or paid. Writes are upserts by thread, so a node that runs again writes the
-    same row.
+    One row per thread, in the graph's database beside `payments`, written when the
+    invoice is checked and moved on as it is paid, rejected or handled; the duplicate
+    check reads the rows of other threads that are pending or paid. Writes are upserts by
+    thread, so a node that runs again writes the same row.
     """
 
     def __init__(self, path: Any) -> None:
@@ -299,8 +300,9 @@ class Register:
         with self._conn() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS invoice_register (thread_id TEXT PRIMARY KEY,"
-                " invoice_id TEXT, number_key TEXT, vendor TEXT, amount REAL, currency TEXT,"
-                " issued TEXT, po_number TEXT, status TEXT NOT NULL, at REAL NOT NULL)"
+                " invoice_id TEXT, number_key TEXT, vendor TEXT, amount DOUBLE PRECISION,"
+                " currency TEXT, issued TEXT, po_number TEXT, status TEXT NOT NULL,"
+                " first_seen DOUBLE PRECISION NOT NULL, at DOUBLE PRECISION NOT NULL)"
             )
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS invoice_register_vendor"
@@ -308,9 +310,11 @@ class Register:
             )
 
     @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+    def _conn(self) -> Iterator[Any]:
+        """A short connection: one transaction, committed, then closed."""
+        with closing(connect(self.path)) as conn:
             yield conn
+            conn.commit()
 
     def check_in(
         self,
@@ -321,13 +325,15 @@ class Register:
         check: Any,
     ) -> list[str]:
         """Check the invoice against the others of its vendor and file it as pending, in
-        one write transaction: of two copies checked at once, the second sees the first."""
+        one write transaction (the database's one writer, as the ledger's are): of two
+        copies checked at once, the second sees the first."""
+        now = time.time()
         with self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             rows = conn.execute(
                 "SELECT thread_id, invoice_id, vendor, amount, issued, po_number, status"
                 " FROM invoice_register WHERE vendor = ? AND thread_id <> ?"
-                " AND status IN ('pending', 'paid') ORDER BY rowid",
+                " AND status IN ('pending', 'paid') ORDER BY first_seen, thread_id",
                 (vendor, thread_id),
             ).fetchall()
             earlier = [
@@ -346,8 +352,8 @@ class Register:
             number = invoice.get("invoice_id")
             conn.execute(
                 "INSERT INTO invoice_register (thread_id, invoice_id, number_key, vendor,"
-                " amount, currency, issued, po_number, status, at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+                " amount, currency, issued, po_number, status, first_seen, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
                 " ON CONFLICT (thread_id) DO UPDATE SET invoice_id = excluded.invoice_id,"
                 " number_key = excluded.number_key, vendor = excluded.vendor,"
                 " amount = excluded.amount, currency = excluded.currency,"
@@ -361,7 +367,8 @@ class Register:
                     invoice.get("currency"),
                     None if issued is None else issued.isoformat(),
                     invoice.get("po_number"),
-                    time.time(),
+                    now,
+                    now,
                 ),
             )
         return problems

@@ -231,7 +231,7 @@ def packaged_vendor_master() -> Path:
 
 def find_vendor_master(db: str | os.PathLike[str] | None = None) -> Path:
     """The deployment's vendor master: `$LANGGRAPH_HITL_VENDORS`, else `vendors.json`
-    beside the database, else the example that ships with the graph.
+    beside the database (a SQLite file), else the example that ships with the graph.
 
     Raises:
         ConfigurationError: `$LANGGRAPH_HITL_VENDORS` names a file that is not there.
@@ -246,7 +246,7 @@ def find_vendor_master(db: str | os.PathLike[str] | None = None) -> Path:
         if not path.is_file():
             raise ConfigurationError(f"${VENDORS_ENV} names {named}, which is not a file")
         return path
-    if db is not None:
+    if db is not None and "://" not in str(db):  # a SQLite file, not a PostgreSQL URL
         beside = Path(db).absolute().parent / VENDORS_FILE
         if beside.is_file():
             return beside
