@@ -395,7 +395,9 @@ def test_list_rows_order_and_filters(db: Path) -> None:
     assert second["thread_id"] == "t-medium"
     assert second["tier"] == "medium"
     assert second["eligible_roles"] == ["senior", "manager"]
-    assert "validation: line items add up to 1,880.00, not 1,800.00" in second["reasons"]
+    assert (
+        "totals: line items add up to 1,880.00, not 1,800.00 (tolerance 0.01)" in second["reasons"]
+    )
     assert by_gate == everything
     assert no_gate == []
     assert [row["request_id"] for row in high_only] == [high]
