@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench team lint clean test-deps
+.PHONY: demo test bench team eval lint clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: $(STAMP)
 # workers SIGKILLed and the server restarted mid-run (`make test` runs it at 120).
 team: $(DEV_STAMP) test-deps
 	HITL_TEAM_REQUESTS=2000 $(BIN)/python -m pytest tests/test_team.py -s
+
+# The labelled invoice sets (evals/invoices) through the real invoice graph: escalation
+# rate, precision, recall and misses by kind against the truth, and what `metrics` saw.
+eval: $(STAMP)
+	$(BIN)/python evals/invoices/run.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -119,6 +119,8 @@ def _sample(name: str) -> dict[str, Any]:
 
 DAY = 86_400.0
 KNOWN = ("Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp")
+CURRENCY = {"Acme GmbH": "EUR", "Globex Ltd": "USD", "Initech LLC": "USD", "Umbrella Corp": "EUR"}
+"""Each vendor's currency in the graph's vendor master (graphs/vendors.json)."""
 STRANGER = "Hooli Partners"
 REVIEWERS = {"mia": "manager", "rex": "manager", "sam": "manager"}
 HISTORY = 80
@@ -168,13 +170,17 @@ def _one_invoice(desk: Any, rng: random.Random, n: int, clock: list[float]) -> N
     low, high = (300, 1800) if roll < 0.4 else (2500, 9000) if roll < 0.7 else (12000, 60000)
     amount = round(rng.uniform(low, high), 2)
     typo = rng.random() < 0.1  # OCR read ten times the amount
+    # Vendors that bill such amounts (graphs/vendors.json), in their own currency: clean
+    # unless a typo or a stranger.
+    usual = KNOWN if high < 2000 else KNOWN[2:]
+    vendor = STRANGER if stranger else rng.choice(usual)
     run = desk.run(
         "invoice",
         {
             "invoice_id": f"INV-{n:04d}",
-            "vendor": STRANGER if stranger else rng.choice(KNOWN),
+            "vendor": vendor,
             "amount": round(amount * 10, 2) if typo else amount,
-            "currency": "EUR",
+            "currency": CURRENCY.get(vendor, "EUR"),
             "po_number": f"PO-{7000 + n}",
             "due_date": "2026-12-31",
             "line_items": [{"description": "services", "quantity": 1, "unit_price": amount}],

@@ -1,11 +1,20 @@
 """Simulate a few hundred invoices through the invoice graph, with seeded human reviewers.
 
 Every feature of review at scale shows up on real data in one SQLite file: routing
-(autonomous, sampled, review, escalated) with sampling of medium invoices, tiers and
-role chains, two managers above 100,000, an owner who may not approve their own
-invoice, deadlines swept up the chain (and rejected at its end), batch approval,
+(autonomous, sampled, review, escalated) with sampling of every tier that pays alone,
+tiers and role chains, two managers above 100,000, an owner who may not approve their
+own invoice, deadlines swept up the chain (and rejected at its end), batch approval,
 cancel and respond, after-the-fact reviews, a predictive model trained halfway from
 the ledger's own history, and one reviewer who approves everything unread.
+
+The invoices come from the world the labelled evaluation set is drawn from
+(`evals/invoices/generate.py`, with this run's seed): clean invoices from the vendors in
+the vendor master, and the problems a clerk stops (misread totals, look-alike and
+unknown vendors, duplicates, wrong currencies, impossible dates, bad quantities, missing
+purchase orders, inflated quantities, amounts over the limit). Careful reviewers decide
+as the truth says (and mark an over-limit approval `--needed`); `rex` approves
+everything in two seconds. At the end it prints the truth (what reached a human, what
+was paid though it needed one) beside what `metrics` can know from the ledger alone.
 
 The simulation runs on a simulated clock over the last `--days` days, so the ledger's
 history looks like weeks of work; the graph, the ledger and every decision are real.
@@ -18,12 +27,16 @@ history looks like weeks of work; the graph, the ledger and every decision are r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import itertools
+import math
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +47,9 @@ from langgraph_hitl.notify import Notification, deliver
 from langgraph_hitl.predict import model_beside
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "evals" / "invoices"))
+from generate import TUNED, Made, build  # noqa: E402  (the labelled set's world)
 
-VENDORS = ["Acme GmbH", "Globex Ltd", "Initech LLC", "Umbrella Corp"]
-STRANGERS = ["Hooli Partners", "Vandelay Industries"]
-CLERKS = ["kim", "lee"]
 REVIEWERS = {
     "jo": "junior",
     "ana": "junior",
@@ -54,10 +66,12 @@ class Invoice:
     """One generated invoice and the truth about it that only the simulation knows."""
 
     data: dict[str, Any]
-    bad: bool
-    """A human who reads it carefully rejects it (fraud pattern, a stranger, a duplicate)."""
-    typo: float | None = None
-    """The amount as it should be, when OCR misread it: a careful human fixes it."""
+    made: Made
+    """What the generator put into it: its kind, and a careful clerk's decision."""
+
+    @property
+    def needs_human(self) -> bool:
+        return self.made.kind != "clean"
 
 
 class TeamChannel:
@@ -87,7 +101,9 @@ class Simulation:
         self.db = db
         self.rng = random.Random(seed)
         self.count = invoices
-        self.start = time.time() - days * DAY
+        # From a midnight: the hours of day (a feature of the override model) and so every
+        # figure are the same on every run of a seed, whenever it runs.
+        self.start = (time.time() // DAY - math.ceil(days)) * DAY
         self.span = days * DAY * 0.995
         self.now = self.start
         self.queue: list[Event] = []
@@ -96,47 +112,28 @@ class Simulation:
         self.truth: dict[str, Invoice] = {}
         self.tally: Counter[str] = Counter()
         self.trained: dict[str, Any] | None = None
-        self.off_shift = time.time() - 4 * HOUR
+        self.off_shift = self.start + self.span - 4 * HOUR
         self.channel = TeamChannel()
+        self.seen: dict[str, dict[str, Any]] = {}
+        mix = dataclasses.replace(
+            TUNED,
+            name="sim",
+            seed=seed,
+            count=invoices,
+            start=datetime.fromtimestamp(self.start, UTC).date(),
+            per_day=max(1, math.ceil(invoices / max(days, 1.0))),
+        )
+        self.made = build(mix)
 
     # -- the world ---------------------------------------------------------------------
 
     def invoice(self, n: int) -> Invoice:
-        rng = self.rng
-        stranger = rng.random() < 0.08
-        vendor = rng.choice(STRANGERS if stranger else VENDORS)
-        roll = rng.random()
-        if roll < 0.03:
-            amount = round(rng.uniform(100_001, 250_000), 2)
-        elif roll < 0.18:
-            amount = round(rng.uniform(10_001, 60_000), 2)
-        else:
-            amount = round(rng.lognormvariate(7.0, 0.9), 2)
-        has_po = rng.random() > 0.12
-        invoice_id = f"INV-{n + 1:05d}"
-        if n > 20 and rng.random() < 0.02:
-            invoice_id = f"INV-{rng.randrange(1, n):05d}"  # sent twice
-        typo = None
-        billed = amount
-        if rng.random() < 0.07:
-            typo, billed = amount, round(amount * rng.choice([0.1, 10.0, 1.1]), 2)
-        data = {
-            "invoice_id": invoice_id,
-            "vendor": vendor,
-            "amount": billed,
-            "currency": "EUR",
-            "po_number": f"PO-{rng.randrange(10_000)}" if has_po else None,
-            "due_date": "2026-12-31",
-            "line_items": [{"description": "services", "quantity": 1, "unit_price": amount}],
-            "ocr_confidence": round(min(0.99, max(0.35, rng.gauss(0.86, 0.1))), 2),
-            "submitted_by": rng.choice(CLERKS) if rng.random() > 0.05 else "mia",
-            "agent_cost": round(rng.uniform(0.002, 0.04), 4),
-        }
-        # The pattern a careful reviewer knows and the confidence score does not:
-        # Globex bills over 8,000 without a PO are mostly wrong, strangers often are.
-        risky = vendor == "Globex Ltd" and amount > 8_000 and not has_po
-        bad = rng.random() < (0.75 if risky else 0.55 if stranger else 0.03)
-        return Invoice(data=data, bad=bad, typo=typo)
+        made = self.made[n]
+        data = dict(made.invoice)
+        if self.rng.random() < 0.05:
+            data["submitted_by"] = "mia"  # a manager's own invoice: she may not approve it
+        data["agent_cost"] = round(self.rng.uniform(0.002, 0.04), 4)
+        return Invoice(data=data, made=made)
 
     def at(self, when: float, kind: str, **data: Any) -> None:
         heapq.heappush(self.queue, Event(when, next(self.seq), kind, data))
@@ -164,20 +161,22 @@ class Simulation:
                 getattr(self, f"on_{event.kind}")(**event.data)
                 if event.kind == "train":
                     break
-        if self.trained is not None:
-            # The graph loads the saved model when it is built: build it again.
-            with simulated_clock(lambda: self.now), self.desk.keep_graphs():
-                while self.queue and self.queue[0].at < end:
-                    event = heapq.heappop(self.queue)
-                    self.now = event.at
-                    getattr(self, f"on_{event.kind}")(**event.data)
+        # The graph loads a saved model when it is built: build it again (with the model,
+        # or without one if there was too little history to train on).
+        with simulated_clock(lambda: self.now), self.desk.keep_graphs():
+            while self.queue and self.queue[0].at < end:
+                event = heapq.heappop(self.queue)
+                self.now = event.at
+                getattr(self, f"on_{event.kind}")(**event.data)
 
     def on_arrive(self, n: int) -> None:
         inv = self.invoice(n)
         thread = f"sim-{n + 1:05d}"
         self.truth[thread] = inv
         status = self.desk.run("invoice", inv.data, thread_id=thread)
-        self.tally[f"route {status.values.get('routing', {}).get('outcome')}"] += 1
+        routing = status.values.get("routing", {})
+        self.seen[thread] = routing
+        self.tally[f"route {routing.get('outcome')}"] += 1
         for rid in status.pending:
             self.schedule_review(rid, thread)
         self.notify_soon()
@@ -210,7 +209,7 @@ class Simulation:
         if not eligible:
             return None
         # rex clears his queue fastest, so he ends up with more of it.
-        weights = [3.0 if name == "rex" else 1.0 for name in eligible]
+        weights = [1.5 if name == "rex" else 1.0 for name in eligible]
         return self.rng.choices(eligible, weights)[0]
 
     def on_decide(self, rid: str, thread: str, attempt: int) -> None:
@@ -230,30 +229,35 @@ class Simulation:
         self.now += reading
         fields = {"reviewer": who}  # decided now, on the simulated clock
         roll = self.rng.random()
+        truth = inv.made
+        args = rec.request.action.args
+        fixed = truth.fix is not None and all(args.get(k) == v for k, v in truth.fix.items())
+        needed = False
         if who == "rex":
             decision = Decision.approve(**fields)
         elif rec.quorum > 1:  # approve or reject only: each approver signs the same thing
-            bad = inv.bad or inv.typo is not None
-            decision = (
-                Decision.reject("not as ordered", **fields) if bad else (Decision.approve(**fields))
-            )
+            if truth.decision in ("reject", "modify") and not fixed:
+                decision = Decision.reject(f"{truth.kind}: {truth.detail}", **fields)
+            else:
+                decision, needed = Decision.approve(**fields), truth.decision == "approve_needed"
         elif roll < 0.01:
             self.desk.cancel(rid, "vendor dispute: on hold", reviewer=who)
             self.tally["cancelled"] += 1
             return
         elif roll < 0.03:
             decision = Decision.respond("paid by phone by accounts", **fields)
-        elif inv.bad and roll < 0.97:
-            decision = Decision.reject("does not match what we ordered", **fields)
-        elif inv.typo is not None and rec.request.action.args["amount"] != inv.typo:
-            fixed = {**rec.request.action.args, "amount": inv.typo}
-            decision = Decision.modify(fixed, **fields)
+        elif truth.decision == "reject":
+            decision = Decision.reject(f"{truth.kind}: {truth.detail}", **fields)
+        elif truth.decision == "modify" and not fixed:
+            decision = Decision.modify({**args, **(truth.fix or {})}, **fields)
+        elif truth.decision == "approve_needed":
+            decision, needed = Decision.approve(**fields), True
         elif roll > 0.985:
             decision = Decision.reject("not sure about this one", **fields)
         else:
             decision = Decision.approve(**fields)
         try:
-            outcome = self.desk.decide(rid, decision)
+            outcome = self.desk.decide(rid, decision, needed=needed)
         except HitlError as error:
             self.tally[f"refused {type(error).__name__}"] += 1
             self.at(self.now + HOUR, "decide", rid=rid, thread=thread, attempt=attempt + 1)
@@ -297,13 +301,39 @@ class Simulation:
     def on_review(self) -> None:
         # After-the-fact review: a senior reads what ran alone and was sampled.
         for item in self.desk.reviews():
-            bad = self.truth[item.thread_id].bad
+            truth = self.truth[item.thread_id]
+            bad = truth.needs_human
             self.desk.close_review(
                 item.review_id,
-                problem="paid, but should not have been" if bad else None,
+                problem=f"paid, but {truth.made.kind}: {truth.made.detail}" if bad else None,
                 reviewer="sam",
             )
             self.tally["reviewed problem" if bad else "reviewed ok"] += 1
+
+    def truth_figures(self) -> dict[str, Any]:
+        """What reached a human, against what the generator put in each invoice."""
+        needs = {t for t, inv in self.truth.items() if inv.needs_human}
+        escalated = {t for t, r in self.seen.items() if r.get("outcome") == "escalated"}
+        caught = needs & escalated
+        with self.desk.ledger() as ledger:
+            approved_by_rex = {
+                row[0]
+                for row in ledger.conn.execute(
+                    "SELECT r.thread_id FROM hitl_requests r JOIN hitl_decisions d"
+                    " ON d.request_id = r.request_id WHERE d.reviewer = 'rex'"
+                    " AND d.type = 'approve'"
+                )
+            }
+        return {
+            "routed": len(self.seen),
+            "escalation_rate": len(escalated) / len(self.seen) if self.seen else None,
+            "precision": len(caught) / len(escalated) if escalated else None,
+            "recall": len(caught) / len(needs) if needs else None,
+            "needs_human": len(needs),
+            "missed": Counter(self.truth[t].made.kind for t in needs - escalated),
+            "rex_approved_needing": len(caught & approved_by_rex),
+            "rex_approved": len(escalated & approved_by_rex),
+        }
 
     def on_train(self) -> None:
         try:
@@ -351,6 +381,18 @@ def main() -> None:
                 f"  recall {scores['recall'] or 0:.2f}  flagged {scores['flag_rate']:.0%}"
             )
         print(f"  baseline: {t['baseline']['rule']}")
+    t = sim.truth_figures()
+    missed = ", ".join(f"{k} {n}" for k, n in sorted(t["missed"].items())) or "none"
+    print(
+        f"truth: {t['needs_human']} of {t['routed']} invoices needed a human; escalation"
+        f" {t['escalation_rate']:.1%}, precision {t['precision']:.1%}, recall"
+        f" {t['recall']:.1%} (missed: {missed})"
+    )
+    print(
+        f"  rex approved {t['rex_approved']} escalations unread, {t['rex_approved_needing']}"
+        " of them needing a human: metrics counts those as needless (precision) and cannot"
+        " see them as misses (recall)"
+    )
     print(f"\nnext: langgraph-hitl --db {args.db} metrics")
 
 

@@ -86,8 +86,14 @@ def metrics(
     """How review is going: escalation, precision, recall, timings, queue, cost.
 
     Warning signs come first: too cautious or too aggressive, overrides rising, slow
-    escalation, a growing queue, rubber-stamping. --json, --prometheus and --html give
-    the same figures to machines, Prometheus and people.
+    escalation, a growing queue, recall resting on too few sampled problems,
+    rubber-stamping. Precision is per escalation (asked again after an edit, it is
+    still one), shown counted from overrides and with --needed marks. Recall is
+    estimated per tier and route (stratum); work that ran alone and was never reviewed
+    is reported as unmeasured with its volume, and the overall recall is then an upper
+    bound. --json (`recall.strata`, `recall.bound`, `recall.unmeasured`,
+    `decisions.precision_from_overrides`), --prometheus and --html give the same figures
+    to machines, Prometheus and people.
     """
     from langgraph_hitl._report import to_html
     from langgraph_hitl.metrics import (
@@ -129,7 +135,7 @@ def metrics(
 
 def _print_table(report: MetricsReport, signs: list[WarningSign]) -> None:
     """Warning signs on top, then the figures and the reviewers."""
-    from langgraph_hitl._report import reviewer_rows, summary_rows
+    from langgraph_hitl._report import recall_note, reviewer_rows, strata_rows, summary_rows
 
     for sign in signs:
         out.print(f"WARNING {sign.line()}", markup=False)
@@ -138,9 +144,10 @@ def _print_table(report: MetricsReport, signs: list[WarningSign]) -> None:
     since = datetime.fromtimestamp(report.since, UTC).strftime("%Y-%m-%d %H:%M")
     until = datetime.fromtimestamp(report.until, UTC).strftime("%Y-%m-%d %H:%M")
     out.print(f"window {since} to {until} UTC", markup=False)
-    for header, rows in (summary_rows(report), reviewer_rows(report)):
+    for header, rows in (summary_rows(report), strata_rows(report), reviewer_rows(report)):
         if rows:
             table = Table(*header)
             for row in rows:
                 table.add_row(*row)
             out.print(table)
+    out.print(recall_note(report), markup=False)

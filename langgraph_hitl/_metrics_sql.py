@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,8 @@ from langgraph_hitl.metrics import (
     ReviewerStats,
     Series,
     Source,
+    Stratum,
+    StratumRoute,
     _share,
     poisson_interval,
 )
@@ -182,7 +184,9 @@ def read(
         reader = _Reader(conn, start, end, group_by, config)
         escalation, routed, escalated = _escalation(reader)
         decisions, decided, overrides = _decisions(reader)
-        recall = _recall(reader, decisions)
+        episodes = _episodes(reader)
+        decisions = {key: episodes.onto(key, d) for key, d in decisions.items()}
+        recall = _recall(reader, decisions, episodes.caught_by_tier)
         latency = _time_to_escalate(reader)
         lifecycle = _Lifecycle(reader)
         acts = _acts(reader, lifecycle)
@@ -322,51 +326,157 @@ def _decisions(reader: _Reader) -> tuple[dict[str, Decisions], list[int], list[i
     return out, decided, changed
 
 
-def _recall(reader: _Reader, decisions: dict[str, Decisions]) -> dict[str, Recall]:
+@dataclass
+class _Episodes:
+    counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Per group: escalations decided, overridden, and needed (overridden or marked)."""
+    caught_by_tier: dict[str, int] = field(default_factory=dict)
+    """Escalations a human overrode or marked needed, by the tier of their first request."""
+
+    def onto(self, key: str, decisions: Decisions) -> Decisions:
+        escalations, overridden, needed = self.counts.get(key, (0, 0, 0))
+        return replace(
+            decisions,
+            escalations=escalations,
+            escalations_overridden=overridden,
+            escalations_needed=needed,
+        )
+
+
+def _episodes(reader: _Reader) -> _Episodes:
+    """Human decisions counted per escalation: the requests of a thread from one escalated
+    route to the next are one escalation (asked again after an edit, or a quorum, is
+    still one), and it was needed when any of its decisions overrode or was marked."""
+    overrides = ", ".join(f"'{t}'" for t in OVERRIDE_TYPES)
+    sql = (
+        f"SELECT {reader.key('decisions')}, COALESCE((SELECT x.route_id FROM hitl_routes x"
+        "  WHERE x.thread_id = r.thread_id AND x.outcome = 'escalated'"
+        "  AND x.created_at <= r.created_at ORDER BY x.created_at DESC LIMIT 1), r.request_id),"
+        f" r.created_at, COALESCE(r.tier, '{NO_GROUP}'), d.type IN ({overrides}),"
+        " d.type = 'approve' AND EXISTS (SELECT 1 FROM hitl_events e"
+        "  WHERE e.request_id = r.request_id AND e.kind = :needed)"
+        " FROM hitl_requests r JOIN hitl_decisions d ON d.request_id = r.request_id"
+        " WHERE r.decided_at >= :since AND r.decided_at < :until AND d.reviewer IS NOT :sweep"
+    )
+    grouped = reader.applies("decisions")
+    # Per group, per escalation: [overridden, marked needed].
+    seen: dict[str, dict[str, list[bool]]] = defaultdict(dict)
+    first: dict[str, tuple[float, str]] = {}
+    for key, episode, created, tier, overrode, marked in reader.rows(
+        sql, sweep=SWEEP_ACTOR, needed=NEEDED_EVENT
+    ):
+        for target in ("*", key) if grouped else ("*",):
+            flags = seen[target].setdefault(episode, [False, False])
+            flags[0] = flags[0] or bool(overrode)
+            flags[1] = flags[1] or bool(marked)
+        if episode not in first or created < first[episode][0]:
+            first[episode] = (created, tier)
+    out = _Episodes()
+    for target, found in seen.items():
+        out.counts[target] = (
+            len(found),
+            sum(1 for o, _ in found.values() if o),
+            sum(1 for o, m in found.values() if o or m),
+        )
+    for episode, (overrode, marked) in seen.get("*", {}).items():
+        if overrode or marked:
+            tier = first[episode][1]
+            out.caught_by_tier[tier] = out.caught_by_tier.get(tier, 0) + 1
+    return out
+
+
+_STRATUM_ROUTE = (
+    "CASE {0} WHEN 'review' THEN 'review' WHEN 'escalated' THEN 'escalated' ELSE 'alone' END"
+)
+
+
+def _recall(
+    reader: _Reader, decisions: dict[str, Decisions], caught_by_tier: dict[str, int]
+) -> dict[str, Recall]:
+    """Recall overall (and per tier), from strata: each tier x route of the routing log."""
+    grouped = reader.applies("reviews")
+    tier = f"COALESCE(rt.tier, rv.tier, '{NO_GROUP}')"
     # A review names its routing row; older ones are matched by thread instead.
     sql = (
-        f"SELECT {reader.key('reviews')}, rv.status, COALESCE(rv.sample_rate, rt.sample_rate),"
-        " COUNT(*) FROM hitl_reviews rv LEFT JOIN hitl_routes rt ON rt.route_id ="
+        f"SELECT {reader.key('reviews')}, {tier}, {_STRATUM_ROUTE.format('rt.outcome')},"
+        " rv.status, COALESCE(rv.sample_rate, rt.sample_rate), COUNT(*)"
+        " FROM hitl_reviews rv LEFT JOIN hitl_routes rt ON rt.route_id ="
         " COALESCE(rv.route_id, (SELECT x.route_id FROM hitl_routes x"
         "  WHERE x.thread_id = rv.thread_id AND x.created_at <= rv.created_at"
         "  ORDER BY x.created_at DESC LIMIT 1))"
         " WHERE rv.created_at >= :since AND rv.created_at < :until"
-        " AND COALESCE(rt.outcome, '') <> 'escalated' GROUP BY 1, 2, 3"
+        " AND COALESCE(rt.outcome, '') <> 'escalated' GROUP BY 1, 2, 3, 4, 5"
     )
-    grouped = reader.applies("reviews")
     acc: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"closed": 0, "open": 0, "exact": 0, "unweighted": 0, "sampled": [], "all": []}
     )
-    for key, status, rate, n in reader.rows(sql):
+    # Per group, per (tier, route): routed, closed, open, problems, weighted misses, sampled.
+    cells: dict[str, dict[tuple[str, StratumRoute], list[Any]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0, 0, 0.0, False, 0])
+    )
+    for key, t, route, status, rate, n in reader.rows(sql):
         known = rate is not None and 0 < rate <= 1
         weight = 1.0 / rate if known else 1.0
         for target in ("*", key) if grouped else ("*",):
             a = acc[target]
+            cell = cells[target][(t, route)]
             if status == "open":
                 a["open"] += n
+                cell[2] += n
                 continue
             a["closed"] += n
+            cell[1] += n
+            cell[5] = cell[5] or weight > 1.0
             if weight > 1.0:
                 a["all"].append((weight, n))
             if status != "problem":
                 continue
+            cell[3] += n
+            cell[4] += weight * n
             if weight > 1.0:
                 a["sampled"].append((weight, n))
             else:
                 a["exact"] += n
                 a["unweighted"] += 0 if known else n
+    routes = (
+        f"SELECT {reader.key('routes')}, COALESCE(rt.tier, '{NO_GROUP}'),"
+        f" {_STRATUM_ROUTE.format('rt.outcome')}, COUNT(*) FROM hitl_routes rt"
+        " WHERE rt.created_at >= :since AND rt.created_at < :until GROUP BY 1, 2, 3"
+    )
+    for key, t, route, n in reader.rows(routes):
+        for target in ("*", key) if grouped else ("*",):
+            cells[target][(t, route)][0] += n
+    for t, n in caught_by_tier.items():
+        for target in ("*", t) if grouped else ("*",):
+            cells[target][(t, "escalated")][6] += n
     level = reader.config.confidence_level
     out: dict[str, Recall] = {}
-    for key in ["*", *(decisions if grouped else ())]:
-        acc[key]["open"] += 0  # a group with escalations and no reviews still has a recall
+    for key in ["*", *(decisions if grouped else ()), *cells]:
+        acc[key]["open"] += 0  # a group with escalations or routes still has a recall
     for key in list(acc):
         a = acc[key]
-        caught = decisions[key].overrides if key in decisions else 0
+        d = decisions.get(key)
+        caught = 0 if d is None else d.caught
         k = sum(n for _, n in a["sampled"])
         estimate = math.fsum(w * n for w, n in a["sampled"])
         pool = a["sampled"] or a["all"]
         mean_weight = math.fsum(w * n for w, n in pool) / sum(n for _, n in pool) if pool else 0.0
         low, high = poisson_interval(k, level)
+        strata = tuple(
+            Stratum(
+                tier=t,
+                route=route,
+                routed=routed,
+                reviewed=closed,
+                open=still_open,
+                problems=problems,
+                estimated_missed=None if route == "escalated" or not closed else missed,
+                caught=got,
+            )
+            for (t, route), (routed, closed, still_open, problems, missed, _, got) in sorted(
+                cells[key].items(), key=lambda item: (_ROUTE_ORDER.get(item[0][1], 3), item[0])
+            )
+        )
         out[key] = Recall(
             caught=caught,
             found=k + a["exact"],
@@ -377,9 +487,15 @@ def _recall(reader: _Reader, decisions: dict[str, Decisions]) -> dict[str, Recal
             reviews_closed=a["closed"],
             reviews_open=a["open"],
             unweighted=a["unweighted"],
+            sampled_problems=k,
+            sampled_strata=sum(1 for cell in cells[key].values() if cell[5]),
+            strata=strata,
             level=level,
         )
     return out
+
+
+_ROUTE_ORDER = {"escalated": 0, "review": 1, "alone": 2}
 
 
 def _time_to_escalate(reader: _Reader) -> dict[str, Latency]:

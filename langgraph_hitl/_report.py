@@ -50,11 +50,30 @@ GAUGES: tuple[tuple[str, str, _Getter], ...] = (
     ("decisions", "Human decisions in the window.", _dec("decided")),
     ("overrides", "Rejects, edits and responses by humans.", _dec("overrides")),
     ("timeouts", "Decisions the deadline sweep took.", _dec("timeouts")),
-    ("escalation_precision", "Human decisions that changed the outcome.", _dec("precision")),
+    (
+        "escalation_precision",
+        "Human decisions that changed the outcome or were marked needed.",
+        _dec("precision"),
+    ),
+    (
+        "escalation_precision_from_overrides",
+        "Human decisions that changed the outcome (no needed marks).",
+        _dec("precision_from_overrides"),
+    ),
     ("override_rate", "Overrides over human decisions.", _dec("override_rate")),
     ("overrides_per_day", "Override frequency.", _dec("overrides_per_day")),
     ("override_trend", "Override rate, second half of the window minus first.", _dec("trend")),
-    ("escalation_recall", "Problems that reached a human (estimate).", _rec("recall")),
+    (
+        "escalation_recall",
+        "Problems that reached a human (estimate; an upper bound when work went unmeasured).",
+        _rec("recall"),
+    ),
+    ("recall_unmeasured", "Routed work that ran alone and was never reviewed.", _rec("unmeasured")),
+    (
+        "recall_sampled_problems",
+        "Problems found by sampled reviews: what the recall estimate rests on.",
+        _rec("sampled_problems"),
+    ),
     ("escalation_recall_low", "Lower end of the recall interval.", _rec("low")),
     ("escalation_recall_high", "Upper end of the recall interval.", _rec("high")),
     ("missed_problems_estimated", "Problems in work not escalated.", _rec("estimated_missed")),
@@ -83,6 +102,11 @@ def to_prometheus(report: MetricsReport, signs: Sequence[WarningSign] = ()) -> s
         if m.time_to_correct is not None:
             help_text = "A reviewer opening a request to deciding it."
             out.summary("time_to_correct_seconds", help_text, labels, m.time_to_correct)
+    for s in report.overall.recall.strata if report.overall.recall is not None else ():
+        labels = {"stratum_tier": s.tier, "route": s.route}
+        out.gauge("stratum_routed", "Routed work per tier and route.", labels, s.routed)
+        help_text = "Problems let through per tier and route (estimate; absent when unmeasured)."
+        out.gauge("stratum_missed_estimated", help_text, labels, s.estimated_missed)
     for r in report.reviewers:
         labels = {"reviewer": r.reviewer}
         out.gauge("reviewer_decisions", "Decisions and quorum votes.", labels, r.decisions)
@@ -171,7 +195,8 @@ def _cells(m: MetricSet) -> dict[str, str]:
     if m.decisions is not None:
         d = m.decisions
         cells["human decisions"] = str(d.decided)
-        cells["precision"] = pct(d.precision)
+        cells["precision (from overrides)"] = pct(d.precision_from_overrides)
+        cells["precision (with --needed marks)"] = pct(d.precision)
         cells["override rate"] = pct(d.override_rate)
         cells["override trend"] = "-" if d.trend is None else f"{d.trend * 100:+.1f} pts"
         per_day = d.overrides_per_day
@@ -179,10 +204,13 @@ def _cells(m: MetricSet) -> dict[str, str]:
         cells["timeouts (sweep)"] = str(d.timeouts)
     if m.recall is not None:
         r = m.recall
-        cells["recall"] = pct(r.recall)
+        bound = r.bound and r.recall is not None
+        cells["recall"] = f"at most {pct(r.recall)}" if bound else pct(r.recall)
         interval = "-" if r.low is None else f"{pct(r.low)}-{pct(r.high)}"
         cells[f"recall {r.level * 100:g}% interval"] = interval
         cells["problems found / reviews"] = f"{r.found}/{r.reviews_closed}"
+        cells["sampled problems"] = str(r.sampled_problems)
+        cells["unmeasured (routed, never reviewed)"] = str(r.unmeasured)
     if m.time_to_escalate is not None:
         t = m.time_to_escalate
         for q in (50, 95, 99):
@@ -211,6 +239,45 @@ def summary_rows(report: MetricsReport) -> tuple[list[str], list[list[str]]]:
     names = list(dict.fromkeys(name for c in cells for name in c))
     header = ["metric", *(name for name, _ in scopes)]
     return header, [[name, *(c.get(name, "") for c in cells)] for name in names]
+
+
+def strata_rows(report: MetricsReport) -> tuple[list[str], list[list[str]]]:
+    """One row per tier x route: routed, reviews closed, problems found, the misses
+    estimated (`unmeasured` where nothing was reviewed) and, for escalated work, what
+    humans caught."""
+    header = ["tier", "route", "routed", "reviews", "found", "missed", "caught"]
+    r = report.overall.recall
+    rows = []
+    for s in () if r is None else r.strata:
+        if s.status == "unmeasured":
+            missed = "unmeasured"
+        else:
+            missed = "" if s.estimated_missed is None else f"{s.estimated_missed:g}"
+        reviews = f"{s.reviewed}" + (f" (+{s.open} open)" if s.open else "")
+        caught = str(s.caught) if s.route == "escalated" else ""
+        rows.append([s.tier, s.route, str(s.routed), reviews, str(s.problems), missed, caught])
+    return header, rows
+
+
+def recall_note(report: MetricsReport) -> str:
+    """What the recall figure rests on, per tier, and whether it is a bound."""
+    r = report.overall.recall
+    if r is None or r.recall is None:
+        return "No after-the-fact review was closed in the window: recall is not estimated."
+    text = (
+        f"Recall {pct(r.recall)} rests on {r.reviews_closed} closed reviews and"
+        f" {r.sampled_problems} problem{'s' if r.sampled_problems != 1 else ''} found by"
+        " sample (each weighted by 1 / its sampling rate)."
+    )
+    tiers = ", ".join(f"{tier} {pct(value)}" for tier, value in r.by_tier().items())
+    if tiers:
+        text += f" By tier: {tiers}."
+    if r.bound:
+        text += (
+            f" It is an upper bound: {r.unmeasured} routed items ran alone in strata never"
+            " reviewed (status unmeasured), and what they let through is unknown."
+        )
+    return text
 
 
 def reviewer_rows(report: MetricsReport) -> tuple[list[str], list[list[str]]]:
@@ -292,6 +359,11 @@ def to_html(report: MetricsReport, signs: Sequence[WarningSign] = ()) -> str:
         _figure(_override_chart(report), "Share of human decisions that changed the outcome."),
         "<h2>Figures</h2>",
         _table(*summary_rows(report)),
+        '<h2 id="recall">Recall by stratum</h2>',
+        f'<p class="muted">{e(recall_note(report))} Precision is shown counted from'
+        " overrides and with the approvals reviewers marked needed (<code>--needed</code>)."
+        "</p>",
+        _table(*strata_rows(report)),
         "<h2>Reviewers</h2>",
         _figure(
             _decision_time_chart(report),

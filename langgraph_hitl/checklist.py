@@ -10,13 +10,20 @@ item                        passes when
 ==========================  =================================================================
 irreversible_gated          every path from START to a node marked irreversible leaves an
                             `ApprovalGate` by its approve or modify route first
+irreversible_held           an irreversible node that runs without a gate (guarded, or
+                            behind a router) does so under policies that hold work with
+                            validation problems for a human: each names the action in
+                            `irreversible_actions` (the node's `metadata={"action": ...}`,
+                            when it says which)
 confidence_thresholds       a `ConfidenceRouter` (or `RiskRules.min_confidence`) is found
 high_risk_escalates         each `ReviewPolicy`'s top tier (its last listed) has
                             `escalate=True`; without a policy, `RiskRules` escalate
 deadlines                   every tier of every gate's policy has a deadline (or the
                             ledger's recent requests all had one)
 notifier                    a webhook or a command hook is configured
-sampling                    some tier has `sample_rate > 0` (or the routing log shows samples)
+sampling                    every tier that can run alone (not `escalate=True`) samples some
+                            of it (`sample_rate > 0`), so metrics can see what it misses;
+                            without a policy, the routing log shows samples
 metrics_history             the ledger (`--db`) has routing rows in the window (30 days)
 ==========================  =================================================================
 
@@ -218,6 +225,8 @@ class _Node:
     guarded: bool
     calls_require_approval: bool
     subgraph: bool
+    action: str | None = None
+    """The action the node performs, as its `metadata={"action": ...}` names it."""
 
 
 @dataclass(kw_only=True)
@@ -253,6 +262,7 @@ def _structure(builder: Any) -> _Structure:
             guarded=bool(metadata.get("guarded")) or IRREVERSIBLE_NODES.get(name, False),
             calls_require_approval=_calls_require_approval(obj),
             subgraph=hasattr(obj, "get_graph") and hasattr(obj, "builder"),
+            action=metadata.get("action") if isinstance(metadata.get("action"), str) else None,
         )
     for src, dst in builder.edges:
         edge(src, dst)
@@ -381,6 +391,64 @@ def _irreversible_item(graph: _Structure) -> CheckItem:
         reason=reason,
         details=[f"{s}: {text}" for s, text in results],
     )
+
+
+def _held_item(graph: _Structure | None, found: _Found) -> CheckItem:
+    """Irreversible work that may run before a human looks is held when it has problems."""
+    key, title = "irreversible_held", "Irreversible work with validation problems waits for a human"
+    if graph is None:
+        return CheckItem(
+            key=key, title=title, status="unknown", reason="the graph's structure cannot be read"
+        )
+    marked = sorted((n for n in graph.nodes.values() if n.irreversible), key=lambda n: n.name)
+    if not marked:
+        return CheckItem(
+            key=key, title=title, status="unknown", reason="no node is marked irreversible"
+        )
+    parent = _reach(graph)
+    alone = [n for n in marked if (n.name, False) in parent]
+    if not alone:
+        names = ", ".join(n.name for n in marked)
+        return CheckItem(
+            key=key,
+            title=title,
+            status="pass",
+            reason=f"{names} runs only after a gate's approve or modify: a human sees it first",
+        )
+    if not found.policies:
+        return CheckItem(
+            key=key,
+            title=title,
+            status="unknown",
+            reason=f"{', '.join(n.name for n in alone)} runs without a gate, and no ReviewPolicy"
+            " was found to say what holds work with validation problems",
+        )
+    bad: list[str] = []
+    good: list[str] = []
+    for where, policy in found.policies:
+        held = sorted(policy.irreversible_actions)
+        for node in alone:
+            how = _path(parent, (node.name, False))
+            if not held:
+                bad.append(
+                    f"{where} names no irreversible_actions, yet {node.name} runs without a gate"
+                    f" ({how}): work with validation problems could run before anyone looks"
+                )
+            elif node.action is not None and node.action not in held:
+                bad.append(
+                    f"{where}.irreversible_actions {held} leaves out {node.action!r}, the"
+                    f" action {node.name} performs without a gate ({how})"
+                )
+            else:
+                good.append(
+                    f"{where} holds {', '.join(held)} with validation problems for a human"
+                    f" ({node.name} runs without a gate: {how})"
+                )
+    if bad:
+        return CheckItem(
+            key=key, title=title, status="fail", reason="; ".join(bad), details=bad + good
+        )
+    return CheckItem(key=key, title=title, status="pass", reason="; ".join(good), details=good)
 
 
 # -- policies, routers, rules -----------------------------------------------------------
@@ -656,6 +724,22 @@ def _sampling_item(found: _Found, evidence: _Evidence, window: float) -> CheckIt
         for t in policy.tiers.values()
         if t.sample_rate > 0
     ]
+    # A tier that runs alone and is never sampled is a stratum metrics cannot see into.
+    unseen = [
+        f"{where}: tier {t.name!r} runs alone and is never sampled: what it lets through is"
+        " invisible to metrics (recall is then a bound)"
+        for where, policy in found.policies
+        for t in policy.tiers.values()
+        if not t.escalate and t.sample_rate <= 0
+    ]
+    if unseen and details:
+        return CheckItem(
+            key="sampling",
+            title=title,
+            status="fail",
+            reason="; ".join(unseen),
+            details=unseen + details,
+        )
     if details:
         return CheckItem(
             key="sampling", title=title, status="pass", reason="; ".join(details), details=details
@@ -851,6 +935,7 @@ def check_deployment(
         gated = _irreversible_item(structure)
     items = [
         gated,
+        _held_item(structure, found),
         _thresholds_item(found),
         _escalation_item(found),
         _deadlines_item(found, evidence, window),

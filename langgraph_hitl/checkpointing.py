@@ -537,8 +537,8 @@ async def open_async_checkpointer(
         ...     async with open_async_checkpointer("hitl.sqlite", graph="invoice") as saver:
         ...         config = {"configurable": {"thread_id": "INV-1003-async"}}
         ...         return await make_graph(saver).ainvoke(invoice, config)
-        >>> asyncio.run(pay(invoice))["__interrupt__"][0].value["request"]["risk_tier"]
-        'high'
+        >>> asyncio.run(pay(invoice))["__interrupt__"][0].value["request"]["problems"]
+        ['duplicate: INV-1003 is still pending in thread INV-1003']
     """
     import aiosqlite
 

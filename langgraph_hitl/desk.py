@@ -164,12 +164,12 @@ class ReviewDesk:
 
     Example:
         >>> desk = ReviewDesk("hitl.sqlite")
-        >>> run = desk.run("invoice", invoice)
-        >>> run.status, run.pending
-        ('paused', ['req_...'])
-        >>> done = desk.approve(run.pending[0], reviewer="mia")
+        >>> run = desk.run("invoice", invoice)  # INV-1003 again, while the first waits
+        >>> run.status, run.pending, run.values["problems"]
+        ('paused', ['req_...'], ['duplicate: INV-1003 is still pending in thread INV-1003'])
+        >>> done = desk.reject(run.pending[0], "sent twice", reviewer="mia")
         >>> done.thread.status, done.thread.values["status"]
-        ('done', 'paid')
+        ('done', 'rejected')
     """
 
     def __init__(

@@ -14,16 +14,24 @@ What each figure counts, and when a row belongs to the window:
   `escalated`, over all rows (`autonomous`, `sampled`, `review`, `escalated`).
 * **decisions** (by when they were taken): a human decision is any decision not taken
   by the deadline sweep (`SWEEP_ACTOR`; those are `timeouts`). An **override** is a
-  `reject`, `modify` or `respond`. **Precision** is the share of human decisions that
-  are overrides or approvals the reviewer marked as needed (an event of kind
-  `escalation_needed` on the request); the **override rate** is the share that are
-  overrides, and its **trend** is the rate in the window's second half minus the first.
-* **recall**: caught (overrides) over caught plus the problems missed, estimated from
-  after-the-fact reviews of work that was not escalated: each problem found weighs
-  1 / its sampling rate (Horvitz-Thompson). The interval is an exact Poisson interval on
-  the number of sampled problems, scaled by their mean weight; problems found in work
-  reviewed in full (rate 1) are counted, not estimated. Open reviews are not counted
-  (`reviews_open` says how many), so the estimate of misses is then a lower bound.
+  `reject`, `modify` or `respond`. **Precision** is the share of **escalations** that
+  needed a human, where the requests of a thread from one escalated route to the next are
+  one escalation (asked again after an edit, or decided by a quorum, it is still one). It
+  is given two ways, labelled: counted from overrides alone (`precision_from_overrides`),
+  and with the approvals a reviewer marked as needed (`approve --needed`, an event of
+  kind `escalation_needed`) counted too (`precision`, `precision_with_needed`). The
+  **override rate** is per decision, and its **trend** is its rate in the window's
+  second half minus the first.
+* **recall**: caught (escalations a human overrode or marked needed) over caught plus
+  the problems missed, estimated per **stratum**, each tier x route of the routing log:
+  work that ran alone (`autonomous` and `sampled`: estimated from the sampled reviews,
+  each problem found weighing 1 / its sampling rate, Horvitz-Thompson), work reviewed
+  in full after the fact (`review`: counted), and work escalated (caught). A stratum
+  that ran alone and has no closed review is **unmeasured**: its volume is reported,
+  its misses are unknown, and the overall recall is then an upper **bound** (`bound`).
+  The interval is an exact Poisson interval on the number of sampled problems, scaled
+  by their mean weight. Open reviews are not counted (`reviews_open` says how many),
+  so the estimate of misses is then a lower bound too.
 * **time to escalate**: from the escalated routing row (else the request's creation) to
   the delivery of the request's `created` notification (source `notified`); when no
   notification in the window was ever delivered, to the request's creation in the
@@ -45,9 +53,9 @@ What each figure counts, and when a row belongs to the window:
 Example:
     >>> report = compute("hitl.sqlite", window="7d", group_by="tier")
     >>> round(report.overall.escalation.rate, 2), report.groups["high"].escalation.rate
-    (0.41, 1.0)
+    (0.42, 1.0)
     >>> sorted({w.name for w in warning_signs(report)})
-    ['rubber_stamp_fast', 'too_aggressive', 'too_cautious']
+    ['recall_thin', 'rubber_stamp_fast', 'too_aggressive', 'too_cautious']
 """
 
 from __future__ import annotations
@@ -153,6 +161,10 @@ class MetricsConfig(BaseModel):
     """Thread results (`finish_thread`) that are not a success."""
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1.0)
     """Of the recall interval."""
+    recall_min_problems: int = Field(default=5, ge=1)
+    """Recall estimated from samples that found fewer problems than this warns: one or
+    two sampled misses, each weighing 1 / its sampling rate, make a figure that moves
+    ten points with the next one."""
     buckets: int = Field(default=24, ge=2, le=1000)
     """Points of the time series across the window (and halves for the override trend)."""
 
@@ -289,11 +301,36 @@ class Decisions:
     """(decided, overrides) in the window's first half."""
     second_half: tuple[int, int] = (0, 0)
     """(decided, overrides) in the window's second half."""
+    escalations: int = 0
+    """Escalations a human decided: the requests of a thread from one escalated route to
+    the next are one (asked again after an edit, or decided by a quorum)."""
+    escalations_overridden: int = 0
+    """Escalations in which a human rejected, edited or responded."""
+    escalations_needed: int = 0
+    """Escalations overridden, or approved with the escalation marked needed."""
 
     @property
     def precision(self) -> float | None:
-        """Share of human decisions that changed the outcome or marked it needed."""
+        """Share of escalations a human changed or marked needed (`--needed`).
+
+        Counted per escalation; figures built without escalation counts (`escalations`
+        0) count per decision instead.
+        """
+        if self.escalations:
+            return _share(self.escalations_needed, self.escalations)
         return _share(self.overrides + self.marked_needed, self.decided)
+
+    @property
+    def precision_from_overrides(self) -> float | None:
+        """Share of escalations a human changed: precision without the `--needed` marks."""
+        if self.escalations:
+            return _share(self.escalations_overridden, self.escalations)
+        return _share(self.overrides, self.decided)
+
+    @property
+    def caught(self) -> int:
+        """Escalations that needed a human (per decision without escalation counts)."""
+        return self.escalations_needed if self.escalations else self.overrides + self.marked_needed
 
     @property
     def override_rate(self) -> float | None:
@@ -313,6 +350,51 @@ class Decisions:
         return None if first is None or second is None else second - first
 
 
+StratumRoute: TypeAlias = Literal["alone", "review", "escalated"]
+"""How a stratum's work went: done alone (sampled at the tier's rate), done and reviewed
+in full after the fact, or sent to a human first."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stratum:
+    """One tier x route cell of the routing log, and what is known of what it let through.
+
+    Example:
+        >>> low = Stratum(tier="low", route="alone", routed=200, reviewed=19, problems=1,
+        ...               estimated_missed=10.0)
+        >>> low.status, Stratum(tier="low", route="alone", routed=200).status
+        ('sampled', 'unmeasured')
+    """
+
+    tier: str
+    route: StratumRoute
+    routed: int = 0
+    """Routing-log rows in the window."""
+    reviewed: int = 0
+    """After-the-fact reviews closed."""
+    open: int = 0
+    """After-the-fact reviews still open."""
+    problems: int = 0
+    """Reviews that found a problem."""
+    estimated_missed: float | None = None
+    """Problems it let through, weighted by 1 / sampling rate; None when unmeasured."""
+    caught: int = 0
+    """For escalated work: decisions that overrode or were marked needed."""
+
+    @property
+    def status(self) -> Literal["decided", "unmeasured", "reviewed", "sampled"]:
+        """`decided` (escalated), `unmeasured` (ran, nothing reviewed), `reviewed` (in
+        full) or `sampled`."""
+        if self.route == "escalated":
+            return "decided"
+        if self.estimated_missed is None:
+            return "unmeasured"
+        return "reviewed" if self.route == "review" else "sampled"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Recall:
     """Share of the problems that reached a human, estimated from sampled reviews.
@@ -323,12 +405,16 @@ class Recall:
         ...            reviews_open=0, unweighted=0, level=0.95)
         >>> r.recall, round(r.low, 3), round(r.high, 3)
         (0.5, 0.152, 0.976)
+        >>> never = Stratum(tier="low", route="alone", routed=120)
+        >>> bounded = Recall(caught=10, reviews_closed=4, level=0.95, strata=(never,))
+        >>> bounded.recall, bounded.bound, bounded.unmeasured
+        (1.0, True, 120)
     """
 
     level: float
     """Confidence level of the interval."""
     caught: int = 0
-    """Escalations a human changed (overrides)."""
+    """Escalations a human changed (overrides) or marked needed."""
     found: int = 0
     """After-the-fact reviews of non-escalated work that found a problem."""
     found_exact: int = 0
@@ -341,6 +427,31 @@ class Recall:
     reviews_open: int = 0
     unweighted: int = 0
     """Problems found on reviews with no recorded sampling rate (weighted 1)."""
+    sampled_problems: int = 0
+    """Problems found in work reviewed by sample (rate under 1): what the estimate rests on."""
+    sampled_strata: int = 0
+    """Strata measured by sample rather than counted."""
+    strata: tuple[Stratum, ...] = ()
+    """Each tier x route of the routing log in the window."""
+
+    @property
+    def unmeasured(self) -> int:
+        """Routed work in strata that ran alone and were never reviewed."""
+        return sum(s.routed for s in self.strata if s.status == "unmeasured")
+
+    @property
+    def bound(self) -> bool:
+        """True when some work's misses are unknown: `recall` is then at most that high."""
+        return self.unmeasured > 0
+
+    def by_tier(self) -> dict[str, float | None]:
+        """Recall per tier: caught there over caught plus its measured misses."""
+        tiers: dict[str, list[float]] = {}
+        for s in self.strata:
+            caught_missed = tiers.setdefault(s.tier, [0.0, 0.0])
+            caught_missed[0] += s.caught
+            caught_missed[1] += s.estimated_missed or 0.0
+        return {tier: _share(caught, caught + missed) for tier, (caught, missed) in tiers.items()}
 
     @property
     def recall(self) -> float | None:
@@ -451,7 +562,7 @@ class MetricSet:
         >>> report = compute("hitl.sqlite", group_by="gate")
         >>> gate = report.groups["approve_payment"]
         >>> gate.queue.depth, gate.decisions.decided, gate.escalation  # routing has no gate
-        (1, 32, None)
+        (1, 33, None)
     """
 
     escalation: Escalation | None = None
@@ -472,7 +583,7 @@ class ReviewerStats:
     Example:
         >>> report = compute("hitl.sqlite", window="7d")
         >>> [(s.reviewer, s.approvals, s.fast_approvals) for s in report.reviewers]
-        [('mia', 2, 0), ('rex', 10, 10), ('sam', 4, 0)]
+        [('mia', 2, 0), ('rex', 9, 9), ('sam', 3, 0)]
     """
 
     reviewer: str
@@ -543,7 +654,7 @@ class MetricsReport:
     Example:
         >>> report = compute("hitl.sqlite", window="7d")
         >>> report.overall.queue.depth, round(report.overall.decisions.override_rate, 2)
-        (1, 0.59)
+        (1, 0.67)
     """
 
     since: float
@@ -602,7 +713,12 @@ def _set_json(m: MetricSet) -> dict[str, Any]:
             "marked_needed": d.marked_needed,
             "timeouts": d.timeouts,
             "by_type": d.by_type,
+            "escalations": d.escalations,
+            "escalations_overridden": d.escalations_overridden,
+            "escalations_needed": d.escalations_needed,
             "precision": d.precision,
+            "precision_with_needed": d.precision,
+            "precision_from_overrides": d.precision_from_overrides,
             "override_rate": d.override_rate,
             "overrides_per_day": d.overrides_per_day,
             "override_rate_first_half": _share(d.first_half[1], d.first_half[0]),
@@ -613,7 +729,11 @@ def _set_json(m: MetricSet) -> dict[str, Any]:
         r = m.recall
         out["recall"] = {
             **asdict(r),
+            "strata": [s.to_json() for s in r.strata],
             "recall": r.recall,
+            "bound": r.bound,
+            "unmeasured": r.unmeasured,
+            "by_tier": r.by_tier(),
             "low": r.low,
             "high": r.high,
             "width": r.width,
@@ -767,7 +887,7 @@ def compute(
         >>> with ReviewLedger.open("hitl.sqlite") as ledger:
         ...     report = compute(ledger, window="7d", group_by="gate")
         >>> round(report.groups["approve_payment"].decisions.override_rate, 2)
-        0.59
+        0.67
     """
     if group_by is not None and group_by not in GROUP_BYS:
         raise BadInputError(f"cannot group by {group_by!r}: use gate, tier or reviewer")
@@ -800,7 +920,8 @@ class WarningSign:
 
     name: str
     """too_cautious, too_aggressive, overrides_rising, slow_escalation, queue_growing,
-    rubber_stamp_fast, rubber_stamp_run, rubber_stamp_peers or rubber_stamp_deep_queue."""
+    recall_thin, rubber_stamp_fast, rubber_stamp_run, rubber_stamp_peers or
+    rubber_stamp_deep_queue."""
     scope: str
     """`all`, or the group (`tier=high`) or reviewer (`reviewer=ana`) it concerns."""
     value: float
@@ -821,7 +942,8 @@ def warning_signs(report: MetricsReport, config: MetricsConfig | None = None) ->
     """Hold the report against the thresholds; every sign that fires, with its numbers.
 
     Checks each scope (everything, and each group) for escalation too high or too low,
-    a rising override rate, slow escalation and a growing queue; and each reviewer for
+    a rising override rate, slow escalation and a growing queue; everything for a recall
+    that rests on fewer sampled problems than `recall_min_problems`; and each reviewer for
     rubber-stamping: approvals faster than reading, long runs of approvals, approving
     far more than peers on a tier, approving more when the queue is deep.
 
@@ -834,8 +956,9 @@ def warning_signs(report: MetricsReport, config: MetricsConfig | None = None) ->
     Example:
         >>> for sign in warning_signs(compute("hitl.sqlite", window="7d")):
         ...     print(sign.line())
-        too_cautious [all]: 40.7% of routed work went to a human (over 40.0%): 33 of 81
-        rubber_stamp_fast [reviewer=rex]: 10 of 10 timed approvals (100.0%) came faster than ...
+        too_cautious [all]: 42.0% of routed work went to a human (over 40.0%): 34 of 81
+        recall_thin [all]: recall 100.0% rests on 0 sampled problems (fewer than 5): ...
+        rubber_stamp_fast [reviewer=rex]: 9 of 9 timed approvals (100.0%) came faster than ...
     """
     config = config or report.config
     found: list[WarningSign] = []
@@ -850,6 +973,8 @@ def warning_signs(report: MetricsReport, config: MetricsConfig | None = None) ->
             found += _latency_signs(scope, m.time_to_escalate, config)
         if m.queue is not None:
             found += _queue_signs(scope, m.queue, config)
+        if m.recall is not None and scope == "all":
+            found += _recall_signs(scope, m.recall, config)
     for stats in report.reviewers:
         found += _rubber_stamp_signs(stats, report, config)
     return found
@@ -886,6 +1011,32 @@ def _escalation_signs(scope: str, e: Escalation, config: MetricsConfig) -> list[
             )
         ]
     return []
+
+
+def _recall_signs(scope: str, r: Recall, config: MetricsConfig) -> list[WarningSign]:
+    if r.recall is None or not r.sampled_strata or r.sampled_problems >= config.recall_min_problems:
+        return []
+    bound = f"; at most, since {r.unmeasured} routed items were never reviewed" if r.bound else ""
+    return [
+        WarningSign(
+            name="recall_thin",
+            scope=scope,
+            value=float(r.sampled_problems),
+            threshold=float(config.recall_min_problems),
+            message=f"recall {pct(r.recall)} rests on {r.sampled_problems} sampled problem"
+            f"{'s' if r.sampled_problems != 1 else ''} (fewer than"
+            f" {config.recall_min_problems}): its {r.level * 100:g}% interval is"
+            f" {pct(r.low)}-{pct(r.high)}{bound}",
+            numbers={
+                "sampled_problems": r.sampled_problems,
+                "found_exact": r.found_exact,
+                "reviews_closed": r.reviews_closed,
+                "unmeasured": r.unmeasured,
+                "low": r.low,
+                "high": r.high,
+            },
+        )
+    ]
 
 
 def _override_signs(scope: str, d: Decisions, config: MetricsConfig) -> list[WarningSign]:

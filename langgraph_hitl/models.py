@@ -120,6 +120,10 @@ class ApprovalRequest(BaseModel):
     """Actions already attempted, with their outcome."""
     failure_reason: str | None = None
     """What failed, if the escalation follows a failure."""
+    problems: list[str] = Field(default_factory=list)
+    """Validation problems found in the action, each led by the name of the check that
+    found it (`duplicate: GLX 4706 is GLX-4706, paid in thread INV-88`). A policy holds
+    an irreversible action with any of them for a human (`ReviewPolicy`)."""
     data: dict[str, Any] = Field(default_factory=dict)
     """Relevant data: customer, transaction, policy."""
     allowed_decisions: list[DecisionType] = Field(default_factory=lambda: list(_DEFAULT_ALLOWED))

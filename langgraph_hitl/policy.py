@@ -7,6 +7,12 @@ A `ReviewPolicy` answers two questions for a graph:
   and deterministic sampling of lower-risk work for review after the fact. The answer
   is a `Routing` (`autonomous`, `sampled`, `review` or `escalated`, and why), and
   `record_route()` writes it to the ledger's routing log, which metrics read.
+* **What may run before anyone looks?** Only what can be undone, or is clean. An
+  action the policy lists in `irreversible_actions` whose request carries any
+  validation problem (`ApprovalRequest.problems`) goes to a human first, whatever its
+  tier and confidence: execute-then-review is for reversible or clean work.
+  `langgraph-hitl check` fails a graph whose irreversible node runs without a gate
+  under a policy that does not hold such work.
 * **Who may decide it, and by when?** `stamp()` writes the tier's terms onto an
   `ApprovalRequest` (the role chain, quorum, deadline per step, what happens when the
   chain runs out), so the CLI can enforce them from the ledger alone, without the graph.
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,6 +157,9 @@ class ReviewPolicy:
         predictor: A model of human overrides (see `langgraph_hitl.predict`); work it
             scores at or above `threshold` escalates, with the score as the reason.
         threshold: The predictor's escalation threshold (default 0.7).
+        irreversible_actions: Names of actions that cannot be undone (`pay_invoice`).
+            A request for one of them with any `problems` escalates, whatever its tier
+            and confidence; without problems it routes as any other work.
 
     Example:
         >>> policy = ReviewPolicy(
@@ -163,7 +172,23 @@ class ReviewPolicy:
         ... )
         >>> policy.eligible_roles("medium")
         ['senior', 'manager']
-    """
+
+        Paying cannot be undone, so a flagged invoice waits for a human even at 0.95:
+
+        >>> from langgraph_hitl.models import Action
+        >>> held = ReviewPolicy(tiers=[Tier(name="low")], irreversible_actions=["pay_invoice"])
+        >>> request = ApprovalRequest(
+        ...     action=Action(name="pay_invoice", args={"invoice_id": "INV-7", "amount": 640}),
+        ...     summary="Pay INV-7: 640.00 USD to lnitech LLC",
+        ...     risk_tier="low",
+        ...     confidence=0.95,
+        ...     problems=["vendor: 'lnitech LLC' is not in the vendor master"],
+        ... )
+        >>> routing = held.route({}, request, thread_id="INV-7")
+        >>> routing.outcome
+        'escalated'
+        >>> routing.reasons[-1]
+        'pay_invoice cannot be undone and has 1 validation problem: a human decides first'"""
 
     def __init__(
         self,
@@ -174,6 +199,7 @@ class ReviewPolicy:
         seed: int | str = 0,
         predictor: OverridePredictor | None = None,
         threshold: float = 0.7,
+        irreversible_actions: Collection[str] = (),
     ) -> None:
         try:
             built = [t if isinstance(t, Tier) else Tier.model_validate(t) for t in tiers]
@@ -201,10 +227,17 @@ class ReviewPolicy:
                 )
         if not 0.0 <= threshold <= 1.0:
             raise ConfigurationError(f"threshold must be within 0..1, got {threshold}")
+        if isinstance(irreversible_actions, str) or not all(
+            isinstance(name, str) and name for name in irreversible_actions
+        ):
+            raise ConfigurationError(
+                f"irreversible_actions takes action names, got {irreversible_actions!r}"
+            )
         self.router = router
         self.seed = seed
         self.predictor = predictor
         self.threshold = threshold
+        self.irreversible_actions = frozenset(irreversible_actions)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> ReviewPolicy:
@@ -213,6 +246,7 @@ class ReviewPolicy:
         ```toml
         roles = ["junior", "senior", "manager"]
         seed = 7
+        irreversible_actions = ["pay_invoice"]
         [tiers.medium]
         role = "senior"
         sample_rate = 0.1
@@ -241,7 +275,7 @@ class ReviewPolicy:
         tiers = data.pop("tiers", {})
         if not isinstance(tiers, dict):
             raise ConfigurationError(f"{path}: [tiers.NAME] tables expected")
-        unknown = set(data) - {"roles", "seed", "threshold"}
+        unknown = set(data) - {"roles", "seed", "threshold", "irreversible_actions"}
         if unknown:
             raise ConfigurationError(f"{path}: unknown keys {sorted(unknown)}")
         return cls(
@@ -261,6 +295,7 @@ class ReviewPolicy:
             seed=self.seed,
             predictor=predictor,
             threshold=self.threshold if threshold is None else threshold,
+            irreversible_actions=self.irreversible_actions,
         )
 
     def tier(self, name: str | None) -> Tier | None:
@@ -307,6 +342,10 @@ class ReviewPolicy:
         elif tier.escalate:
             base = "escalate"
             reasons.append(f"tier {tier.name} always goes to a human")
+        held = self.holds(request)
+        if held is not None and base != "escalate":
+            base = "escalate"
+            reasons.append(held)
         score: float | None = None
         if self.predictor is not None:
             when = at or datetime.now(UTC)
@@ -332,6 +371,29 @@ class ReviewPolicy:
         if self.sample(thread_id, rate):
             return replace(draft, outcome="sampled", sampled=True, sample_rate=rate)
         return replace(draft, outcome="autonomous", sample_rate=rate)
+
+    def holds(self, request: ApprovalRequest) -> str | None:
+        """Why this request may not run before a human sees it, if that is so.
+
+        An irreversible action with validation problems is held, whatever the tier and
+        confidence; reversible or clean work may run and be reviewed after the fact.
+
+        Example:
+            >>> from langgraph_hitl.models import Action
+            >>> policy = ReviewPolicy(tiers=[Tier(name="low")], irreversible_actions=["pay"])
+            >>> clean = ApprovalRequest(action=Action(name="pay"), summary="Pay INV-7")
+            >>> policy.holds(clean) is None
+            True
+            >>> policy.holds(clean.model_copy(update={"problems": ["po: no purchase order"]}))
+            'pay cannot be undone and has 1 validation problem: a human decides first'
+        """
+        if request.action.name not in self.irreversible_actions or not request.problems:
+            return None
+        count = len(request.problems)
+        return (
+            f"{request.action.name} cannot be undone and has {count} validation"
+            f" problem{'s' if count != 1 else ''}: a human decides first"
+        )
 
     def stamp(self, request: ApprovalRequest) -> ApprovalRequest:
         """The request with its tier's terms: role chain, quorum, deadline, timeout decision.

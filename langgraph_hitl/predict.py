@@ -218,13 +218,14 @@ class OverrideModel(BaseModel):
         >>> from langgraph_hitl.policy import ReviewPolicy, Tier
         >>> path = model.save("override-model.json")  # as `langgraph-hitl train` does
         >>> policy = ReviewPolicy(tiers=[Tier(name="medium")], predictor=OverrideModel.load(path))
-        >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
+        >>> reasons = ["vendor: 'Hooli Partners' is not in the vendor master"]
         >>> request = ledger.get(request_id).request  # INV-1003, now from an unknown vendor
-        >>> request = request.model_copy(update={"risk_tier": "medium", "reasons": reasons})
+        >>> update = {"risk_tier": "medium", "reasons": reasons, "confidence": 0.1}  # checks cut it
+        >>> request = request.model_copy(update=update)
         >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)  # the hour of day is a feature
         >>> routing = policy.route({"confidence": 0.95}, request, thread_id="INV-1003", at=at)
         >>> routing.outcome, round(routing.score, 2)
-        ('escalated', 0.92)
+        ('escalated', 0.72)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -294,10 +295,11 @@ class OverrideModel(BaseModel):
             >>> request = ledger.get(request_id).request  # INV-1003, from a known vendor
             >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)
             >>> round(model.probability(request, at=at), 2)
-            0.19
-            >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
-            >>> round(model.probability(request.model_copy(update={"reasons": reasons}), at=at), 2)
-            0.9
+            0.34
+            >>> reasons = ["vendor: 'Hooli Partners' is not in the vendor master"]
+            >>> flagged = request.model_copy(update={"reasons": reasons, "confidence": 0.1})
+            >>> round(model.probability(flagged, at=at), 2)
+            0.72
         """
         return _sigmoid(self._logit(request_features(request, at=at)))
 
@@ -307,12 +309,13 @@ class OverrideModel(BaseModel):
         """The features that pushed this request's score up the most, with their share of the logit.
 
         Example:
-            >>> reasons = ["validation: unknown vendor 'Hooli Partners'"]
+            >>> reasons = ["vendor: 'Hooli Partners' is not in the vendor master"]
             >>> request = ledger.get(request_id).request  # INV-1003, now from an unknown vendor
-            >>> request = request.model_copy(update={"risk_tier": "medium", "reasons": reasons})
+            >>> update = {"risk_tier": "medium", "reasons": reasons, "confidence": 0.1}
+            >>> request = request.model_copy(update=update)
             >>> at = datetime(2026, 3, 1, 9, tzinfo=UTC)
             >>> [name for name, share in model.explain(request, at=at, top=2)]
-            ['reason=validation unknown vendor', 'hour_sin']
+            ['confidence', 'reason=vendor is not in']
         """
         x = _vectorize(self._index, request_features(request, at=at))
         parts = [
@@ -454,9 +457,9 @@ class TrainReport:
     Example:
         >>> model, report = train(ledger, seed=7)
         >>> report.n_train, report.n_test, report.overrides
-        (36, 12, 25)
-        >>> report.model.recall, report.baseline.recall, report.beats_baseline
-        (1.0, 0.5, True)
+        (36, 12, 22)
+        >>> round(report.model.recall, 2), report.baseline.recall, report.beats_baseline
+        (0.83, 1.0, False)
     """
 
     n_examples: int
@@ -563,7 +566,7 @@ def train(
         >>> model.save("override-model.json")  # beside the database: the invoice graph loads it
         PosixPath('override-model.json')
         >>> report.top_features[0][0]  # the heaviest coefficient
-        'reason=validation unknown vendor'
+        'confidence'
     """
     from langgraph_hitl.feedback import training_examples
 

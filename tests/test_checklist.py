@@ -106,6 +106,7 @@ def test_a_properly_gated_graph_passes(tmp_path: Path) -> None:
     got = {item.key: item.status for item in report.items}
     assert got == {
         "irreversible_gated": "pass",
+        "irreversible_held": "pass",
         "confidence_thresholds": "pass",
         "high_risk_escalates": "pass",
         "deadlines": "pass",
@@ -240,6 +241,53 @@ def test_risk_rules_and_a_router_on_an_edge_count() -> None:
     assert state == "pass" and "amount over 10,000.00" in reason and "legal" in reason
 
 
+def test_irreversible_work_run_without_a_gate_needs_a_policy_that_holds_problems() -> None:
+    """A guarded `pay` that runs alone for clean work: only a policy naming its action in
+    `irreversible_actions` keeps flagged work from running before anyone looks."""
+    marks = {"irreversible": True, "guarded": True, "action": "pay_invoice"}
+    graph = builder(direct=True, pay_metadata=marks)
+    tiers = [Tier(name="low", sample_rate=0.1), Tier(name="high", escalate=True)]
+
+    def held(**kwargs: Any) -> tuple[str, str]:
+        module = module_with(POLICY=ReviewPolicy(tiers=tiers, **kwargs))
+        return status(check_deployment(graph, module=module), "irreversible_held")
+
+    state, reason = held()
+    assert state == "fail"
+    assert reason == (
+        "POLICY names no irreversible_actions, yet pay runs without a gate (START → score →"
+        " pay): work with validation problems could run before anyone looks"
+    )
+    state, reason = held(irreversible_actions=["refund"])
+    assert state == "fail" and "leaves out 'pay_invoice', the action pay performs" in reason
+    state, reason = held(irreversible_actions=["pay_invoice"])
+    assert state == "pass" and "POLICY holds pay_invoice with validation problems" in reason
+    # No policy at all: nothing says what holds flagged work.
+    assert status(check_deployment(graph), "irreversible_held")[0] == "unknown"
+    # Behind a gate only: a human sees every payment first, whatever the policy.
+    gated = builder(pay_metadata={"irreversible": True})
+    assert status(check_deployment(gated), "irreversible_held")[0] == "pass"
+
+
+def test_every_tier_that_runs_alone_is_sampled() -> None:
+    """A tier never sampled is work whose misses metrics cannot see."""
+    tiers = [
+        Tier(name="low"),
+        Tier(name="medium", sample_rate=0.2),
+        Tier(name="high", escalate=True),
+    ]
+    report = check_deployment(builder(), module=module_with(POLICY=ReviewPolicy(tiers=tiers)))
+    state, reason = status(report, "sampling")
+    assert state == "fail"
+    assert reason == (
+        "POLICY: tier 'low' runs alone and is never sampled: what it lets through is invisible"
+        " to metrics (recall is then a bound)"
+    )
+    tiers[0] = Tier(name="low", sample_rate=0.05)
+    report = check_deployment(builder(), module=module_with(POLICY=ReviewPolicy(tiers=tiers)))
+    assert status(report, "sampling")[0] == "pass"
+
+
 # -- the ledger's evidence -------------------------------------------------------------------------
 
 
@@ -355,7 +403,7 @@ def test_cli_check_fails_on_an_ungated_node_and_passes_a_gated_graph(tmp_path: P
     good = _cli(db, "check", GATED, "--config", str(config))
     assert good.returncode == 0, good
     assert good.stderr == ""
-    assert good.stdout.splitlines()[-1] == "6 pass, 0 fail, 2 unknown"
+    assert good.stdout.splitlines()[-1] == "7 pass, 0 fail, 2 unknown"
 
     secret_in_file = tmp_path / "leaky.toml"
     secret_in_file.write_text('[notify]\nwebhook_url = "https://h.example/x"\nsecret = "x"\n')

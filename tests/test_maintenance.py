@@ -93,11 +93,15 @@ def test_dead_process_lease_is_released(desk: ReviewDesk) -> None:
 
 def test_prune_deletes_finished_threads_only_and_keeps_the_trail(desk: ReviewDesk) -> None:
     for i in range(5):
-        desk.run("invoice", invoice("routine", invoice_id=f"INV-R{i}"), thread_id=f"done-{i}")
+        # Five orders under five purchase orders: the same amount, and no duplicate.
+        routine = invoice("routine", invoice_id=f"INV-R{i}", po_number=f"PO-780{i}")
+        desk.run("invoice", routine, thread_id=f"done-{i}")
     desk.run("invoice", invoice("large"), thread_id="paused")
-    decided = desk.run("invoice", invoice("large", invoice_id="INV-L2"), thread_id="decided")
+    large = invoice("large", invoice_id="INV-L2", po_number="PO-7803")
+    decided = desk.run("invoice", large, thread_id="decided")
     desk.decide(decided.pending[0], Decision.approve(reviewer="ana"), apply=False)
-    rejected = desk.run("invoice", invoice("large", invoice_id="INV-L3"), thread_id="rejected")
+    large = invoice("large", invoice_id="INV-L3", po_number="PO-7804")
+    rejected = desk.run("invoice", large, thread_id="rejected")
     desk.reject(rejected.pending[0], "not ordered", reviewer="ana")
     report = prune(desk, older_than=0)
     assert sorted(report.pruned) == [f"done-{i}" for i in range(5)] + ["rejected"]

@@ -824,3 +824,138 @@ def test_report_json_is_plain_json(book: Book) -> None:
     assert set(data["groups"]) == {"ana", "ben", "cy"}
     assert len(data["series"]["queue_depth"]) == MetricsConfig().buckets
     assert math.isclose(data["window"]["seconds"], WINDOW)
+
+
+# -- what recall can and cannot see ------------------------------------------------------------
+
+
+def escalation(book: Book, at: float, *kinds: str, needed: bool = False, tier: str = "high") -> str:
+    """An escalated route and its requests, each decided in turn (asked again after an
+    edit): one escalation however many requests."""
+    thread = book._id("th-")
+    book.route("escalated", at, tier=tier, thread=thread)
+    for n, kind in enumerate(kinds):
+        request_id = book.request(at + 10 + n * 100, thread=thread, tier=tier)
+        book.decide(request_id, kind, "ana", at + 60 + n * 100)
+        if needed:
+            book.event(NEEDED_EVENT, request_id, at + 61 + n * 100, "ana")
+    return thread
+
+
+def strata_book(book: Book) -> None:
+    """Escalated, reviewed in full, sampled, and never looked at: one of each."""
+    for i in range(8):
+        escalation(book, 1000 + i * 300, "reject")
+    for i in range(2):
+        escalation(book, 4000 + i * 300, "approve")
+    for i in range(40):  # medium work alone: 4 sampled at 10%, one problem found
+        sampled = i % 10 == 0
+        rid = book.route("sampled" if sampled else "autonomous", 6000 + i, rate=0.1, tier="medium")
+        if sampled:
+            book.review("problem" if i == 0 else "ok", 7000 + i, route_id=rid, tier="medium")
+    for i in range(10):  # middle confidence, all reviewed: one problem, counted
+        rid = book.route("review", 8000 + i, rate=1.0, tier="medium")
+        book.review("problem" if i == 0 else "ok", 9000 + i, route_id=rid, tier="medium")
+    for i in range(50):  # low work alone, never sampled: what it lets through is unknown
+        book.route("autonomous", 10_000 + i, rate=0.0, tier="low")
+
+
+def test_recall_per_stratum_says_what_it_cannot_see(book: Book) -> None:
+    strata_book(book)
+    r = run(book).overall.recall
+    assert r is not None
+    got = [(s.tier, s.route, s.routed, s.reviewed, s.problems, s.estimated_missed, s.caught,
+            s.status) for s in r.strata]  # fmt: skip
+    assert got == [
+        ("high", "escalated", 10, 0, 0, None, 8, "decided"),
+        ("medium", "review", 10, 10, 1, 1.0, 0, "reviewed"),
+        ("low", "alone", 50, 0, 0, None, 0, "unmeasured"),
+        ("medium", "alone", 40, 4, 1, 10.0, 0, "sampled"),
+    ]
+    # 8 caught, 1 counted miss, 10 estimated from one sampled miss; the low tier's unknown.
+    assert r.recall == pytest.approx(8 / (8 + 1 + 10))
+    assert (r.bound, r.unmeasured, r.sampled_problems) == (True, 50, 1)
+    assert r.by_tier() == {"high": 1.0, "medium": 0.0, "low": None}
+    assert "recall_thin" in names(run(book))
+    data = run(book).to_json()["overall"]["recall"]
+    assert (data["bound"], data["unmeasured"], data["by_tier"]["high"]) == (True, 50, 1.0)
+    assert [s["status"] for s in data["strata"]] == ["decided", "reviewed", "unmeasured", "sampled"]
+    # Sample the low tier too and the bound goes: every stratum is measured.
+    for i in range(5):
+        rid = book.route("sampled", 10_100 + i, rate=0.1, tier="low")
+        book.review("ok", 10_200 + i, route_id=rid, tier="low")
+    measured = run(book).overall.recall
+    assert measured is not None and not measured.bound and measured.unmeasured == 0
+
+
+def test_recall_thin_warns_below_the_configured_number_of_sampled_problems(
+    book: Book, tmp_path: Path
+) -> None:
+    strata_book(book)
+    report = run(book)
+    (sign,) = [s for s in warning_signs(report) if s.name == "recall_thin"]
+    assert sign.line() == (
+        "recall_thin [all]: recall 42.1% rests on 1 sampled problem (fewer than 5): its 95%"
+        f" interval is {report.overall.recall.low * 100:.1f}%-"  # type: ignore[union-attr]
+        f"{report.overall.recall.high * 100:.1f}%; at most, since 50 routed items were never"  # type: ignore[union-attr]
+        " reviewed"
+    )
+    assert "recall_thin" not in names(report, MetricsConfig(recall_min_problems=1))
+    config = tmp_path / "metrics.toml"
+    config.write_text("recall_min_problems = 1\n")
+    assert MetricsConfig.from_toml(config).recall_min_problems == 1
+    book.conn.commit()
+    quiet = cli(book.path, "--since", datetime_arg(T0), "--json", "--config", str(config))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "recall_thin" not in {w["name"] for w in json.loads(quiet.stdout)["warnings"]}
+
+
+def test_precision_counts_escalations_and_says_whether_marks_count(book: Book) -> None:
+    """Asked again after an edit is still one escalation; precision is labelled."""
+    escalation(book, 1000, "modify", "approve")  # edited, asked again, approved: needed
+    escalation(book, 2000, "approve", needed=True)  # approved, marked needed
+    escalation(book, 3000, "approve")  # a false alarm
+    escalation(book, 4000, "reject")
+    d = run(book).overall.decisions
+    assert d is not None
+    assert (d.decided, d.overrides, d.marked_needed) == (5, 2, 1)
+    assert (d.escalations, d.escalations_overridden, d.escalations_needed) == (4, 2, 3)
+    assert d.precision == pytest.approx(3 / 4)  # with --needed marks
+    assert d.precision_from_overrides == pytest.approx(2 / 4)
+    assert d.override_rate == pytest.approx(2 / 5)  # per decision
+    recall = run(book).overall.recall
+    assert recall is not None and recall.caught == 3
+    book.conn.commit()
+    shown = cli(book.path, "--since", datetime_arg(T0))
+    assert shown.returncode == 0, shown.stderr
+    assert "precision (from overrides)" in shown.stdout
+    assert "precision (with --needed marks)" in shown.stdout
+    data = json.loads(cli(book.path, "--since", datetime_arg(T0), "--json").stdout)
+    decisions = data["overall"]["decisions"]
+    assert decisions["precision"] == decisions["precision_with_needed"] == 0.75
+    assert decisions["precision_from_overrides"] == 0.5
+    assert decisions["escalations"] == 4
+
+
+def test_cli_and_html_show_the_strata_and_the_bound(book: Book, tmp_path: Path) -> None:
+    strata_book(book)
+    book.conn.commit()
+    html = tmp_path / "report.html"
+    shown = cli(book.path, "--since", datetime_arg(T0), "--html", str(html))
+    assert shown.returncode == 0, shown.stderr
+    assert "at most 42.1%" in shown.stdout
+    assert "unmeasured" in shown.stdout
+    assert "It is an upper bound: 50 routed items ran alone in strata never reviewed" in " ".join(
+        shown.stdout.split()
+    )
+    page = html.read_text()
+    assert "Recall by stratum" in page and "unmeasured" in page and "at most 42.1%" in page
+    assert "precision (from overrides)" in page and "precision (with --needed marks)" in page
+    prom = cli(book.path, "--since", datetime_arg(T0), "--prometheus")
+    families = {f.name: f for f in text_string_to_metric_families(prom.stdout)}
+    assert families["langgraph_hitl_recall_unmeasured"].samples[0].value == 50
+    strata = {
+        (s.labels["stratum_tier"], s.labels["route"]): s.value
+        for s in families["langgraph_hitl_stratum_routed"].samples
+    }
+    assert strata[("low", "alone")] == 50

@@ -225,7 +225,64 @@ def test_one_hitl_toml_holds_policy_notify_metrics_and_serializer(repo_root: Pat
     pol = ReviewPolicy.from_toml(path)
     assert pol.roles == ROLES and pol.seed == 20261125
     assert (pol.tiers["critical"].quorum, pol.tiers["medium"].sample_rate) == (2, 0.1)
+    assert pol.tiers["low"].sample_rate == 0.1 and pol.irreversible_actions == {"pay_invoice"}
     assert pol.eligible_roles("medium") == ["senior", "manager"]
     assert MetricsConfig.from_toml(path).human_cost_per_hour == 60
     assert NotifyConfig.load(path, env={}).configured
     assert allowed_by_config(path.parent, {"LANGGRAPH_HITL_CONFIG": str(path)}) == set()
+
+
+# -- irreversible actions with problems ---------------------------------------------------
+
+
+LOOKALIKE = "vendor: 'lnitech LLC' is not in the vendor master; looks like Initech LLC"
+
+
+@pytest.mark.parametrize("tier", ["low", "medium"])
+@pytest.mark.parametrize("confidence", [0.99, 0.6])
+def test_an_irreversible_action_with_a_problem_goes_to_a_human_first(
+    tier: str, confidence: float
+) -> None:
+    """Whatever the tier and confidence: paying cannot be undone, so a flagged invoice
+    is not paid and reviewed afterwards, it waits."""
+    router = ConfidenceRouter(autonomous_at=0.9, review_at=0.5)
+    pol = policy(router=router, irreversible_actions=["pay_invoice"])
+    state = {"confidence": confidence}
+    flagged = request(tier, confidence=confidence, problems=[LOOKALIKE])
+    routing = pol.route(state, flagged, thread_id="INV-7")
+    assert routing.outcome == "escalated" and routing.needs_human
+    assert routing.reasons[-1] == (
+        "pay_invoice cannot be undone and has 1 validation problem: a human decides first"
+    )
+    # Clean, the same invoice runs alone (and is reviewed afterwards when unsure).
+    clean = pol.route(state, request(tier, confidence=confidence), thread_id="INV-7")
+    assert clean.outcome in ({"autonomous", "sampled"} if confidence > 0.9 else {"review"})
+
+
+def test_a_reversible_action_with_a_problem_may_run_and_be_reviewed_afterwards() -> None:
+    pol = policy(irreversible_actions=["pay_invoice"])
+    draft = request(
+        "low", action={"name": "draft_email", "args": {"to": "ap@acme.example"}}, problems=["x"]
+    )
+    assert pol.holds(draft) is None
+    assert pol.route({}, draft, thread_id="t").outcome == "autonomous"
+    # A policy that names no irreversible action holds nothing: `check` says so.
+    assert policy().holds(request("low", problems=[LOOKALIKE])) is None
+
+
+def test_irreversible_actions_survive_a_predictor_and_load_from_toml(tmp_path: Path) -> None:
+    pol = policy(irreversible_actions=["pay_invoice"])
+    assert pol.with_predictor(Scores()).irreversible_actions == {"pay_invoice"}
+    two = request("low", problems=[LOOKALIKE, "po: no purchase order"])
+    assert pol.holds(two) == (
+        "pay_invoice cannot be undone and has 2 validation problems: a human decides first"
+    )
+    path = tmp_path / "policy.toml"
+    path.write_text('irreversible_actions = ["pay_invoice"]\n[tiers.low]\n')
+    assert ReviewPolicy.from_toml(path).irreversible_actions == {"pay_invoice"}
+
+
+@pytest.mark.parametrize("names", ["pay_invoice", [""], [3]])
+def test_irreversible_actions_must_be_action_names(names: Any) -> None:
+    with pytest.raises(ConfigurationError, match="irreversible_actions takes action names"):
+        policy(irreversible_actions=names)

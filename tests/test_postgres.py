@@ -40,8 +40,9 @@ def pause(db: str | Path, sample: str, thread: str, **changes: Any) -> str:
 
 def test_the_invoice_graph_pauses_is_decided_elsewhere_and_pays_once(postgres_dsn: str) -> None:
     approve = pause(postgres_dsn, "large", "pg-approve")
-    reject = pause(postgres_dsn, "large", "pg-reject", invoice_id="INV-2001")
-    modify = pause(postgres_dsn, "large", "pg-modify", invoice_id="INV-2002")
+    # Other orders of the same amount, under their own purchase orders: no duplicates.
+    reject = pause(postgres_dsn, "large", "pg-reject", invoice_id="INV-2001", po_number="PO-2001")
+    modify = pause(postgres_dsn, "large", "pg-modify", invoice_id="INV-2002", po_number="PO-2002")
 
     listed = json.loads(cli(postgres_dsn, "list", "--json").stdout)
     assert {item["request_id"] for item in listed["requests"]} == {approve, reject, modify}
@@ -95,7 +96,8 @@ def test_workers_apply_what_reviewers_record_once_each(
     postgres_dsn: str, postgres_server: PostgresServer
 ) -> None:
     requests = [
-        pause(postgres_dsn, "large", f"pg-w{n}", invoice_id=f"INV-30{n:02d}") for n in range(6)
+        pause(postgres_dsn, "large", f"pg-w{n}", invoice_id=f"INV-30{n:02d}", po_number=f"PO-{n}")
+        for n in range(6)
     ]
     for request_id in requests:
         recorded = cli(postgres_dsn, "approve", request_id, "--no-apply", "--reviewer", "mia")
@@ -172,3 +174,17 @@ def test_the_same_work_gives_the_same_figures_on_both_backends(
         }
 
     assert work(postgres_dsn) == work(hitl_db)
+
+
+def test_the_invoice_graph_holds_a_duplicate_on_postgresql(postgres_dsn: str) -> None:
+    """The register of invoices seen lives in the database too: a copy is held."""
+    pause(postgres_dsn, "large", "pg-d1")
+    copy = pause(postgres_dsn, "large", "pg-d2", invoice_id="INV 1003")
+    shown = json.loads(cli(postgres_dsn, "show", copy, "--json").stdout)
+    assert shown["request"]["problems"][0] == (
+        "duplicate: INV 1003 is INV-1003 from Initech LLC, still pending in thread pg-d1"
+    )
+    assert rows(postgres_dsn, "SELECT thread_id, status FROM invoice_register ORDER BY 1") == [
+        ("pg-d1", "pending"),
+        ("pg-d2", "pending"),
+    ]

@@ -144,6 +144,16 @@ def test_installed_wheel_runs_the_readme_tour_in_an_empty_directory(
             assert line in done.stdout, shown
     # The tour's own database, in the directory it ran in; the samples were copied there.
     assert (where / "hitl.sqlite").is_file()
+    # The invoice graph checked the tour's invoices against the vendor master the wheel
+    # ships beside it (nothing of the kind is in the empty directory).
+    assert not (where / "vendors.json").exists()
+    shipped = _run(
+        [str(installed / "python"), "-c", "from langgraph_hitl.graphs.invoice_checks import"
+         " packaged_vendor_master as p; print(p())"],
+        cwd=where, env=env,
+    )  # fmt: skip
+    assert Path(shipped.stdout.strip()).is_file()
+    assert Path(shipped.stdout.strip()).is_relative_to(installed.parent)
     assert sorted(p.name for p in (where / "examples" / "invoices").glob("*.json")) == sorted(
         p.name for p in (REPO / "examples" / "invoices").glob("*.json")
     )
