@@ -45,7 +45,14 @@ def _gone(error: BaseException) -> bool:
 
 
 def invoice(n: int) -> dict[str, Any]:
-    return {**INVOICE, "invoice_id": f"TEAM-{n}"}
+    # Each its own invoice: its own number, purchase order and amount (the graph holds
+    # look-alike copies as duplicates, which is not what this test is about).
+    lines = [dict(line) for line in INVOICE["line_items"]]
+    lines[-1]["unit_price"] = float(lines[-1]["unit_price"]) + n
+    return {
+        **INVOICE, "invoice_id": f"TEAM-{n}", "po_number": f"PO-T{n}",
+        "amount": float(INVOICE["amount"]) + n, "line_items": lines,
+    }  # fmt: skip
 
 
 def modified(args: dict[str, Any]) -> dict[str, Any]:
