@@ -266,6 +266,19 @@ def tuple_row(cursor: Any) -> Any:
     return factory(cursor)
 
 
+def from_server(error: BaseException) -> bool:
+    """Whether `error` is psycopg's: the server went away (a restart, a lost network) or
+    refused a statement. Read off its module: psycopg is imported only once a PostgreSQL
+    database was opened."""
+    return type(error).__module__.startswith("psycopg")
+
+
+def first_line(error: BaseException) -> str:
+    """An error's message as one line (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def connect(target: str, **options: Any) -> PgConnection:
     """Open a PostgreSQL ledger connection; `DatabaseError` (password hidden) if it fails.
 
@@ -280,8 +293,9 @@ def connect(target: str, **options: Any) -> PgConnection:
     try:
         conn = psycopg.connect(target, autocommit=True, connect_timeout=10, **options)
     except psycopg.Error as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DatabaseError(f"cannot connect to {redact(target)}: {redact(reason)}") from err
+        raise DatabaseError(
+            f"cannot connect to {redact(target)}: {redact(first_line(err))}"
+        ) from err
     return PgConnection(conn, target)
 
 

@@ -14,13 +14,11 @@ database is opened: psycopg and LangGraph's saver come with the `postgres` extra
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from psycopg.rows import dict_row
@@ -28,12 +26,10 @@ from psycopg.rows import dict_row
 from langgraph_hitl import _pg
 from langgraph_hitl._pregel import lease_of
 from langgraph_hitl.checkpointing import (
-    CLOCK_TOLERANCE_S,
     AsyncInThreads,
+    FencedWrites,
     _attach,
     _may_write,
-    _note_writes,
-    _wait_for_clock,
     strict_serializer,
 )
 from langgraph_hitl.ledger import ReviewLedger
@@ -43,7 +39,7 @@ SETUP_LOCK = 0x686974_6D
 not safe to run from two processes at once."""
 
 
-class HitlPostgresSaver(AsyncInThreads, PostgresSaver):
+class HitlPostgresSaver(FencedWrites, AsyncInThreads, PostgresSaver):
     """A `PostgresSaver` that mirrors gate interrupts into the review ledger.
 
     Use `open_checkpointer("postgresql://...")` rather than building one by hand.
@@ -104,31 +100,6 @@ class HitlPostgresSaver(AsyncInThreads, PostgresSaver):
                 conn.rollback()
                 raise
             conn.commit()
-
-    def wait_for_clock(self, thread_id: str, *, tolerance: float = CLOCK_TOLERANCE_S) -> None:
-        """See `HitlSqliteSaver.wait_for_clock`."""
-        _wait_for_clock(self.ledger, thread_id, tolerance)
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        with self._fenced(config, checkpoint["id"]):
-            return super().put(config, checkpoint, metadata, new_versions)
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        with self._fenced(config):
-            super().put_writes(config, writes, task_id, task_path)
-        _note_writes(self, config, writes, task_id)
 
 
 @contextmanager

@@ -18,12 +18,13 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -224,17 +225,68 @@ def _attach(
         saver.serde = with_blobs(saver.serde, blobs)
 
 
-def _wait_for_clock(ledger: ReviewLedger, thread_id: str, tolerance: float) -> None:
-    with ledger.reading() as conn:
-        newest = newest_checkpoint(conn, thread_id)
-    if newest is None:
-        return
-    behind = checkpoint_time(newest) - time.time()
-    if behind > tolerance:
-        raise clock_behind_error(thread_id, newest, time.time())
-    if behind > 0:
-        # Not a wait for another process: the wall clock itself must pass a point.
-        time.sleep(behind + 0.001)
+class FencedWrites(BaseCheckpointSaver[str]):
+    """What our sync savers do around LangGraph's writes: each one fenced in its own
+    transaction (`_fenced`, per backend), each task's writes mirrored into the ledger."""
+
+    ledger: ReviewLedger
+
+    def _fenced(
+        self, config: RunnableConfig, checkpoint_id: str | None = None
+    ) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _stored_checkpoint(self, config: RunnableConfig, checkpoint: Checkpoint) -> Checkpoint:
+        """The checkpoint as LangGraph's saver is to store it (the SQLite saver keeps large
+        values apart)."""
+        return checkpoint
+
+    def _stored_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]]
+    ) -> Sequence[tuple[str, Any]]:
+        """A task's writes as LangGraph's saver is to store them."""
+        return writes
+
+    def wait_for_clock(self, thread_id: str, *, tolerance: float = CLOCK_TOLERANCE_S) -> None:
+        """Before running a thread on: make sure this host's clock is past its last checkpoint.
+
+        A clock a moment behind (another host's clock a little ahead wrote the last step)
+        is waited out; one further behind than `tolerance` seconds is refused with
+        `ClockSkewError`, before anything runs.
+        """
+        with self.ledger.reading() as conn:
+            newest = newest_checkpoint(conn, thread_id)
+        if newest is None:
+            return
+        behind = checkpoint_time(newest) - time.time()
+        if behind > tolerance:
+            raise clock_behind_error(thread_id, newest, time.time())
+        if behind > 0:
+            # Not a wait for another process: the wall clock itself must pass a point.
+            time.sleep(behind + 0.001)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        stored = self._stored_checkpoint(config, checkpoint)
+        with self._fenced(config, checkpoint["id"]):
+            return super().put(config, stored, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        stored = self._stored_writes(config, writes)
+        with self._fenced(config):
+            super().put_writes(config, stored, task_id, task_path)
+        _note_writes(self, config, writes, task_id)  # type: ignore[arg-type]
 
 
 class AsyncInThreads:
@@ -294,7 +346,7 @@ class AsyncInThreads:
         await asyncio.to_thread(self.delete_thread, thread_id)
 
 
-class HitlSqliteSaver(AsyncInThreads, SqliteSaver):
+class HitlSqliteSaver(FencedWrites, AsyncInThreads, SqliteSaver):
     """A `SqliteSaver` that mirrors gate interrupts into the review ledger.
 
     Use `open_checkpointer` rather than building one by hand.
@@ -363,39 +415,15 @@ class HitlSqliteSaver(AsyncInThreads, SqliteSaver):
                     self.conn.rollback()
                 raise
 
-    def wait_for_clock(self, thread_id: str, *, tolerance: float = CLOCK_TOLERANCE_S) -> None:
-        """Before running a thread on: make sure this host's clock is past its last checkpoint.
-
-        A clock a moment behind (another host's clock a little ahead wrote the last step)
-        is waited out; one further behind than `tolerance` seconds is refused with
-        `ClockSkewError`, before anything runs.
-        """
-        _wait_for_clock(self.ledger, thread_id, tolerance)
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    def _stored_checkpoint(self, config: RunnableConfig, checkpoint: Checkpoint) -> Checkpoint:
         # Large values go to `hitl_blobs` first, in their own transaction: they are
         # keyed by content, so a write the fence then refuses leaves nothing wrong.
-        split = self.blobs.split_checkpoint(config, checkpoint, self.serde)
-        with self._fenced(config, checkpoint["id"]):
-            return super().put(config, split, metadata, new_versions)
+        return self.blobs.split_checkpoint(config, checkpoint, self.serde)
 
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        split = self.blobs.split_writes(config, writes, self.serde)
-        with self._fenced(config):
-            super().put_writes(config, split, task_id, task_path)
-        _note_writes(self, config, writes, task_id)
+    def _stored_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]]
+    ) -> Sequence[tuple[str, Any]]:
+        return self.blobs.split_writes(config, writes, self.serde)
 
     def delete_thread(self, thread_id: str) -> None:
         super().delete_thread(thread_id)

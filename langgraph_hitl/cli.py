@@ -33,7 +33,7 @@ from rich.text import Text
 
 from langgraph_hitl._config import database_default
 from langgraph_hitl._conversation import conversation_lines
-from langgraph_hitl._pg import database, redact
+from langgraph_hitl._pg import database, first_line, from_server, redact
 from langgraph_hitl._tables import Column, fitted_table, plain_line
 from langgraph_hitl._tables import escape as escape_text
 from langgraph_hitl._time import iso
@@ -133,9 +133,8 @@ def _handled(command: F) -> F:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as error:
-            if type(error).__module__.startswith("psycopg"):
-                # PostgreSQL went away or refused a statement (a restart, a lost network).
-                _fail(f"database error: {redact(str(error).strip().splitlines()[0])}", 2)
+            if from_server(error):
+                _fail(f"database error: {redact(first_line(error))}", 2)
             if isinstance(error, BrokenPipeError) and _stdout_gone():
                 _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
             # A failure inside the user's graph, or a bug: one line, unless debugging.

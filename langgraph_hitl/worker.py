@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langgraph_hitl._pg import Listener, is_postgres
+from langgraph_hitl._pg import Listener, first_line, from_server, is_postgres
 from langgraph_hitl.errors import DatabaseError, HitlError, ThreadBusyError
 
 if TYPE_CHECKING:
@@ -120,14 +120,12 @@ class Worker:
             while not stop.is_set():
                 try:
                     done = self.run_once()
-                except (DatabaseError, OSError) as error:
-                    done = [Applied(thread_id="-", result="failed", error=str(error))]
                 except Exception as error:
-                    if not type(error).__module__.startswith("psycopg"):
+                    if not isinstance(error, DatabaseError | OSError) and not from_server(error):
                         raise
                     # The database went away mid-round (a restart): nothing was applied
                     # twice (each apply holds its lease); the next round picks it up.
-                    line = f"{type(error).__name__}: {error}".splitlines()[0]
+                    line = f"{type(error).__name__}: {first_line(error)}"
                     done = [Applied(thread_id="-", result="failed", error=line)]
                 for item in done:
                     if report is not None:

@@ -37,11 +37,10 @@ RETRY_PAUSE_S = 0.2
 def _gone(error: BaseException) -> bool:
     """The database went away (a restart), or a run it cut still holds its thread's lease
     (it could not be given back; it expires): worth trying again, not a failure."""
+    from langgraph_hitl._pg import from_server
     from langgraph_hitl.errors import DatabaseError, ThreadBusyError
 
-    return isinstance(error, DatabaseError | ThreadBusyError) or type(error).__module__.startswith(
-        "psycopg"
-    )
+    return isinstance(error, DatabaseError | ThreadBusyError) or from_server(error)
 
 
 def invoice(n: int) -> dict[str, Any]:
