@@ -188,3 +188,19 @@ def test_the_invoice_graph_holds_a_duplicate_on_postgresql(postgres_dsn: str) ->
         ("pg-d1", "pending"),
         ("pg-d2", "pending"),
     ]
+
+
+def test_doctor_records_a_pause_the_ledger_missed_and_prune_runs(postgres_dsn: str) -> None:
+    request_id = pause(postgres_dsn, "large", "pg-doctor")
+    # As if the server went away between LangGraph's write and the ledger's mirror of it.
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM hitl_requests WHERE thread_id = 'pg-doctor'")
+    assert json.loads(cli(postgres_dsn, "list", "--json").stdout)["requests"] == []
+    repaired = json.loads(cli(postgres_dsn, "doctor", "--json").stdout)
+    assert [f["kind"] for f in repaired["findings"]] == ["missing_request"]
+    listed = json.loads(cli(postgres_dsn, "list", "--json").stdout)["requests"]
+    assert [item["request_id"] for item in listed] == [request_id]
+
+    kept = json.loads(cli(postgres_dsn, "prune", "--older-than", "1h", "--json").stdout)
+    assert kept["pruned"] == [] and kept["kept"] == {"waiting on a human": 1}
+    assert kept["file_bytes_before"] > 0
