@@ -62,7 +62,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TypedDict
 
@@ -228,6 +228,14 @@ def policy_for(path: str | os.PathLike[str]) -> ReviewPolicy:
     return POLICY.with_predictor(OverrideModel.load(model))
 
 
+@contextmanager
+def transaction(path: str) -> Iterator[Any]:
+    """A short connection to the graph's database: one transaction, committed, then closed."""
+    with closing(connect(path)) as conn:
+        yield conn
+        conn.commit()
+
+
 class Payments:
     """The `payments` table in the graph's database (the SQLite file or the PostgreSQL
     database its checkpoints are in): one row per invoice, ever."""
@@ -241,12 +249,8 @@ class Payments:
                 " approved_by TEXT, paid_at DOUBLE PRECISION NOT NULL)"
             )
 
-    @contextmanager
-    def _conn(self) -> Iterator[Any]:
-        """A short connection: one transaction, committed, then closed."""
-        with closing(connect(self.path)) as conn:
-            yield conn
-            conn.commit()
+    def _conn(self) -> AbstractContextManager[Any]:
+        return transaction(self.path)
 
     def paid_by(self, invoice_id: str) -> str | None:
         """The thread that paid this invoice, if any."""
@@ -309,12 +313,8 @@ class Register:
                 " ON invoice_register (vendor, status)"
             )
 
-    @contextmanager
-    def _conn(self) -> Iterator[Any]:
-        """A short connection: one transaction, committed, then closed."""
-        with closing(connect(self.path)) as conn:
-            yield conn
-            conn.commit()
+    def _conn(self) -> AbstractContextManager[Any]:
+        return transaction(self.path)
 
     def check_in(
         self,

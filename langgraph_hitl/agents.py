@@ -38,10 +38,10 @@ from langgraph.types import Command
 
 from langgraph_hitl._conversation import recent_turns, text_of, tool_results
 from langgraph_hitl._pregel import checkpointer_of, task_id_of
-from langgraph_hitl.errors import ConfigurationError, InvalidEditError
-from langgraph_hitl.gates import _normalise_allowed, ask_human, request_payload
+from langgraph_hitl.errors import ConfigurationError
+from langgraph_hitl.gates import _normalise_allowed, ask_human, check_answer, request_payload
 from langgraph_hitl.ledger import ReviewLedger
-from langgraph_hitl.models import Action, ApprovalRequest, Decision, validate_decision
+from langgraph_hitl.models import Action, ApprovalRequest, Decision
 from langgraph_hitl.policy import ReviewPolicy, Routing, record_route
 from langgraph_hitl.predict import AMOUNT_WORDS
 from langgraph_hitl.routers import as_number
@@ -275,7 +275,7 @@ class ApprovalMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         req = req.model_copy(update={"reasons": list(routing.reasons) or list(req.reasons)})
         gate = (config.get("metadata") or {}).get("langgraph_node")
         payload = request_payload(req, gate=gate, policy=self.policy)
-        decision, approved = ask_human(payload, req, _check, config)
+        decision, approved = ask_human(payload, req, check_answer, config)
         if decision.type == "approve":
             return request, None
         if decision.type == "modify":
@@ -331,18 +331,6 @@ def _asked_in_task(ledger: ReviewLedger, thread_id: str, config: Any) -> bool:
     """Whether this task already paused for a human (so it must take the answer)."""
     task_id = task_id_of(config)
     return task_id is not None and bool(ledger.task_requests(thread_id, task_id))
-
-
-def _check(req: ApprovalRequest, answer: Decision) -> tuple[Decision, Action | None]:
-    decision = validate_decision(req, answer)
-    if decision.seen_digest != req.action.digest():
-        raise InvalidEditError("the decision was made for other args than the request shows")
-    if decision.type == "approve":
-        return decision, req.action
-    if decision.type == "modify":
-        assert decision.args is not None
-        return decision, Action(name=req.action.name, args=decision.args)
-    return decision, None
 
 
 def _answer_message(call: Any, decision: Decision) -> ToolMessage:

@@ -243,21 +243,30 @@ class ApprovalGate:
         return Command(update=update, goto=self.routes[decision.type])
 
     def _check(self, req: ApprovalRequest, answer: Decision) -> tuple[Decision, Action | None]:
-        decision = validate_decision(req, answer)
-        if decision.seen_digest != req.action.digest():
-            raise InvalidEditError("the decision was made for other args than the request shows")
-        if decision.type == "approve":
-            return decision, req.action
-        if decision.type == "modify":
-            assert decision.args is not None
-            args = decision.args
-            if self.args_model is not None:
-                try:
-                    args = self.args_model.model_validate(args).model_dump(mode="json")
-                except ValidationError as err:
-                    raise InvalidEditError(f"edited args: {err.errors()[0]['msg']}") from err
-            return decision, Action(name=req.action.name, args=args)
-        return decision, None
+        return check_answer(req, answer, self.args_model)
+
+
+def check_answer(
+    req: ApprovalRequest, answer: Decision, args_model: type[BaseModel] | None = None
+) -> tuple[Decision, Action | None]:
+    """The decision as the request allows it, and the action it approves (None when it
+    approves none); `InvalidEditError` for an answer made for other args, or an edit that
+    fails `args_model`."""
+    decision = validate_decision(req, answer)
+    if decision.seen_digest != req.action.digest():
+        raise InvalidEditError("the decision was made for other args than the request shows")
+    if decision.type == "approve":
+        return decision, req.action
+    if decision.type == "modify":
+        assert decision.args is not None
+        args = decision.args
+        if args_model is not None:
+            try:
+                args = args_model.model_validate(args).model_dump(mode="json")
+            except ValidationError as err:
+                raise InvalidEditError(f"edited args: {err.errors()[0]['msg']}") from err
+        return decision, Action(name=req.action.name, args=args)
+    return decision, None
 
 
 def request_payload(
