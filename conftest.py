@@ -92,7 +92,7 @@ def _names(stack: ExitStack, used: set[str]) -> dict[str, Any]:
     if "builder" in used:
         values["builder"] = _builder()
     if "model" in used:
-        from langgraph_hitl.predict import train
+        from langgraph_hitl.capture.predict import train
 
         with ReviewLedger.open(DB) as ledger:
             values["model"] = train(ledger, seed=7)[0]

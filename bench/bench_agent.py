@@ -51,7 +51,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from langgraph_hitl.checkpointing import open_checkpointer
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
 from langgraph_hitl.ledger import connect
 from langgraph_hitl.models import Decision
 

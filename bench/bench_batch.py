@@ -37,9 +37,9 @@ from typing import Any
 from _common import BENCH_DIR, REPO, median, pick, scratch_dir, table
 from _graphs import GATE_REF, build_gate_graph, item
 
-from langgraph_hitl._loader import canonical_ref
 from langgraph_hitl.checkpointing import open_checkpointer
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding._loader import canonical_ref
+from langgraph_hitl.deciding.desk import ReviewDesk
 from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.models import Decision
 

@@ -51,8 +51,8 @@ from _graphs import GATE_REF, build_gate_graph, item
 from _scan_public import scan
 from langgraph.types import Command
 
-from langgraph_hitl._loader import canonical_ref
 from langgraph_hitl.checkpointing import open_checkpointer
+from langgraph_hitl.deciding._loader import canonical_ref
 from langgraph_hitl.ledger import ReviewLedger
 
 SIZES: list[int] = pick([1_000, 10_000], [1_000, 10_000, 100_000])

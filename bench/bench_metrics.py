@@ -38,8 +38,8 @@ from typing import Any
 
 from _common import REPO, Timer, median, pick, scratch_dir, settle, table
 
+from langgraph_hitl.insight.metrics import compute, warning_signs
 from langgraph_hitl.ledger import ReviewLedger
-from langgraph_hitl.metrics import compute, warning_signs
 
 SIZES: list[int] = pick([10_000, 100_000], [10_000, 100_000, 300_000])
 RUNS = 5

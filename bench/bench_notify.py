@@ -4,7 +4,7 @@ N large invoices are run through the invoice graph in this process, one after th
 (each escalates: the amount is over the limit). Meanwhile a separate
 `langgraph-hitl notify --loop --interval S --webhook URL` process delivers the outbox to
 a local HTTP server in this process, which verifies each signature. Once every
-`created` notification is delivered, `langgraph_hitl.metrics.compute` reads time to
+`created` notification is delivered, `langgraph_hitl.insight.metrics.compute` reads time to
 escalate (routing row to delivery) from the ledger, as `langgraph-hitl metrics` does.
 
 Run once per polling interval: the interval bounds the wait, the rest is the work.
@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 from _common import REPO, pick, scratch_dir, table
 
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
+from langgraph_hitl.insight.metrics import compute
 from langgraph_hitl.ledger import ReviewLedger
-from langgraph_hitl.metrics import compute
 from langgraph_hitl.notify import verify_signature
 
 N: int = pick(200, 1000)

@@ -84,7 +84,7 @@ def invoice_of(size: int) -> dict[str, Any]:
 
 def child(step: str, db: str, arg: str) -> None:
     """Run one step in this (fresh) process; print its wall time and peak memory as JSON."""
-    from langgraph_hitl.desk import ReviewDesk
+    from langgraph_hitl.deciding.desk import ReviewDesk
 
     desk = ReviewDesk(db, base=REPO)
     start = time.perf_counter()

@@ -32,7 +32,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
 
 from langgraph_hitl import ConfidenceRouter, ReviewPolicy, RiskRules, Tier
-from langgraph_hitl.agents import ApprovalMiddleware
+from langgraph_hitl.capture.agents import ApprovalMiddleware
 
 ORDERS: dict[str, dict[str, Any]] = {
     "42": {"order_id": "42", "customer": "Ada Lovelace", "total": 180.0, "item": "kettle"},

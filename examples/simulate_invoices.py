@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl import Decision, HitlError, ReviewDesk
-from langgraph_hitl.batch import Condition, decide_batch, groups, select
+from langgraph_hitl.capture.predict import model_beside
+from langgraph_hitl.deciding.batch import Condition, decide_batch, groups, select
 from langgraph_hitl.ledger import RequestRecord, simulated_clock
 from langgraph_hitl.notify import Notification, deliver
-from langgraph_hitl.predict import model_beside
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "evals" / "invoices"))
@@ -337,7 +337,7 @@ class Simulation:
 
     def on_train(self) -> None:
         try:
-            from langgraph_hitl.predict import train
+            from langgraph_hitl.capture.predict import train
         except ImportError:
             return
         try:

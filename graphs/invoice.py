@@ -81,9 +81,9 @@ from langgraph_hitl import (
     record_route,
     require_approval,
 )
+from langgraph_hitl.capture.routers import as_confidence
 from langgraph_hitl.checkpointing import HitlSaver
 from langgraph_hitl.ledger import connect
-from langgraph_hitl.routers import as_confidence
 
 try:
     from .invoice_checks import (
@@ -220,7 +220,7 @@ POLICY = ReviewPolicy(
 
 def policy_for(path: str | os.PathLike[str]) -> ReviewPolicy:
     """`POLICY`, with the trained override model if one is saved beside the database."""
-    from langgraph_hitl.predict import OverrideModel, model_beside
+    from langgraph_hitl.capture.predict import OverrideModel, model_beside
 
     model = os.environ.get("LANGGRAPH_HITL_MODEL") or model_beside(path)
     if not os.path.exists(model):

@@ -13,9 +13,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from langgraph_hitl.agents import ApprovalMiddleware
+    from langgraph_hitl.capture.agents import ApprovalMiddleware
+    from langgraph_hitl.capture.gates import ApprovalGate, require_approval
+    from langgraph_hitl.capture.policy import ReviewPolicy, Routing, Tier, record_route
+    from langgraph_hitl.capture.routers import ConfidenceRouter, RiskRules
     from langgraph_hitl.checkpointing import open_async_checkpointer, open_checkpointer
-    from langgraph_hitl.desk import ReviewDesk, ThreadStatus
+    from langgraph_hitl.deciding.desk import ReviewDesk, ThreadStatus
     from langgraph_hitl.errors import (
         AlreadyDecidedError,
         BadInputError,
@@ -25,37 +28,34 @@ if TYPE_CHECKING:
         NotAuthorizedError,
         NotPendingError,
     )
-    from langgraph_hitl.gates import ApprovalGate, require_approval
     from langgraph_hitl.ledger import ReviewLedger
     from langgraph_hitl.models import Action, ApprovalRequest, Decision
-    from langgraph_hitl.policy import ReviewPolicy, Routing, Tier, record_route
-    from langgraph_hitl.routers import ConfidenceRouter, RiskRules
 
 _WHERE = {
     "Action": "models",
     "AlreadyDecidedError": "errors",
-    "ApprovalGate": "gates",
-    "ApprovalMiddleware": "agents",
+    "ApprovalGate": "capture.gates",
+    "ApprovalMiddleware": "capture.agents",
     "ApprovalRequest": "models",
     "BadInputError": "errors",
-    "ConfidenceRouter": "routers",
+    "ConfidenceRouter": "capture.routers",
     "ConfigurationError": "errors",
     "ConflictError": "errors",
     "Decision": "models",
     "HitlError": "errors",
     "NotAuthorizedError": "errors",
     "NotPendingError": "errors",
-    "ReviewDesk": "desk",
-    "ReviewPolicy": "policy",
-    "Routing": "policy",
-    "Tier": "policy",
-    "record_route": "policy",
+    "ReviewDesk": "deciding.desk",
+    "ReviewPolicy": "capture.policy",
+    "Routing": "capture.policy",
+    "Tier": "capture.policy",
+    "record_route": "capture.policy",
     "ReviewLedger": "ledger",
-    "RiskRules": "routers",
-    "ThreadStatus": "desk",
+    "RiskRules": "capture.routers",
+    "ThreadStatus": "deciding.desk",
     "open_async_checkpointer": "checkpointing",
     "open_checkpointer": "checkpointing",
-    "require_approval": "gates",
+    "require_approval": "capture.gates",
 }
 
 __all__ = [

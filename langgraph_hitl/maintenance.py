@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_hitl._pg import is_postgres
 from langgraph_hitl.errors import HitlError
 from langgraph_hitl.ledger import connect, owner_is_dead, table_names
+from langgraph_hitl.ledger.store.postgres import is_postgres
 
 
 def _has_table(conn: Any, name: str) -> bool:
@@ -112,8 +112,8 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
 def _check_thread(
     desk: Any, graph: Any, thread_id: str, report: DoctorReport, *, repair: bool
 ) -> None:
-    from langgraph_hitl._stock_hitl import is_stock_pause, pause_of, record_pause
-    from langgraph_hitl.desk import task_of_interrupt
+    from langgraph_hitl.capture._stock_hitl import is_stock_pause, pause_of, record_pause
+    from langgraph_hitl.deciding.desk import task_of_interrupt
     from langgraph_hitl.models import REQUEST_KIND
 
     ledger = graph.checkpointer.ledger

@@ -21,7 +21,7 @@ An answer sent through the server (`Command(resume=...)` in a run) is a direct a
 to a gate or an `ApprovalMiddleware` pause it meets the ledger's rules and is refused in
 place when they refuse it (the run fails with the refusal and nothing is saved); to
 LangChain's own middleware it is recorded when its task's writes land (see
-`langgraph_hitl._stock_hitl`). When the server authenticates its users, an answer in
+`langgraph_hitl.capture._stock_hitl`). When the server authenticates its users, an answer in
 a run is its signed-in user's (`langgraph_auth_user_id`): held to that user's role, and
 refused when it names somebody else as its `reviewer`.
 
@@ -39,8 +39,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from langgraph_hitl._config import database_default
-from langgraph_hitl._pg import is_postgres
 from langgraph_hitl.checkpointing import HitlSaver, open_async_checkpointer, open_checkpointer
+from langgraph_hitl.ledger.store.postgres import is_postgres
 
 
 @asynccontextmanager

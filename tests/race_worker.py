@@ -54,9 +54,9 @@ def modified_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[str, Any]:
-    from langgraph_hitl._loader import load_target
     from langgraph_hitl.checkpointing import open_checkpointer  # noqa: F401  (warm import)
-    from langgraph_hitl.desk import ReviewDesk
+    from langgraph_hitl.deciding._loader import load_target
+    from langgraph_hitl.deciding.desk import ReviewDesk
     from langgraph_hitl.errors import (
         AlreadyDecidedError,
         ConflictError,
@@ -133,7 +133,7 @@ def decide(ready_fd: int, start_fd: int, db: str, seed: int, name: str) -> dict[
 
 
 def hold(ready_fd: int, start_fd: int, db: str, request_id: str, name: str) -> dict[str, Any]:
-    from langgraph_hitl.desk import ReviewDesk
+    from langgraph_hitl.deciding.desk import ReviewDesk
     from langgraph_hitl.ledger import ReviewLedger
     from langgraph_hitl.models import Decision
 

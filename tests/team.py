@@ -37,8 +37,8 @@ RETRY_PAUSE_S = 0.2
 def _gone(error: BaseException) -> bool:
     """The database went away (a restart), or a run it cut still holds its thread's lease
     (it could not be given back; it expires): worth trying again, not a failure."""
-    from langgraph_hitl._pg import from_server
     from langgraph_hitl.errors import DatabaseError, ThreadBusyError
+    from langgraph_hitl.ledger.store.postgres import from_server
 
     return isinstance(error, DatabaseError | ThreadBusyError) or from_server(error)
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from langgraph_hitl import ReviewDesk
-from langgraph_hitl.batch import decide_batch, groups
+from langgraph_hitl.deciding.batch import decide_batch, groups
 from langgraph_hitl.errors import DecisionNotAllowedError
 from langgraph_hitl.maintenance import doctor, prune
 from langgraph_hitl.models import Decision

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from langgraph_hitl import ReviewDesk, ReviewLedger
-from langgraph_hitl.audit import export, verify
 from langgraph_hitl.errors import AlreadyDecidedError
+from langgraph_hitl.ledger.audit import export, verify
 from langgraph_hitl.models import Decision
 
 REPO = Path(__file__).resolve().parent.parent

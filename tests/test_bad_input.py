@@ -46,7 +46,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from langgraph_hitl.cli import app, main
-from langgraph_hitl.desk import ReviewDesk, default_reviewer
+from langgraph_hitl.deciding.desk import ReviewDesk, default_reviewer
 from langgraph_hitl.errors import ConflictError, HitlError
 from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.models import ApprovalRequest, Decision, validate_decision

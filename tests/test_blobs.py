@@ -1,4 +1,4 @@
-"""Large checkpoint values stored once per thread (`langgraph_hitl._blobs`), LangGraph intact.
+"""Large checkpoint values stored once per thread (`checkpointing._blobs`), LangGraph intact.
 
 The oracle is LangGraph itself: the same graph, driven through the same story (pause,
 `update_state`, resume, time travel, a subgraph, a `DeltaChannel`), must read back the
@@ -30,10 +30,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Interrupt, interrupt
 
 from langgraph_hitl import ReviewDesk, _blobs, open_async_checkpointer, open_checkpointer
-from langgraph_hitl._blobs import BLOB_MIN_BYTES, BlobSerializer, MissingBlobError
-from langgraph_hitl.audit import verify
 from langgraph_hitl.checkpointing import strict_serializer
+from langgraph_hitl.checkpointing._blobs import BLOB_MIN_BYTES, BlobSerializer, MissingBlobError
 from langgraph_hitl.ledger import ReviewLedger
+from langgraph_hitl.ledger.audit import verify
 
 REPO = Path(__file__).resolve().parent.parent
 RELEASED = Path(__file__).resolve().parent / "data" / "released-0.1.0.sqlite.gz"

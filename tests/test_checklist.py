@@ -18,11 +18,16 @@ from langgraph.graph import END, START, StateGraph
 from processes import track
 
 from langgraph_hitl import ApprovalGate, ConfidenceRouter, RiskRules, require_approval
-from langgraph_hitl.checklist import IRREVERSIBLE_NODES, CheckReport, check_deployment, irreversible
+from langgraph_hitl.capture.policy import ReviewPolicy, Tier
 from langgraph_hitl.errors import GraphNotFoundError
+from langgraph_hitl.insight.checklist import (
+    IRREVERSIBLE_NODES,
+    CheckReport,
+    check_deployment,
+    irreversible,
+)
 from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.notify import NotifyConfig
-from langgraph_hitl.policy import ReviewPolicy, Tier
 
 REPO = Path(__file__).resolve().parent.parent
 UNGATED = "tests/graphs/check_ungated.py:graph"

@@ -29,7 +29,7 @@ from processes import cli_env
 from rich.cells import cell_len
 
 from langgraph_hitl.cli import app
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
 
 REPO = Path(__file__).resolve().parent.parent
 LONG_THREAD = "invoice-from-the-eu-subsidiary-2026-11-26-batch-0007"

@@ -148,7 +148,7 @@ import asyncio, sys
 from pathlib import Path
 from langgraph.types import Command
 from langgraph_hitl import open_async_checkpointer
-from langgraph_hitl._loader import load_target, with_checkpointer
+from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 from langgraph_hitl.errors import ClockSkewError
 
 async def main() -> None:

@@ -11,7 +11,7 @@ from langgraph.types import Command
 from processes import query
 
 from langgraph_hitl import ReviewDesk, open_checkpointer
-from langgraph_hitl._loader import load_target, with_checkpointer
+from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     ConflictError,

@@ -25,8 +25,8 @@ from langgraph_hitl import (
     open_checkpointer,
     require_approval,
 )
-from langgraph_hitl._answers import AnswerRefused
-from langgraph_hitl._loader import load_target, with_checkpointer
+from langgraph_hitl.capture._answers import AnswerRefused
+from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 from langgraph_hitl.errors import QuorumPendingError, ThreadBusyError, UnapprovedActionError
 from langgraph_hitl.models import Action, Decision
 

@@ -56,7 +56,7 @@ from typing import Any
 import pytest
 from processes import Fifos, cli_env, finish, query, track
 
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
 from langgraph_hitl.models import Decision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,8 +266,8 @@ def plan(index: int, db: Path, rid: str, spec: tuple[Path, str, str, float]) -> 
 
 def graph_state(db: Path, thread_id: str) -> Any:
     """The thread's state through LangGraph, the graph compiled on `open_checkpointer`."""
-    from langgraph_hitl._loader import load_target, with_checkpointer
     from langgraph_hitl.checkpointing import open_checkpointer
+    from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 
     with open_checkpointer(db) as saver:
         graph = with_checkpointer(load_target(GRAPH, REPO), saver)

@@ -18,9 +18,14 @@ from typing import Any
 import pytest
 from processes import one_line_error, run_cli
 
+from langgraph_hitl.capture.gates import PAYLOAD_VERSION
+from langgraph_hitl.deciding.feedback import (
+    calibrate,
+    export_overrides,
+    overrides,
+    training_examples,
+)
 from langgraph_hitl.errors import BadInputError
-from langgraph_hitl.feedback import calibrate, export_overrides, overrides, training_examples
-from langgraph_hitl.gates import PAYLOAD_VERSION
 from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
 from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision
 

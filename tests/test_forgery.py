@@ -11,7 +11,7 @@ import pytest
 from langgraph.types import Command
 
 from langgraph_hitl import Action, ReviewDesk, open_checkpointer, require_approval
-from langgraph_hitl._loader import load_target, with_checkpointer
+from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 from langgraph_hitl.errors import NotPendingError, UnapprovedActionError
 from langgraph_hitl.models import Decision
 

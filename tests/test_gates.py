@@ -140,7 +140,7 @@ def test_interrupt_payload_is_plain_json(checkpointer: Any) -> None:
     from langchain.agents.middleware.human_in_the_loop import HITLRequest
     from pydantic import TypeAdapter
 
-    from langgraph_hitl._args import with_args
+    from langgraph_hitl.ledger._args import with_args
 
     graph, _, interrupt = start(checkpointer)
     payload = interrupt.value

@@ -20,7 +20,7 @@ import pytest
 from processes import one_line_error, run_cli
 
 from langgraph_hitl import ConfigurationError, Decision, ReviewDesk, ReviewLedger, open_checkpointer
-from langgraph_hitl._inspect import check_gates
+from langgraph_hitl.capture._inspect import check_gates
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "graphs"))

@@ -17,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_hitl import ApprovalGate, ConfigurationError
-from langgraph_hitl._inspect import channel_exists, check_gates, gates, needs_async
+from langgraph_hitl.capture._inspect import channel_exists, check_gates, gates, needs_async
 
 
 class State(TypedDict, total=False):

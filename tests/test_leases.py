@@ -26,9 +26,9 @@ import pytest
 from processes import Fifos, finish, one_line_error, query, run_cli, start_cli
 
 from langgraph_hitl import NotAuthorizedError, ReviewDesk
-from langgraph_hitl._lease import LeaseKeeper
 from langgraph_hitl.errors import NotPendingError, ThreadBusyError
 from langgraph_hitl.ledger import ReviewLedger, lease_owner
+from langgraph_hitl.ledger.leases import LeaseKeeper
 from langgraph_hitl.models import Decision
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from langgraph_hitl._schema import MIGRATIONS
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
     BadInputError,
@@ -33,6 +32,7 @@ from langgraph_hitl.ledger import (
     request_id_for,
     table_names,
 )
+from langgraph_hitl.ledger.store.schema import MIGRATIONS
 from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision, canonical_json
 
 INJECTION = "INV-7'; DROP TABLE hitl_requests; --"
@@ -100,7 +100,7 @@ def event_kinds(ledger: ReviewLedger, request_id: str) -> list[str]:
 
 def test_setup_is_idempotent_and_versioned(db_file: Path) -> None:
     """Setting up again, on any connection, keeps one schema version and the data."""
-    from langgraph_hitl._schema import MIGRATIONS
+    from langgraph_hitl.ledger.store.schema import MIGRATIONS
 
     with ReviewLedger.open(db_file) as ledger:
         rid = new_request(ledger)

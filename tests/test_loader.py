@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_hitl._loader import (
+from langgraph_hitl.deciding._loader import (
     PACKAGED_GRAPHS,
     canonical_ref,
     load_target,
@@ -21,7 +21,7 @@ from langgraph_hitl.errors import GraphNotFoundError
 
 REPO = Path(__file__).resolve().parent.parent
 NAME_OF = (
-    "import sys; from pathlib import Path; from langgraph_hitl._loader import module_of;"
+    "import sys; from pathlib import Path; from langgraph_hitl.deciding._loader import module_of;"
     " print(module_of(sys.argv[1], root=sys.argv[2]).__name__)"
 )
 
@@ -120,7 +120,7 @@ def test_a_named_graph_imports_from_its_langgraph_json_dependencies(project: Pat
         json.dumps({"dependencies": ["./src"], "graphs": {"refunds": "./agents/refunds.py:graph"}})
     )
     load = (
-        "import sys; from langgraph_hitl._loader import load_target;"
+        "import sys; from langgraph_hitl.deciding._loader import load_target;"
         " print(load_target('refunds', root=sys.argv[1]))"
     )
     done = subprocess.run(

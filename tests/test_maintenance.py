@@ -13,8 +13,8 @@ import pytest
 
 from langgraph_hitl import ReviewDesk
 from langgraph_hitl._time import parse_duration
-from langgraph_hitl.audit import verify
 from langgraph_hitl.errors import BadInputError
+from langgraph_hitl.ledger.audit import verify
 from langgraph_hitl.maintenance import doctor, prune
 from langgraph_hitl.models import Decision
 

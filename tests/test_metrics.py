@@ -22,10 +22,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from langgraph_hitl._report import to_html
 from langgraph_hitl.errors import BadInputError, ConfigurationError
-from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
-from langgraph_hitl.metrics import (
+from langgraph_hitl.insight._report import to_html
+from langgraph_hitl.insight.metrics import (
     NEEDED_EVENT,
     MetricsConfig,
     MetricsReport,
@@ -36,6 +35,7 @@ from langgraph_hitl.metrics import (
     to_prometheus,
     warning_signs,
 )
+from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
 from langgraph_hitl.models import Action, ApprovalRequest, Decision
 
 T0 = 1_700_000_000.0

@@ -380,8 +380,9 @@ def test_review_at_scale_and_metrics_do_not_import_langgraph() -> None:
     """Policy, batch review, metrics, notifications and learning read the ledger only."""
     code = (
         "import sys\n"
-        "import langgraph_hitl.policy, langgraph_hitl.batch, langgraph_hitl.metrics\n"
-        "import langgraph_hitl.notify, langgraph_hitl.feedback, langgraph_hitl.predict\n"
+        "import langgraph_hitl.capture.policy, langgraph_hitl.capture.predict\n"
+        "import langgraph_hitl.deciding.batch, langgraph_hitl.deciding.feedback\n"
+        "import langgraph_hitl.insight.metrics, langgraph_hitl.notify\n"
         "print(sorted(m for m in sys.modules if m == 'langgraph' or m.startswith('langgraph.')))\n"
     )
     proc = subprocess.run(

@@ -331,7 +331,7 @@ def test_two_deliverers_at_once_send_each_row_once(
 def test_recording_a_request_never_touches_the_network(
     db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from langgraph_hitl.desk import ReviewDesk
+    from langgraph_hitl.deciding.desk import ReviewDesk
 
     blackhole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     with blackhole:
@@ -460,7 +460,7 @@ def test_an_expired_claim_is_taken_over(ledger: ReviewLedger, db: Path, receiver
 
 
 def test_overdue_is_notified_once_per_step(ledger: ReviewLedger, db: Path) -> None:
-    from langgraph_hitl.audit import verify
+    from langgraph_hitl.ledger.audit import verify
 
     rid = make_request(
         ledger, reviewer_role="clerk", review_roles=["clerk", "manager"], deadline_in=60

@@ -17,7 +17,7 @@ from langgraph_hitl import (
     RiskRules,
     Tier,
 )
-from langgraph_hitl.policy import sample_draw
+from langgraph_hitl.capture.policy import sample_draw
 
 ROLES = ["junior", "senior", "manager"]
 
@@ -217,8 +217,8 @@ def test_request_role_chain_is_consistent() -> None:
 
 def test_one_hitl_toml_holds_policy_notify_metrics_and_serializer(repo_root: Path) -> None:
     """examples/hitl.toml: each part reads its own table from the one file."""
-    from langgraph_hitl._serde import allowed_by_config
-    from langgraph_hitl.metrics import MetricsConfig
+    from langgraph_hitl.checkpointing._serde import allowed_by_config
+    from langgraph_hitl.insight.metrics import MetricsConfig
     from langgraph_hitl.notify import NotifyConfig
 
     path = repo_root / "examples" / "hitl.toml"

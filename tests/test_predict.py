@@ -22,12 +22,9 @@ from typing import Any
 import pytest
 from processes import one_line_error, run_cli
 
-from langgraph_hitl.errors import BadInputError, ConfigurationError
-from langgraph_hitl.gates import PAYLOAD_VERSION
-from langgraph_hitl.ledger import ReviewLedger
-from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision
-from langgraph_hitl.policy import ReviewPolicy, Tier
-from langgraph_hitl.predict import (
+from langgraph_hitl.capture.gates import PAYLOAD_VERSION
+from langgraph_hitl.capture.policy import ReviewPolicy, Tier
+from langgraph_hitl.capture.predict import (
     MODEL_FORMAT,
     OverrideModel,
     TrainReport,
@@ -35,6 +32,9 @@ from langgraph_hitl.predict import (
     request_features,
     train,
 )
+from langgraph_hitl.errors import BadInputError, ConfigurationError
+from langgraph_hitl.ledger import ReviewLedger
+from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision
 
 REPO = Path(__file__).resolve().parent.parent
 KNOWN_VENDORS = ("Acme GmbH", "Initech LLC", "Globex", "Umbrella Corp")
@@ -368,7 +368,7 @@ def test_probability_needs_no_scikit_learn(
         "sys.meta_path.insert(0, Block())\n"
         "from datetime import datetime\n"
         "from langgraph_hitl.models import ApprovalRequest\n"
-        "from langgraph_hitl.predict import OverrideModel\n"
+        "from langgraph_hitl.capture.predict import OverrideModel\n"
         f"model = OverrideModel.load({str(path)!r})\n"
         f"req = ApprovalRequest.model_validate_json({request.model_dump_json()!r})\n"
         f"print(repr(model.probability(req, at=datetime.fromisoformat({AT.isoformat()!r}))))\n"

@@ -29,8 +29,8 @@ from langgraph_hitl import (
     ReviewPolicy,
     Tier,
 )
+from langgraph_hitl.capture.gates import PAYLOAD_VERSION
 from langgraph_hitl.errors import ConflictError, DecisionNotAllowedError
-from langgraph_hitl.gates import PAYLOAD_VERSION
 from langgraph_hitl.ledger import SWEEP_ACTOR
 from langgraph_hitl.models import REQUEST_KIND
 
@@ -469,7 +469,7 @@ def test_sweep_twice_at_once_takes_each_step_once(
 
 
 def test_approve_marked_needed_counts_toward_escalation_precision(desk: ReviewDesk) -> None:
-    from langgraph_hitl.metrics import compute
+    from langgraph_hitl.insight.metrics import compute
 
     first = run_item(desk, "it-1", "high")
     second = run_item(desk, "it-2", "high")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from langgraph_hitl.capture.routers import ConfidenceRouter, RiskRules, lookup
 from langgraph_hitl.errors import ConfigurationError
-from langgraph_hitl.routers import ConfidenceRouter, RiskRules, lookup
 
 RANK = {"escalate": 0, "review": 1, "autonomous": 2}
 

@@ -1,7 +1,7 @@
 """Which of your types a checkpoint revives: derived from the graph, plus what you list.
 
 Pins LangGraph's private allowlist derivation (`langgraph._internal._serde`), which
-`langgraph_hitl._serde` wraps in one place, and checks the round trip through a real
+`langgraph_hitl.checkpointing._serde` wraps in one place, and checks the round trip through a real
 SQLite file: a type the state declares comes back as itself, one nobody declared or
 listed comes back as plain data.
 """
@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
 from langgraph_hitl import ConfigurationError, open_checkpointer
-from langgraph_hitl._serde import (
+from langgraph_hitl.checkpointing._serde import (
     allowed_by_config,
     graph_allowlist,
     parse_type_names,
@@ -154,7 +154,7 @@ def test_type_names_from_the_environment_and_hitl_toml(tmp_path: Path) -> None:
 
 
 def test_a_hitl_toml_with_only_a_serializer_table_is_no_metrics_config(tmp_path: Path) -> None:
-    from langgraph_hitl.metrics import MetricsConfig
+    from langgraph_hitl.insight.metrics import MetricsConfig
 
     file = tmp_path / "hitl.toml"
     file.write_text('[serializer]\nallowed_types = ["flows.pay.Memo"]\n')

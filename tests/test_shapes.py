@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from processes import cli_env, track
 
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
 from langgraph_hitl.models import Decision
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from langgraph_hitl import ReviewDesk, open_checkpointer
-from langgraph_hitl._args import args_sha256, trail_form
-from langgraph_hitl.audit import verify
 from langgraph_hitl.ledger import ReviewLedger
+from langgraph_hitl.ledger._args import args_sha256, trail_form
+from langgraph_hitl.ledger.audit import verify
 from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, canonical_json
 
 REPO = Path(__file__).resolve().parent.parent

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 from processes import track
 
-from langgraph_hitl.desk import ReviewDesk
+from langgraph_hitl.deciding.desk import ReviewDesk
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "race_worker.py"
@@ -183,8 +183,8 @@ def run_list(argv: list[str], db: Path) -> dict[str, Any]:
 
 def final_threads(db: Path, thread_ids: Sequence[str]) -> dict[str, Any]:
     """Each thread's checkpointed state, read through LangGraph with our checkpointer."""
-    from langgraph_hitl._loader import load_target, with_checkpointer
     from langgraph_hitl.checkpointing import open_checkpointer
+    from langgraph_hitl.deciding._loader import load_target, with_checkpointer
 
     out: dict[str, Any] = {}
     with open_checkpointer(db, graph="invoice") as saver:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_hitl import Decision, ReviewDesk
-from langgraph_hitl.feedback import calibrate
+from langgraph_hitl.deciding.feedback import calibrate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

@@ -16,8 +16,8 @@ from typing import Any, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_hitl import ApprovalRequest
-from langgraph_hitl._pg import is_postgres, translate_ddl
 from langgraph_hitl.ledger import connect
+from langgraph_hitl.ledger.store.postgres import is_postgres, translate_ddl
 
 
 class PayArgs(BaseModel):

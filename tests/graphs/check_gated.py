@@ -17,8 +17,8 @@ from _pay_common import PayArgs, State, pay_request
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_hitl import ApprovalGate, ConfidenceRouter, RiskRules
-from langgraph_hitl.checklist import irreversible
-from langgraph_hitl.policy import ReviewPolicy, Tier
+from langgraph_hitl.capture.policy import ReviewPolicy, Tier
+from langgraph_hitl.insight.checklist import irreversible
 
 HOUR = 3600.0
 

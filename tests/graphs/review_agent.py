@@ -21,7 +21,7 @@ from langchain.agents import create_agent
 
 from examples.refund_agent import ORDERS, RefundModel, make_tools
 from langgraph_hitl import ConfidenceRouter, ReviewPolicy, RiskRules, Tier
-from langgraph_hitl.agents import ApprovalMiddleware, ToolCallView
+from langgraph_hitl.capture.agents import ApprovalMiddleware, ToolCallView
 
 ORDERS.setdefault(
     "9", {"order_id": "9", "customer": "Grace Hopper", "total": 2500.0, "item": "sofa"}

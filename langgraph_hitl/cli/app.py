@@ -1,0 +1,1229 @@
+"""The `langgraph-hitl` command line: run graphs, review and decide from any process.
+
+Exit codes (also in `--help`): 0 done; 1 anything else (a batch whose ledger failed
+midway, too); 2 bad input (unparsable JSON, NaN or Infinity, a file too big, a number
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). Every failure is one line on stderr; nothing pending changes. A closed
+output pipe (`| head -1`) is not a failure: exit 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import functools
+import json
+import math
+import os
+import select
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from langgraph_hitl._config import database_default
+from langgraph_hitl._tables import Column, fitted_table, plain_line
+from langgraph_hitl._tables import escape as escape_text
+from langgraph_hitl._time import iso
+from langgraph_hitl.capture._conversation import conversation_lines
+from langgraph_hitl.errors import BadInputError, HitlError
+from langgraph_hitl.ledger import RequestRecord, ReviewItem
+from langgraph_hitl.ledger.store.postgres import database, first_line, from_server, redact
+
+EXIT_CODES = """\
+Exit codes: 0 done; 1 anything else (a batch whose ledger failed midway, too); 2 bad
+input (unparsable JSON, NaN or Infinity, an @file over 32 MiB, a number or duration
+out of range, unknown id, a decision the gate does not allow, an edit that fails the
+schema, missing or unreadable database); 3 conflict (already decided, no longer
+pending, stale); 4 not authorized (the reviewer's role may not decide it, or they own
+the work). A closed output pipe is not a failure: exit 0.
+"""
+
+app = typer.Typer(
+    name="langgraph-hitl",
+    help="Human approval for LangGraph graphs: run, list, show, decide, resume; review at"
+    " scale (roles, batch, deadlines); know how review is going (metrics, notify,"
+    " check).\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class _Console(Console):
+    """Rich's console, but a reader that went away (`| head -1`) is not a failure."""
+
+    def on_broken_pipe(self) -> None:
+        # Rich's own handler exits 1; `_handled` and `main` end quietly with exit 0.
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH|URL",
+        help="SQLite file with checkpoints and ledger, or a postgresql:// URL of the"
+        " database holding them [env LANGGRAPH_HITL_DB; hitl.toml [database] url;"
+        " default ./hitl.sqlite]",
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+ReviewerOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME", help="Who decides [env LANGGRAPH_HITL_REVIEWER; default the OS user]."
+    ),
+]
+CommentOption = Annotated[
+    str | None, typer.Option(metavar="TEXT", help="A note kept in the audit trail.")
+]
+IdArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="A request id, or a thread id with exactly one pending request."
+    ),
+]
+
+
+class _State:
+    db: str | Path = Path("hitl.sqlite")
+    graph: str | None = None
+
+
+_state = _State()
+
+
+def _handled(command: F) -> F:
+    """Map every expected failure to one stderr line and its exit code, in one place."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            _check_text(kwargs)
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except HitlError as error:
+            _fail(str(error), error.exit_code)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                _fail(f"the database stayed locked by another process: {error}", 1)
+            _fail(f"database error: {error}", 2)
+        except sqlite3.DatabaseError as error:
+            _fail(f"database error: {error}", 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as error:
+            if from_server(error):
+                _fail(f"database error: {redact(first_line(error))}", 2)
+            if isinstance(error, BrokenPipeError) and _stdout_gone():
+                _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
+            # A failure inside the user's graph, or a bug: one line, unless debugging.
+            if os.environ.get("LANGGRAPH_HITL_DEBUG"):
+                raise
+            _fail(f"{type(error).__name__}: {error}".splitlines()[0], 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe (or socket) whose reader has closed its end."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _reader_gone() -> None:
+    """End quietly, exit 0: whoever read the output (`| head -1`) has what they wanted.
+
+    Commands print after their work is done, so nothing is left half-done.
+    """
+    _silence_stdout()
+    raise typer.Exit(0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _check_text(params: dict[str, Any]) -> None:
+    """Refuse arguments SQLite, JSON or a checkpoint cannot carry, naming the option.
+
+    Text must be UTF-8 (SQLite cannot store undecodable bytes); a number must be finite
+    (click's float parsing takes `nan` and `inf`, and `nan` passes every range check)
+    and an integer must fit in 64 bits (SQLite's LIMIT and a checkpoint hold no more).
+    """
+    for name, value in params.items():
+        label = name.rstrip("_").replace("_", "-")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not _is_unicode(item):
+                raise BadInputError(f"{label}: not UTF-8 text (undecodable bytes)")
+            # Numbers come from options only (every argument is text).
+            if isinstance(item, float) and not math.isfinite(item):
+                raise BadInputError(f"--{label}: {item} is not a finite number")
+            if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+                raise BadInputError(f"--{label}: {item} is out of range")
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: undecodable argv bytes, or a JSON escape
+        return False
+    return True
+
+
+def _fail(message: str, code: int) -> None:
+    # One line, whatever the message carries (a path, a key, an error text with newlines).
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err.print(f"error: {line}", markup=False)
+    raise typer.Exit(code)
+
+
+def _desk() -> Any:
+    from langgraph_hitl.deciding.desk import ReviewDesk
+
+    return ReviewDesk(_state.db, graph=_state.graph)
+
+
+def _print_lines(lines: Iterable[str]) -> None:
+    """Lines exactly as given: no markup, no emoji codes, no wrapping (`--plain`)."""
+    for line in lines:
+        sys.stdout.write(line + "\n")
+
+
+def _print_json(value: Any) -> None:
+    from langgraph_hitl.deciding.desk import to_jsonable
+
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def _parse_json(text: str, what: str) -> Any:
+    """Strict JSON from text, or from a file when text is `@path` (bounded in size)."""
+    from langgraph_hitl._input import parse_json
+
+    return parse_json(text, what)
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    seconds = datetime.now(UTC).timestamp() - ts
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _left(deadline: float | None, suffix: str = "") -> str:
+    if deadline is None:
+        return "-"
+    now = datetime.now(UTC).timestamp()
+    if deadline < now:
+        return f"overdue {_ago(deadline)}"
+    return _ago(now - (deadline - now)) + suffix
+
+
+def _short(value: Any, width: int = 48) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("langgraph-hitl")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        number = "unknown (not installed)"
+    out.print(f"langgraph-hitl {number}", markup=False)
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    db: DbOption = None,
+    graph: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REF",
+            help="Graph to load when applying decisions, instead of the one the thread "
+            "recorded (name, file.py:attr, module:attr), resolved from the current "
+            "directory: for a graph file that moved.",
+        ),
+    ] = None,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
+) -> None:
+    try:
+        _state.db = database(db or database_default())
+    except HitlError as error:
+        _fail(str(error), error.exit_code)
+    _state.graph = graph
+
+
+# -- running -------------------------------------------------------------------------
+
+
+def _print_thread(status: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(status.to_json())
+        return
+    line = f"thread {status.thread_id}: {status.status}"
+    outcome = status.values.get("status")
+    if status.status == "done" and isinstance(outcome, str):
+        line += f" ({outcome})"
+    if status.pending:
+        line += f", waiting on {', '.join(status.pending)}"
+    out.print(line, markup=False)
+    if status.why:
+        out.print(f"  why: {status.why}", markup=False)
+    if status.pending:
+        out.print(f"  see it:    langgraph-hitl show {status.pending[0]}", markup=False)
+        out.print(f"  decide it: langgraph-hitl approve {status.pending[0]}", markup=False)
+
+
+@app.command()
+@_handled
+def run(
+    graph: Annotated[
+        str,
+        typer.Argument(
+            metavar="GRAPH",
+            help="A name from ./langgraph.json (or a packaged graph: invoice),"
+            " path/to/file.py:attr or module:attr.",
+        ),
+    ],
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            metavar="JSON|@FILE",
+            help="The input as JSON, or @file.json (at most 32 MiB). NaN and Infinity are"
+            " refused: JSON has neither.",
+        ),
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option(metavar="ID", help="Thread id (default: a new one).")
+    ] = None,
+    message: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--message",
+            "-m",
+            metavar="TEXT",
+            help="For an agent (LangChain's create_agent, or any graph with a `messages`"
+            ' key): the input {"messages": [{"role": "user", "content": TEXT}]}. Repeat'
+            " for several user messages.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a graph or an agent until it ends or pauses for a human.
+
+    GRAPH may be a LangChain agent (`create_agent`, with langgraph-hitl's
+    ApprovalMiddleware or LangChain's HumanInTheLoopMiddleware): its pauses are
+    listed and decided like a gate's, one request per tool call. The thread records
+    GRAPH with the directory it resolves from, so a reviewer decides from any
+    directory. Graphs with async nodes run too. Sample input: `langgraph-hitl samples`.
+    """
+    if input is not None and message:
+        raise BadInputError("give --input or --message, not both")
+    value = None if input is None else _parse_json(input, "--input")
+    if value is not None and not isinstance(value, dict):
+        raise BadInputError("--input must be a JSON object")
+    if message:
+        value = {"messages": [{"role": "user", "content": text} for text in message]}
+    _print_thread(_desk().run(graph, value, thread_id=thread), as_json)
+
+
+@app.command()
+@_handled
+def thread(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD", help="The thread id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show where a thread stands: paused, done, stalled or cancelled, with its state.
+
+    An agent's conversation (a `messages` key) is shown turn by turn, its tool calls
+    and their results included; `--json` has the whole state.
+    """
+    status = _desk().thread(thread_id)
+    if as_json:
+        _print_json(status.to_json())
+        return
+    _print_thread(status, False)
+    values = status.to_json()["values"]
+    turns = conversation_lines(values.get("messages"))
+    if turns is None:
+        out.print_json(json.dumps(values))
+        return
+    # Everything here came from an agent or its user: shown as plain, escaped text.
+    out.print(Text("\n".join(escape_text(line) for line in turns)), soft_wrap=False)
+    rest = {k: v for k, v in values.items() if k != "messages"}
+    if rest:
+        out.print_json(json.dumps(rest))
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+REQUEST_COLUMNS = (
+    Column("request", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("gate", floor=15, drop=7),
+    Column("summary", floor=16, drop=2),
+    Column("tier", floor=8, drop=6),
+    Column("who", floor=11, drop=4),
+    Column("conf", floor=4, drop=8),
+    Column("age", floor=4, drop=9),
+    Column("left", floor=10, drop=5),
+)
+PLAIN_REQUEST = (
+    "request_id thread_id gate tier role approvals quorum confidence created_at deadline summary"
+)
+"""The fields of `list --plain`, in order (the summary last: it is free text)."""
+
+
+def _who(rec: RequestRecord) -> str:
+    who = rec.required_role or "-"
+    return who + (f" {len(rec.approvals)}/{rec.quorum}" if rec.quorum > 1 else "")
+
+
+def _request_table(rows: list[RequestRecord], total: int) -> Table:
+    title = f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
+    cells = [
+        [
+            rec.request_id,
+            rec.thread_id,
+            rec.gate or "-",
+            rec.request.summary,
+            rec.request.risk_tier,
+            _who(rec),
+            "-" if rec.request.confidence is None else f"{rec.request.confidence:.2f}",
+            _ago(rec.created_at),
+            _left(rec.deadline),
+        ]
+        for rec in rows
+    ]
+    return fitted_table(REQUEST_COLUMNS, cells, width=out.width, title=title)
+
+
+def _request_plain(rec: RequestRecord) -> str:
+    return plain_line(
+        [
+            rec.request_id,
+            rec.thread_id,
+            rec.gate,
+            rec.request.risk_tier,
+            rec.required_role,
+            len(rec.approvals),
+            rec.quorum,
+            rec.request.confidence,
+            iso(rec.created_at),
+            iso(rec.deadline),
+            rec.request.summary,
+        ]
+    )
+
+
+UNAPPLIED_COLUMNS = (
+    Column("request", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("decision", floor=8, drop=4),
+    Column("by", floor=8, drop=5),
+    Column("decided", floor=4, drop=6),
+    Column("not applied because", floor=20, drop=2),
+)
+
+
+def _unapplied_table(rows: list[RequestRecord]) -> Table:
+    """Decisions recorded and not applied: in sight until `resume` applies them."""
+    cells = [
+        [
+            rec.request_id,
+            rec.thread_id,
+            "-" if rec.decision is None else rec.decision.type,
+            "-" if rec.decision is None else rec.decision.reviewer or "-",
+            _ago(rec.decided_at),
+            rec.apply_error or "not applied yet",
+        ]
+        for rec in rows
+    ]
+    title = (
+        f"{len(rows)} decided, not applied (a worker or `resume ID` applies one, `cancel` ends"
+        " a thread)"
+    )
+    return fitted_table(UNAPPLIED_COLUMNS, cells, width=out.width, title=title)
+
+
+REVIEW_COLUMNS = (
+    Column("review", ident=True),
+    Column("thread", floor=16, drop=3),
+    Column("action", floor=12, drop=5),
+    Column("summary", floor=16, drop=2),
+    Column("tier", floor=8, drop=4),
+    Column("conf", floor=4, drop=6),
+    Column("age", floor=4, drop=7),
+)
+PLAIN_REVIEW = "review_id thread_id action tier confidence created_at summary"
+"""The fields of `list --review --plain`, in order."""
+
+
+def _review_table(items: list[ReviewItem], total: int) -> Table:
+    title = f"{total} queued for review after the fact" + (
+        f", showing {len(items)}" if total > len(items) else ""
+    )
+    cells = [
+        [
+            item.review_id,
+            item.thread_id,
+            item.action["name"],
+            item.summary,
+            item.tier or "-",
+            "-" if item.confidence is None else f"{item.confidence:.2f}",
+            _ago(item.created_at),
+        ]
+        for item in items
+    ]
+    return fitted_table(REVIEW_COLUMNS, cells, width=out.width, title=title)
+
+
+def _review_plain(item: ReviewItem) -> str:
+    return plain_line(
+        [
+            item.review_id,
+            item.thread_id,
+            item.action["name"],
+            item.tier,
+            item.confidence,
+            iso(item.created_at),
+            item.summary,
+        ]
+    )
+
+
+def _listing(total: int, limit: int, key: str, rows: list[Any]) -> dict[str, Any]:
+    """The shape of `list --json`: how many there are in all, and whether rows were cut."""
+    return {
+        "total": total,
+        "shown": len(rows),
+        "truncated": total > len(rows),
+        "limit": limit or None,
+        key: rows,
+    }
+
+
+PlainFlag = Annotated[
+    bool,
+    typer.Option(
+        "--plain",
+        help="One record per line, fields separated by tabs, nothing cut or folded (for"
+        " scripts; control characters escaped as \\t, \\n, \\xNN).",
+    ),
+]
+
+
+@app.command(
+    "list",
+    epilog=f"--plain fields: {PLAIN_REQUEST.replace(' ', ', ')}; with --review:"
+    f" {PLAIN_REVIEW.replace(' ', ', ')}. --json prints {{total, shown, truncated, limit,"
+    " requests} (with --review: reviews).",
+)
+@_handled
+def list_(
+    gate: Annotated[
+        str | None, typer.Option(metavar="NODE", help="Only this gate (node name).")
+    ] = None,
+    tier: Annotated[str | None, typer.Option(metavar="TIER", help="Only this risk tier.")] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="List work queued for review after the fact.")
+    ] = False,
+    reviewer: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Only what this reviewer may decide (their role, not their own work).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=0, help="At most this many rows; 0 for all.")
+    ] = 200,
+    plain: PlainFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List pending requests: overdue first, then by time left, then oldest (no graph import).
+
+    Decisions recorded but not applied (applying failed, or the process died) are listed
+    apart, with why, until `resume` applies them (`unapplied` in --json).
+    """
+    if plain and as_json:
+        raise BadInputError("give at most one of --plain and --json")
+    desk = _desk()
+    if review:
+        with desk.ledger() as ledger:
+            items = ledger.reviews(limit=limit or None)
+            total = len(items) if not limit or len(items) < limit else ledger.count_reviews()
+        if as_json:
+            _print_json(_listing(total, limit, "reviews", [item.to_json() for item in items]))
+        elif plain:
+            _print_lines(_review_plain(item) for item in items)
+        else:
+            out.print(_review_table(items, total))
+        return
+    with desk.ledger() as ledger:
+        filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
+        rows = ledger.pending(**filters, limit=limit or None)
+        total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
+        open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
+        # A decision recorded and not applied is no longer pending, but it must not drop
+        # out of sight: listed apart, with why applying it failed.
+        unapplied = [
+            rec
+            for rec in ledger.to_apply()
+            if gate in (None, rec.gate) and tier in (None, rec.request.risk_tier)
+        ]
+    if as_json:
+        listing = _listing(total, limit, "requests", [rec.to_row() for rec in rows])
+        listing["unapplied"] = [rec.to_row() for rec in unapplied]
+        _print_json(listing)
+    elif plain:
+        _print_lines(_request_plain(rec) for rec in rows)
+    elif not rows and not unapplied:
+        out.print("nothing pending")
+    else:
+        out.print(_request_table(rows, total) if rows else "nothing pending")
+        if unapplied:
+            out.print(_unapplied_table(unapplied))
+        if open_roles:
+            out.print(
+                "note: no reviewers are registered, so anyone may decide; roles apply once"
+                " one is (`langgraph-hitl reviewers add NAME --role ROLE`)",
+                markup=False,
+            )
+
+
+def _show_request(rec: RequestRecord) -> None:
+    req = rec.request
+    lines = ["", ""]
+    lines.append(f"action     {req.action.name}")
+    for key, value in req.action.args.items():
+        lines.append(f"  {key:<12} {_short(value, 70)}")
+    facts = [
+        ("tier", req.risk_tier),
+        ("confidence", "-" if req.confidence is None else f"{req.confidence:.2f}"),
+        ("goal", req.goal),
+        ("recommends", req.recommendation),
+        ("failure", req.failure_reason),
+        ("deadline", None if rec.deadline is None else _left(rec.deadline, suffix=" left")),
+        ("decides", " or ".join(rec.eligible) if rec.eligible else None),
+        (
+            "quorum",
+            f"{rec.quorum} approvals, {len(rec.approvals)} so far"
+            + (f" ({', '.join(rec.approvals)})" if rec.approvals else "")
+            if rec.quorum > 1
+            else None,
+        ),
+        ("owner", rec.owner),
+    ]
+    lines += [f"{name:<10} {value}" for name, value in facts if value]
+    if rec.proposal is not None:
+        # Under a quorum a reviewer edited the args: approvals now count for these.
+        changed = {k: v for k, v in rec.proposal.items() if req.action.args.get(k) != v}
+        gone = [k for k in req.action.args if k not in rec.proposal]
+        lines.append("proposed edit (what approvals now count for):")
+        lines += [f"  {key:<12} {_short(value, 70)}" for key, value in changed.items()]
+        lines += [f"  {key:<12} (removed)" for key in gone]
+    for title, items in (
+        ("why escalated", req.reasons),
+        ("alternatives", req.alternatives),
+        ("history", req.history),
+        ("attempted", req.attempted),
+    ):
+        if items:
+            lines.append(f"{title}:")
+            lines += [f"  - {item}" for item in items]
+    if req.data:
+        lines.append("data:")
+        lines += [f"  {key:<12} {_short(value, 70)}" for key, value in req.data.items()]
+    lines.append("")
+    lines.append(
+        f"status {rec.status} · thread {rec.thread_id} · gate {rec.gate} · "
+        f"digest {rec.args_digest[:12]} · created {_ago(rec.created_at)} ago"
+    )
+    lines += _pause_lines(rec)
+    if rec.decision is not None:
+        who = rec.decision.reviewer or "someone"
+        lines.append(f"decided: {rec.decision.type} by {who}")
+        if rec.status == "decided":
+            lines.append(f"not applied: {rec.apply_error or 'not yet'} (`resume` applies it)")
+    else:
+        lines.append(f"allowed: {', '.join(req.allowed_decisions)}")
+    # Everything here came from an agent: plain Text (no markup, no emoji codes), with
+    # control characters and bidi marks shown escaped, the summary in bold; long lines
+    # fold at the panel's edge rather than being cut.
+    body = Text(escape_text(req.summary), style="bold", no_wrap=False, overflow="fold")
+    body.append("\n" + "\n".join(escape_text(line) for line in lines[1:]))
+    out.print(Panel(body, title=rec.request_id, expand=False))
+
+
+def _pause_lines(rec: RequestRecord) -> list[str]:
+    """For a tool call of a batched agent pause: the pause's calls and which are open."""
+    if rec.pause is None or rec.pause.get("mode") != "batched":
+        return []
+    with _desk().ledger() as ledger:
+        members = ledger.pause_members(rec)
+    lines = [
+        f"one of {len(members)} tool calls the agent paused on at once (answered together,"
+        " when all are decided):"
+    ]
+    for member in members:
+        state = member.status
+        if member.decision is not None:
+            state += f": {member.decision.type} by {member.decision.reviewer or 'someone'}"
+        mark = "this" if member.request_id == rec.request_id else "    "
+        lines.append(f"  {mark} {member.request_id}  {member.request.action.name}  {state}")
+    return lines
+
+
+@app.command()
+@_handled
+def show(
+    ident: IdArgument,
+    reviewer: ReviewerOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a whole request, laid out to judge at a glance."""
+    rec = _desk().show(ident, reviewer=reviewer)
+    if as_json:
+        _print_json(rec.to_json())
+    else:
+        _show_request(rec)
+
+
+@app.command()
+@_handled
+def history(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="A request id or a thread id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Every event of a request or thread: created, shown, decided, applied."""
+    events = _desk().history(ident)
+    if as_json:
+        _print_json(events)
+        return
+    cells = [
+        [
+            event["at"],
+            event["kind"],
+            event["request_id"] or "-",
+            event["actor"] or "-",
+            _short(event["data"], 60) if event["data"] else "",
+        ]
+        for event in events
+    ]
+    out.print(fitted_table(HISTORY_COLUMNS, cells, width=out.width, title=f"history of {ident}"))
+
+
+HISTORY_COLUMNS = (
+    Column("at", floor=19, drop=3),
+    Column("event", floor=17),
+    Column("request", ident=True),
+    Column("by", floor=10, drop=2),
+    Column("details", floor=16, drop=1),
+)
+
+
+# -- deciding ------------------------------------------------------------------------
+
+
+NoApplyFlag = Annotated[
+    bool,
+    typer.Option(
+        "--no-apply",
+        help="Record the decision only; a `langgraph-hitl worker` where the graph lives"
+        ' applies it (the default when hitl.toml says [deciding] apply = "worker").',
+    ),
+]
+WaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        max=86_400,
+        help="Record only, then wait up to SECONDS for a worker to apply it and say how it"
+        " went (exit 1 if applying failed or no worker did in time). A tool call of an"
+        " agent's batched pause is applied with the pause's other calls: while some are"
+        " undecided, it says which and returns at once.",
+        show_default=False,
+    ),
+]
+
+
+def _decide(
+    ident: str,
+    decision: dict[str, Any],
+    as_json: bool,
+    needed: bool = False,
+    *,
+    no_apply: bool = False,
+    wait: float | None = None,
+) -> None:
+    from langgraph_hitl._config import apply_default
+    from langgraph_hitl.models import Decision
+
+    try:
+        parsed = Decision.model_validate(decision)
+    except ValueError as error:
+        raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
+    # Record here, apply there: a process that only records imports neither LangGraph
+    # nor the graph.
+    here = not no_apply and wait is None and apply_default() == "here"
+    outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
+    rec = outcome.request
+    if rec.status == "decided" and not here:
+        if outcome.waits_for:
+            # A tool call of a batched agent pause: no worker applies it until the
+            # pause's other calls are decided too, so there is nothing to wait for yet.
+            if as_json:
+                _print_json(outcome.to_json())
+            else:
+                out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
+                _say_still_open(rec, outcome.waits_for, "a worker resumes it")
+            return
+        if wait is not None:
+            _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
+            return
+        if as_json:
+            _print_json(outcome.to_json())
+        else:
+            out.print(
+                f"{rec.request_id}: {parsed.type} recorded; a worker applies it"
+                " (`langgraph-hitl worker`)",
+                markup=False,
+            )
+        return
+    if as_json:
+        _print_json(outcome.to_json())
+        return
+    if rec.status == "pending":
+        out.print(
+            f"{rec.request_id}: approval {len(rec.approvals)} of {rec.quorum} recorded"
+            f" ({', '.join(rec.approvals)}); it resumes when {rec.quorum} reviewers approved",
+            markup=False,
+        )
+        return
+    out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
+    if outcome.waits_for:
+        _say_still_open(rec, outcome.waits_for, "resumes")
+    if outcome.thread is not None:
+        _print_thread(outcome.thread, False)
+
+
+def _say_still_open(rec: RequestRecord, waits_for: list[str], who_resumes: str) -> None:
+    """A tool call of a batched agent pause: the agent resumes once, with them all."""
+    out.print(
+        f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
+        f" {who_resumes} when all are decided; still open: {', '.join(waits_for)}",
+        markup=False,
+    )
+
+
+def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:
+    """After recording: the worker's outcome, read back from the ledger."""
+    desk = _desk()
+    rec = desk.wait_applied(request_id, timeout=timeout)
+    with desk.ledger() as ledger:
+        applied = [e for e in ledger.events(request_id=request_id) if e["kind"] == "applied"]
+        why = ledger.why(rec)
+    report = {
+        "request_id": request_id,
+        "decision": kind,
+        "status": rec.status,
+        "applied": rec.status == "applied",
+        "applied_by": applied[-1]["actor"] if applied else None,
+        "outcome": applied[-1]["data"].get("outcome") if applied else None,
+        "apply_error": rec.apply_error,
+    }
+    if rec.status == "applied":
+        if as_json:
+            _print_json(report)
+        else:
+            out.print(
+                f"{request_id}: {kind} applied by {report['applied_by']} (thread"
+                f" {report['outcome']})",
+                markup=False,
+            )
+        return
+    if as_json:
+        _print_json(report)
+    if rec.status in ("cancelled", "superseded"):
+        _fail(f"{kind} of {request_id} is recorded, but the request was {rec.status}: {why}", 3)
+    if rec.apply_error:
+        _fail(
+            f"{kind} of {request_id} is recorded; applying it failed: {rec.apply_error}"
+            " (a worker tries again; `langgraph-hitl cancel` ends the thread)",
+            1,
+        )
+    _fail(
+        f"{kind} of {request_id} is recorded, not applied within {timeout:g}s: is a worker"
+        " running (`langgraph-hitl worker`)?",
+        1,
+    )
+
+
+@app.command()
+@_handled
+def approve(
+    ident: IdArgument,
+    reviewer: ReviewerOption = None,
+    comment: CommentOption = None,
+    needed: Annotated[
+        bool,
+        typer.Option(
+            "--needed",
+            help="The escalation was worth a human look, though the proposal stands"
+            " (counts toward escalation precision in metrics).",
+        ),
+    ] = False,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve a request and resume its thread."""
+    decision = {"type": "approve", "reviewer": reviewer, "comment": comment}
+    _decide(ident, decision, as_json, needed=needed, no_apply=no_apply, wait=wait)
+
+
+@app.command()
+@_handled
+def reject(
+    ident: IdArgument,
+    reason: Annotated[
+        str, typer.Option(metavar="TEXT", help="Why: shown to the agent and kept in the trail.")
+    ],
+    reviewer: ReviewerOption = None,
+    comment: CommentOption = None,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject a request with a reason and resume its thread."""
+    if not reason.strip():
+        raise BadInputError("--reason must not be empty")
+    payload = {"type": "reject", "reason": reason, "reviewer": reviewer, "comment": comment}
+    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
+
+
+def _set_path(args: dict[str, Any], dotted: str, value: Any) -> None:
+    target: Any = args
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        elif isinstance(target, dict) and isinstance(target.get(part), dict | list):
+            target = target[part]
+        else:
+            raise BadInputError(f"--set {dotted}: {part!r} is not a field that holds others")
+    last = parts[-1]
+    if isinstance(target, list):
+        if not (last.isdigit() and int(last) < len(target)):
+            raise BadInputError(f"--set {dotted}: no item {last!r}")
+        target[int(last)] = value
+    else:
+        target[last] = value
+
+
+@app.command()
+@_handled
+def modify(
+    ident: IdArgument,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE edit of one arg; VALUE is JSON if it parses, else text; "
+            "dots reach nested fields (line_items.0.quantity=2). Repeatable.",
+        ),
+    ] = None,
+    args: Annotated[
+        str | None,
+        typer.Option(
+            "--args",
+            metavar="JSON|@FILE",
+            help="The whole edited args as JSON, or @file.json (at most 32 MiB).",
+        ),
+    ] = None,
+    reviewer: ReviewerOption = None,
+    comment: CommentOption = None,
+    no_apply: NoApplyFlag = False,
+    wait: WaitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve a request with edited args and resume its thread."""
+    from langgraph_hitl._input import parse_json_or_text
+
+    if bool(set_) == (args is not None):
+        raise BadInputError("give either --set KEY=VALUE (repeatable) or --args JSON")
+    if args is not None:
+        edited = _parse_json(args, "--args")
+        if not isinstance(edited, dict):
+            raise BadInputError("--args must be a JSON object")
+    else:
+        with _desk().ledger() as ledger:
+            current = ledger.resolve(ident)
+        # From the args as they stand: a quorum's proposal, if a reviewer edited them.
+        edited = copy.deepcopy(current.current_args)
+        for item in set_ or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                raise BadInputError(f"--set {item!r}: expected KEY=VALUE")
+            # JSON if it parses, else text; a number JSON lacks (NaN, 1e999), nesting
+            # too deep to parse or too many digits is refused, never kept as text.
+            _set_path(edited, key, parse_json_or_text(raw, f"--set {key}"))
+    payload = {"type": "modify", "args": edited, "reviewer": reviewer, "comment": comment}
+    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
+
+
+@app.command()
+@_handled
+def resume(
+    ident: Annotated[
+        str | None,
+        typer.Argument(metavar="ID", help="A request or thread id; omit with --all."),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every thread with a decision not yet applied.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply recorded decisions that were not applied (the process died in between)."""
+    if (ident is None) == (not all_):
+        raise BadInputError("give a request or thread id, or --all")
+    threads = _desk().resume(ident)
+    if as_json:
+        _print_json([status.to_json() for status in threads])
+    elif not threads:
+        out.print("nothing to resume")
+    for status in [] if as_json else threads:
+        _print_thread(status, False)
+
+
+@app.command()
+@_handled
+def review(
+    review_id: Annotated[
+        str, typer.Argument(metavar="REVIEW_ID", help="A review id from `list --review`.")
+    ],
+    ok: Annotated[bool, typer.Option("--ok", help="The work was right.")] = False,
+    problem: Annotated[
+        str | None,
+        typer.Option(metavar="TEXT", help="What was wrong: counted as a miss in metrics."),
+    ] = None,
+    reviewer: ReviewerOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close an item queued for review after the fact."""
+    if ok == (problem is not None):
+        raise BadInputError("give exactly one of --ok or --problem TEXT")
+    if problem is not None and not problem.strip():
+        raise BadInputError("--problem must say what was wrong")
+    item = _desk().close_review(review_id, problem=problem, reviewer=reviewer)
+    if as_json:
+        _print_json(item.to_json())
+    else:
+        out.print(f"{item.review_id}: {item.status}", markup=False)
+
+
+# -- keeping it right ----------------------------------------------------------------
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit trail: verify the hash chain, export it.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@_handled
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HASH",
+            help="The head hash (64 hex digits) kept from an earlier verify: catches"
+            " cut-off events.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every event's hash link; exit 1 and name the first broken one."""
+    from langgraph_hitl.ledger.audit import verify
+
+    if expect_head is not None:
+        expect_head = expect_head.strip().lower()  # `verify` refuses what is not a hash
+    with _desk().ledger() as ledger:
+        report = verify(ledger, expect_head=expect_head)
+    if as_json:
+        _print_json(report.to_json())
+    elif report.ok:
+        out.print(f"audit trail intact: {report.events} events, head {report.head}", markup=False)
+    if not report.ok:
+        _fail(f"audit trail broken: {report.problem}", 1)
+
+
+@audit_app.command("export")
+@_handled
+def audit_export(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write JSONL here (default stdout)."),
+    ] = None,
+) -> None:
+    """Write every event, with its hashes, as JSON lines for an auditor."""
+    from langgraph_hitl.ledger.audit import export
+
+    with _desk().ledger() as ledger:
+        if output is None:
+            export(ledger, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            count = export(ledger, handle)
+    err.print(f"wrote {count} events to {output}", markup=False)
+
+
+@app.command()
+@_handled
+def doctor(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; change nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find and repair disagreements between the ledger and the checkpoints."""
+    from langgraph_hitl.maintenance import doctor as run_doctor
+
+    report = run_doctor(_desk(), repair=not dry_run)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        out.print(f"checked {report.checked_threads} threads", markup=False)
+        for item in report.findings:
+            mark = "fixed" if item["fixed"] else "open "
+            out.print(
+                f"  {mark} {item['kind']:<18} {item['thread_id']}: {item['detail']}", markup=False
+            )
+        if not report.findings:
+            out.print("ledger and checkpoints agree", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_handled
+def prune(
+    older_than: Annotated[
+        str,
+        typer.Option(metavar="DURATION", help="Age of the last checkpoint, e.g. 30d, 12h, 90m."),
+    ],
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="VACUUM afterwards so the file shrinks.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete finished threads' checkpoints; keep their audit trail; never touch a paused one."""
+    from langgraph_hitl._time import parse_duration
+    from langgraph_hitl.maintenance import prune as run_prune
+
+    report = run_prune(_desk(), older_than=parse_duration(older_than), vacuum=vacuum)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    out.print(f"pruned {len(report.pruned)} finished threads", markup=False)
+    for reason, count in sorted(report.kept.items()):
+        out.print(f"  kept {count}: {reason}", markup=False)
+    out.print(
+        f"database: {report.bytes_before:,} -> {report.bytes_after:,} bytes on disk, "
+        f"{report.used_before:,} -> {report.used_after:,} bytes in use",
+        markup=False,
+    )
+
+
+def main() -> None:
+    """Console-script entry point: usage errors, too, are one line on stderr (exit 2).
+
+    A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever was printing.
+    """
+    try:
+        code = _run()
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe is noise
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 0
+    except SystemExit as done:
+        # Typer ends with exit 1 when printing help meets a closed pipe: not a failure.
+        if done.code != 1 or not _stdout_gone():
+            raise
+        _silence_stdout()
+        code = 0
+    sys.exit(code)
+
+
+def _run() -> int:
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("error: aborted", markup=False)
+        code = 1
+    except typer.TyperException as error:
+        # Typer's usage errors (missing option, bad value, unknown command).
+        formatter = getattr(error, "format_message", None)
+        message = formatter() if callable(formatter) else str(error)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            # `langgraph-hitl` or `langgraph-hitl reviewers` alone: the help, no error.
+            out.print(message, markup=False)
+            return 0
+        err.print(f"error: {message}", markup=False)
+        code = getattr(error, "exit_code", 2)
+    return code if isinstance(code, int) else 0
