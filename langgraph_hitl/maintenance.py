@@ -72,24 +72,25 @@ def doctor(desk: Any, *, repair: bool = True) -> DoctorReport:
     """
     report = DoctorReport()
     with desk.ledger() as ledger:
-        conn = ledger.conn
         threads = {
             row[0]
-            for row in conn.execute(
+            for row in ledger.read(
                 "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
             )
         }
         # LangGraph's pending writes: `writes` in SQLite, `checkpoint_writes` in PostgreSQL.
-        for writes in {"writes", "checkpoint_writes"} & table_names(conn):
+        with ledger.reading() as conn:
+            tables = table_names(conn)
+        for writes in {"writes", "checkpoint_writes"} & tables:
             threads |= {
                 row[0]
-                for row in conn.execute(
+                for row in ledger.read(
                     f"SELECT DISTINCT thread_id FROM {writes} WHERE channel = '__interrupt__'"
-                ).fetchall()
+                )
             }
-        for thread_id, owner in conn.execute(
+        for thread_id, owner in ledger.read(
             "SELECT thread_id, lease_owner FROM hitl_threads WHERE lease_owner IS NOT NULL"
-        ).fetchall():
+        ):
             if owner_is_dead(owner):
                 if repair:
                     ledger.release_lease(thread_id, owner)
@@ -250,14 +251,16 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     kept: dict[str, int] = {}
     pruned: list[str] = []
     with desk.ledger() as ledger:
+        with ledger.reading() as conn:
+            has_checkpoints = _has_table(conn, "checkpoints")
         threads = (
-            [r[0] for r in ledger.conn.execute("SELECT DISTINCT thread_id FROM checkpoints")]
-            if _has_table(ledger.conn, "checkpoints")
+            [r[0] for r in ledger.read("SELECT DISTINCT thread_id FROM checkpoints")]
+            if has_checkpoints
             else []
         )
         open_threads = {
             r[0]
-            for r in ledger.conn.execute(
+            for r in ledger.read(
                 "SELECT thread_id FROM hitl_requests WHERE status IN ('pending', 'decided')"
             )
         }

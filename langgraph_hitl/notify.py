@@ -678,13 +678,13 @@ def enqueue_overdue(ledger: ReviewLedger, *, now: float | None = None) -> int:
         " AND e.kind = 'overdue' AND CAST(json_extract(e.data, '$.level') AS INTEGER) = r.level)"
         " ORDER BY deadline, request_id"
     )
-    if not ledger._read(find, (now,)):  # most rounds: nothing overdue, no write lock
+    if not ledger.read(find, (now,)):  # most rounds: nothing overdue, no write lock
         return 0
     added = 0
-    with ledger._tx() as conn:
+    with ledger.write() as conn:
         for request_id, thread_id, deadline, level, role in conn.execute(find, (now,)).fetchall():
             data = {"deadline": iso(deadline), "level": level, "role": role}
-            ledger._event(
+            ledger.append_event(
                 conn,
                 "overdue",
                 request_id=request_id,
@@ -711,7 +711,7 @@ def _claim(
     ledger: ReviewLedger, owner: str, kinds: Sequence[str], now: float, lease: float
 ) -> _Row | None:
     """Lease the next due row of one of `kinds` to `owner`, in one short transaction."""
-    with ledger._tx() as conn:
+    with ledger.write() as conn:
         held = conn.execute(
             "SELECT DISTINCT claimed_by FROM hitl_outbox WHERE delivered_at IS NULL"
             " AND claimed_until >= ?",
@@ -735,7 +735,7 @@ def _claim(
 def _request_view(ledger: ReviewLedger, request_id: str | None) -> dict[str, Any] | None:
     if request_id is None:
         return None
-    rows = ledger._read(
+    rows = ledger.read(
         "SELECT summary, tier, required_role, status, deadline, gate, action_name, level,"
         " thread_id FROM hitl_requests WHERE request_id = ?",
         (request_id,),
@@ -766,7 +766,7 @@ def _finish(
     error: str | None,
     rng: random.Random | None,
 ) -> None:
-    with ledger._tx() as conn:
+    with ledger.write() as conn:
         if error is None:
             # Delivered is true whoever holds the claim now: note it even if our lease ran out.
             conn.execute(
@@ -895,7 +895,7 @@ def outbox(
     if limit:
         sql += f" LIMIT {int(limit)}"
     rows = []
-    for oid, seq, kind, rid, tid, created, attempts, due, by, until, done, error in ledger._read(
+    for oid, seq, kind, rid, tid, created, attempts, due, by, until, done, error in ledger.read(
         sql
     ):
         if done is not None:

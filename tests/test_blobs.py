@@ -29,8 +29,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Interrupt, interrupt
 
-from langgraph_hitl import ReviewDesk, _blobs, open_async_checkpointer, open_checkpointer
-from langgraph_hitl.checkpointing import strict_serializer
+from langgraph_hitl import ReviewDesk, open_async_checkpointer, open_checkpointer
+from langgraph_hitl.checkpointing import _blobs, strict_serializer
 from langgraph_hitl.checkpointing._blobs import BLOB_MIN_BYTES, BlobSerializer, MissingBlobError
 from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.ledger.audit import verify

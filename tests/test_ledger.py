@@ -32,6 +32,7 @@ from langgraph_hitl.ledger import (
     request_id_for,
     table_names,
 )
+from langgraph_hitl.ledger.store.postgres import WRITE_LOCK
 from langgraph_hitl.ledger.store.schema import MIGRATIONS
 from langgraph_hitl.models import REQUEST_KIND, Action, ApprovalRequest, Decision, canonical_json
 
@@ -453,6 +454,51 @@ def test_lease_of_live_or_remote_process_is_kept(ledger: ReviewLedger) -> None:
     remote = "some-other-host.invalid:1:0000bbbb"
     assert ledger.acquire_lease("t-remote", remote)
     assert not ledger.acquire_lease("t-remote", lease_owner())
+
+
+def decided_threads(ledger: ReviewLedger, *thread_ids: str) -> None:
+    """A request per thread, each decided (oldest first), none applied."""
+    for thread_id in thread_ids:
+        rid = new_request(ledger, thread_id)
+        ledger.record_decision(rid, Decision.approve(reviewer="mia"))
+
+
+def test_claims_take_decided_threads_oldest_first_each_once(ledger: ReviewLedger) -> None:
+    """Workers claim what waits: the oldest decision first, each thread by one of them,
+    never a thread whose lease a live process holds, nothing once all are taken."""
+    new_request(ledger, "t-pending")  # not decided: nothing to apply
+    decided_threads(ledger, "t-1", "t-2", "t-3")
+    live = f"{socket.gethostname()}:{os.getpid()}:0000aaaa"
+    assert ledger.acquire_lease("t-2", live)
+    first, second = lease_owner(), lease_owner()
+    assert ledger.claim_next(first) == "t-1"
+    assert ledger.claim_next(second) == "t-3"
+    assert ledger.claim_next(second) is None
+    assert ledger.lease_holder("t-1") == first
+    assert ledger.lease_holder("t-3") == second
+    assert ledger.claim_next(first, skip=["t-1"]) is None  # tried already this round
+    ledger.release_lease("t-2", live)
+    assert ledger.claim_next(second) == "t-2"
+
+
+def test_a_claim_passes_over_a_thread_another_claim_has_locked(postgres_dsn: str) -> None:
+    """On PostgreSQL a claim does not queue behind another worker's: a thread row that
+    another transaction holds is skipped (`FOR UPDATE SKIP LOCKED`), and the claim does
+    not take the ledger's write lock (it appends no event)."""
+    import psycopg
+
+    with ReviewLedger.open(postgres_dsn, create=True) as ledger:
+        decided_threads(ledger, "t-1", "t-2")
+    with psycopg.connect(postgres_dsn) as holder, ReviewLedger.open(postgres_dsn) as ledger:
+        # Another worker mid-claim: t-1's row locked, and the ledger's write lock held
+        # (as a decision being recorded would hold it), both until `holder` ends.
+        holder.execute("SELECT 1 FROM hitl_threads WHERE thread_id = 't-1' FOR UPDATE")
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        # A guard against a hang, not a measure: a claim that queued would fail here.
+        ledger.conn.execute("SET lock_timeout = '20s'")
+        assert ledger.claim_next(lease_owner()) == "t-2"
+        holder.rollback()
+        assert ledger.claim_next(lease_owner()) == "t-1"
 
 
 # -- the event log ------------------------------------------------------------------------------

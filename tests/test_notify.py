@@ -448,7 +448,7 @@ def test_an_expired_claim_is_taken_over(ledger: ReviewLedger, db: Path, receiver
     receiver.up()
     make_request(ledger)
     t0 = time.time()
-    with ledger._tx() as conn:  # a live deliverer elsewhere claimed it, then went quiet
+    with ledger.write() as conn:  # a live deliverer elsewhere claimed it, then went quiet
         conn.execute(
             "UPDATE hitl_outbox SET claimed_by = 'elsewhere:1:abc', claimed_until = ?", (t0 + 60,)
         )
@@ -636,7 +636,7 @@ def test_cli_notify_outbox_and_failures(db: Path, receiver: Receiver) -> None:
     assert "cannot reach" in row["last_error"]
     assert "retrying" in _cli(db, "outbox").stdout
 
-    with ReviewLedger.open(db) as ledger, ledger._tx() as conn:  # due again now
+    with ReviewLedger.open(db) as ledger, ledger.write() as conn:  # due again now
         conn.execute("UPDATE hitl_outbox SET next_attempt_at = 0")
     receiver.up()
     env = {"TEST_HOOK_SECRET": SECRET}

@@ -37,7 +37,7 @@ from langgraph_hitl.errors import (
     ThreadBusyError,
 )
 from langgraph_hitl.ledger import ReviewLedger
-from langgraph_hitl.ledger.store import lease_owner
+from langgraph_hitl.ledger.leases import lease_owner
 from langgraph_hitl.models import Decision, validate_decision
 
 

@@ -709,16 +709,21 @@ class ReviewDesk:
         finish: bool = False,
         wait: float | None = None,
         applied: list[str] | None = None,
+        lease: str | None = None,
     ) -> ThreadStatus:
         """Apply every recorded, unapplied decision of a thread, under its lease.
 
         With `finish`, a thread left stalled (a run died after LangGraph took its
         answer) is run on to its end too. `wait` is how long to wait for another
         process's lease (default: `$LANGGRAPH_HITL_LEASE_WAIT_S`, else 30 s). The ids
-        of the requests this call applied are added to `applied`, when given.
+        of the requests this call applied are added to `applied`, when given. `lease`
+        is the name the caller already holds the thread's lease under (a worker's
+        claim), if any.
         """
         with self.ledger() as ledger:
-            return self._apply_thread(ledger, thread_id, finish=finish, wait=wait, applied=applied)
+            return self._apply_thread(
+                ledger, thread_id, finish=finish, wait=wait, applied=applied, lease=lease
+            )
 
     def _apply_thread(
         self,
@@ -728,10 +733,15 @@ class ReviewDesk:
         finish: bool = False,
         wait: float | None = None,
         applied: list[str] | None = None,
+        lease: str | None = None,
     ) -> ThreadStatus:
         with (
             hold_lease(
-                ledger, self.path, thread_id, wait=lease_wait() if wait is None else wait
+                ledger,
+                self.path,
+                thread_id,
+                wait=lease_wait() if wait is None else wait,
+                owner=lease,
             ) as lease,
             self._graph_keeping_errors(ledger, thread_id) as graph,
         ):

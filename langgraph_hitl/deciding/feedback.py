@@ -91,7 +91,7 @@ def overrides(ledger: ReviewLedger, since: datetime | None = None) -> list[dict[
         params.append(since.timestamp())
     sql += " ORDER BY d.decided_at, d.request_id"
     out: list[dict[str, Any]] = []
-    for row in ledger._read(sql, params):
+    for row in ledger.read(sql, params):
         (rid, tid, graph, gate, payload, created, decision_json) = row[:7]
         reviewer, comment, decided_at, direct = row[7:]
         request = ApprovalRequest.model_validate(json.loads(payload)["request"])
@@ -180,7 +180,7 @@ def training_examples(ledger: ReviewLedger) -> list[Example]:
         15
     """
     found: list[Example] = []
-    decided = ledger._read(
+    decided = ledger.read(
         f"SELECT r.request_id, {payload_sql('r')}, r.created_at, d.type FROM hitl_decisions d"
         " JOIN hitl_requests r ON r.request_id = d.request_id"
         f" WHERE {_HUMAN} AND NOT (d.reviewer IS NULL AND {_DIRECT})"
@@ -201,7 +201,7 @@ def training_examples(ledger: ReviewLedger) -> list[Example]:
                 ref=rid,
             )
         )
-    reviewed = ledger._read(
+    reviewed = ledger.read(
         "SELECT review_id, action_name, action_args, summary, tier, confidence, reasons,"
         " status, created_at FROM hitl_reviews WHERE status IN ('ok', 'problem')"
         " ORDER BY created_at, review_id",
@@ -348,7 +348,7 @@ def calibrate(
     thresholds = sorted({float(t) for t in grid})
     if not thresholds or not all(math.isfinite(t) for t in thresholds):
         raise BadInputError("calibrate needs finite candidate thresholds")
-    routes = ledger._read("SELECT confidence, outcome FROM hitl_routes")
+    routes = ledger.read("SELECT confidence, outcome FROM hitl_routes")
     if not routes:
         raise BadInputError(
             "the routing log is empty: calibrate needs routed work (record_route) to"
@@ -357,13 +357,13 @@ def calibrate(
     marks = ", ".join("?" for _ in OVERRIDE_TYPES)
     missed = [
         r[0]
-        for r in ledger._read(
+        for r in ledger.read(
             "SELECT r.confidence FROM hitl_decisions d JOIN hitl_requests r"
             f" ON r.request_id = d.request_id WHERE d.type IN ({marks}) AND {_HUMAN}",
             (*OVERRIDE_TYPES, SWEEP_ACTOR),
         )
     ]
-    problems = [r[0] for r in ledger._read(_PROBLEMS)]
+    problems = [r[0] for r in ledger.read(_PROBLEMS)]
     targets = missed + problems
     if not targets:
         raise BadInputError(

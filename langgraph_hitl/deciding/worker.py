@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl.errors import DatabaseError, HitlError, ThreadBusyError
+from langgraph_hitl.ledger.leases import lease_owner
 from langgraph_hitl.ledger.store.postgres import Listener, first_line, from_server, is_postgres
 
 if TYPE_CHECKING:
@@ -79,13 +80,21 @@ class Worker:
             return list(dict.fromkeys(rec.thread_id for rec in ledger.to_apply()))
 
     def run_once(self) -> list[Applied]:
-        """One round: apply what is waiting now; skip threads another worker holds."""
+        """One round: claim and apply, thread by thread, what is waiting now.
+
+        Each thread is claimed (`ReviewLedger.claim_next`: its lease, taken under this
+        worker's name) before it is applied, so workers running at once take different
+        threads; a thread whose lease a live process holds is left to it.
+        """
         done: list[Applied] = []
-        with self.desk.keep_graphs():
-            for thread_id in self.waiting():
+        owner = lease_owner()
+        tried: list[str] = []
+        with self.desk.keep_graphs(), self.desk.ledger() as ledger:
+            while (thread_id := ledger.claim_next(owner, skip=tried)) is not None:
+                tried.append(thread_id)
                 applied: list[str] = []
                 try:
-                    status = self.desk.apply_thread(thread_id, wait=0, applied=applied)
+                    status = self.desk.apply_thread(thread_id, wait=0, applied=applied, lease=owner)
                 except ThreadBusyError:
                     done.append(Applied(thread_id=thread_id, result="busy"))
                 except (HitlError, Exception) as error:
@@ -94,7 +103,7 @@ class Worker:
                     line = f"{type(error).__name__}: {error}".splitlines()[0]
                     done.append(Applied(thread_id=thread_id, result="failed", error=line))
                 else:
-                    if applied:  # else another worker applied it between our look and lease
+                    if applied:
                         done.append(
                             Applied(thread_id=thread_id, result="applied", status=status.status)
                         )

@@ -69,15 +69,8 @@ def _snapshot(source: Source) -> Iterator[Any]:
         return
     ledger = source if isinstance(source, ReviewLedger) else ReviewLedger(source)
     ledger.setup()
-    conn = ledger.conn
-    with ledger._lock:
-        if conn.in_transaction:
-            conn.commit()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.rollback()  # read only: nothing to keep
+    with ledger.snapshot() as conn:
+        yield conn
 
 
 _KEYS: dict[str, dict[str, str]] = {

@@ -33,7 +33,9 @@ from typing import Any, TextIO
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger import GENESIS_HASH, ReviewLedger, event_hash
 from langgraph_hitl.ledger._args import trail_form
-from langgraph_hitl.ledger.store import subject_digest
+from langgraph_hitl.ledger.events import subject_digest
+from langgraph_hitl.ledger.requests import args_match_in
+from langgraph_hitl.ledger.store import Connection
 
 _EVENT_COLUMNS = "seq, at, kind, request_id, thread_id, actor, data, prev_hash, hash, subject"
 _HEAD = re.compile(r"^[0-9a-f]{64}$")
@@ -76,9 +78,8 @@ class AuditReport:
         }
 
 
-def _rows(ledger: ReviewLedger) -> Iterator[tuple[Any, ...]]:
-    cursor = ledger.conn.execute(f"SELECT {_EVENT_COLUMNS} FROM hitl_events ORDER BY seq")
-    yield from cursor
+def _rows(conn: Connection) -> Iterator[tuple[Any, ...]]:
+    yield from conn.execute(f"SELECT {_EVENT_COLUMNS} FROM hitl_events ORDER BY seq")
 
 
 @dataclass
@@ -124,10 +125,15 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
             f"--expect-head {expect_head[:80]!r} is malformed: a head hash is 64 hex digits,"
             " as `audit verify` prints it"
         )
+    with ledger.snapshot() as conn:  # the chain and the rows it vouches for, as of one moment
+        return _verify(conn, expect_head)
+
+
+def _verify(conn: Connection, expect_head: str | None) -> AuditReport:
     prev, expected_seq, count = GENESIS_HASH, 1, 0
     seen = _Seen(subjects={}, decided={}, reviewers={})
     for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest, subject in _rows(
-        ledger
+        conn
     ):
         count += 1
         problem = None
@@ -143,7 +149,7 @@ def verify(ledger: ReviewLedger, *, expect_head: str | None = None) -> AuditRepo
             return AuditReport(ok=False, events=count, head=prev, broken_at=seq, problem=problem)
         seen.note(kind, request_id, actor, data, seq, subject)
         prev, expected_seq = digest, seq + 1
-    problem = _rows_problem(ledger, seen)
+    problem = _rows_problem(conn, seen)
     if problem is not None:
         return AuditReport(ok=False, events=count, head=prev, problem=problem)
     if expect_head is not None and expect_head != prev:
@@ -165,9 +171,8 @@ def _stamp(wire: dict[str, Any]) -> float | None:
     return None if not isinstance(text, str) else datetime.fromisoformat(text).timestamp()
 
 
-def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
+def _rows_problem(conn: Connection, seen: _Seen) -> str | None:
     """The first row the chain does not vouch for, in words; None when all check out."""
-    conn = ledger.conn
     requests = [r for (r,) in conn.execute("SELECT request_id FROM hitl_requests")]
     for request_id in requests:
         if request_id not in seen.subjects:
@@ -178,7 +183,7 @@ def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
                 f"request {request_id} (or its votes) differs from what its last event"
                 " recorded: it was edited afterwards"
             )
-        if not ledger.args_match(request_id):
+        if not args_match_in(conn, request_id):
             return (
                 f"the args of request {request_id} do not hash to its digest: they were"
                 " edited afterwards"
@@ -221,22 +226,22 @@ def _rows_problem(ledger: ReviewLedger, seen: _Seen) -> str | None:
 def export(ledger: ReviewLedger, out: TextIO) -> int:
     """Write every event as one JSON line, with its hashes, for an auditor. Returns the count."""
     count = 0
-    for seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest, subject in _rows(
-        ledger
-    ):
-        row = {
-            "seq": seq,
-            "at": at,
-            "kind": kind,
-            "request_id": request_id,
-            "thread_id": thread_id,
-            "actor": actor,
-            "data": json.loads(data),
-            "data_json": data,
-            "prev_hash": prev_hash,
-            "hash": digest,
-            "subject": subject,
-        }
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        count += 1
+    with ledger.snapshot() as conn:
+        for row in _rows(conn):
+            seq, at, kind, request_id, thread_id, actor, data, prev_hash, digest, subject = row
+            line = {
+                "seq": seq,
+                "at": at,
+                "kind": kind,
+                "request_id": request_id,
+                "thread_id": thread_id,
+                "actor": actor,
+                "data": json.loads(data),
+                "data_json": data,
+                "prev_hash": prev_hash,
+                "hash": digest,
+                "subject": subject,
+            }
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += 1
     return count

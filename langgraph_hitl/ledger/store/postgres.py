@@ -17,6 +17,7 @@ first-decision-wins and the lease checks read what every earlier writer committe
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl.errors import DatabaseError
+from langgraph_hitl.ledger.store.schema import MIGRATIONS, PG_AFTER
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -297,6 +299,44 @@ def connect(target: str, **options: Any) -> PgConnection:
             f"cannot connect to {redact(target)}: {redact(first_line(err))}"
         ) from err
     return PgConnection(conn, target)
+
+
+def migrate(conn: PgConnection) -> None:
+    """The ledger's migrations in PostgreSQL's DDL, with `PRELUDE` first, under the write
+    lock, so two processes setting up one database take turns."""
+    import psycopg
+
+    prelude = hashlib.sha256("".join(PRELUDE).encode()).hexdigest()
+    current = "SELECT (SELECT MAX(version) FROM hitl_schema), (SELECT digest FROM hitl_pg)"
+    try:
+        try:
+            if conn.execute(current).fetchone() == (len(MIGRATIONS), prelude):
+                return  # most opens: up to date, no lock taken
+        except psycopg.errors.UndefinedTable:
+            pass  # a new database
+        conn.begin()
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version BIGINT)")
+            conn.execute("CREATE TABLE IF NOT EXISTS hitl_pg (digest TEXT)")
+            version, digest = conn.execute(current).fetchone() or (None, None)
+            if digest != prelude:  # SQLite's functions, as this version writes them
+                for script in PRELUDE:
+                    conn.raw.execute(script)
+                conn.execute("DELETE FROM hitl_pg")
+                conn.execute("INSERT INTO hitl_pg (digest) VALUES (?)", (prelude,))
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number > (version or 0):
+                    for statement in statements(translate_ddl(script)):
+                        conn.raw.execute(statement)
+                    for statement in PG_AFTER.get(number, ()):
+                        conn.raw.execute(statement)
+                    conn.execute("INSERT INTO hitl_schema (version) VALUES (?)", (number,))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    except psycopg.Error as err:
+        raise DatabaseError(f"cannot use the database {redact(conn.target)}: {err}") from err
 
 
 class Listener:
