@@ -48,7 +48,7 @@ class Cursor(Protocol):
 
 
 class Connection(Protocol):
-    """A ledger connection: `sqlite3.Connection`, or `_pg.PgConnection` with its face."""
+    """A ledger connection: `sqlite3.Connection`, or `postgres.PgConnection` with its face."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
 
