@@ -13,9 +13,7 @@ from langgraph_hitl.errors import (
     NotPendingError,
     UnknownRequestError,
 )
-from langgraph_hitl.ledger._args import (
-    payload_sql,
-)
+from langgraph_hitl.ledger._args import payload_sql
 from langgraph_hitl.ledger.decisions import Decisions
 from langgraph_hitl.ledger.records import RequestRecord
 from langgraph_hitl.models import ApprovalRequest, Decision, canonical_json

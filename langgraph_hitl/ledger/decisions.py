@@ -17,9 +17,7 @@ from langgraph_hitl.errors import (
     NotPendingError,
     UnknownRequestError,
 )
-from langgraph_hitl.ledger._args import (
-    trail_form,
-)
+from langgraph_hitl.ledger._args import trail_form
 from langgraph_hitl.ledger.records import RequestRecord
 from langgraph_hitl.ledger.requests import Requests
 from langgraph_hitl.ledger.store import Connection
