@@ -20,7 +20,6 @@ from langgraph_hitl.cli.app import (
     PlainFlag,
     ReviewerOption,
     WaitOption,
-    _decide,
     _desk,
     _handled,
     _print_json,
@@ -29,6 +28,7 @@ from langgraph_hitl.cli.app import (
     app,
     out,
 )
+from langgraph_hitl.cli.decide import _decide
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger.store.postgres import is_postgres
 
