@@ -787,6 +787,17 @@ def part_latency(templates: dict[str, Backend]) -> None:
 
 # -- main ------------------------------------------------------------------------------
 
+
+def missing_extra() -> str | None:
+    """Why the PostgreSQL half cannot run in this environment's packages, or None."""
+    import importlib.util
+
+    for module in ("psycopg", "psycopg_pool", "langgraph.checkpoint.postgres"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[postgres]')"
+    return None
+
+
 TEMPLATE_IDS: dict[str, dict[str, list[str]]] = {}
 """Per backend: the request ids of the template's `work` and `warm` threads."""
 
@@ -798,7 +809,7 @@ def main(argv: list[str]) -> int:
         print(f"error: unknown part {unknown[0]!r} (parts: {', '.join(PARTS)})", file=sys.stderr)
         return 2
     print(f"load average (1, 5, 15 min) at start: {load()}")
-    why = unavailable()
+    why = unavailable() or missing_extra()
     server = None
     with scratch_dir("team") as tmp:
         try:
