@@ -60,9 +60,11 @@ Figures only: nothing passes or fails on time. The machine is shared; the load a
 is printed at the start and end.
 Sizes: HITL_BENCH_SCALE=default (list at 10,000 and 100,000; N=200 threads; 7 CLI runs;
 100 latency samples each) or full (list at 1,000,000 too; N=1000; 15 runs; 400 samples).
-Scratch files (and the PostgreSQL data folder's parent, the system temp dir) need about
-1.5 GB at default scale, 8 GB at full. Without PostgreSQL's binaries the SQLite half runs
-and the PostgreSQL half says why it was skipped.
+SQLite files go to $HITL_BENCH_TMP (default: the system temp dir), the PostgreSQL server's
+data to the system temp dir; the list ledgers take about 2.5 KB per request on each
+backend: about 1 GB in all at default scale, 7 GB at full. Without PostgreSQL's binaries
+(or the `postgres` extra) the SQLite half runs and the PostgreSQL half says why it was
+skipped.
 Run: .venv/bin/python bench/bench_team.py [list] [throughput] [record] [latency]
 (no argument: all four).
 """
@@ -166,7 +168,7 @@ class PostgresDb(Backend):
             conn.execute(f'CREATE DATABASE "{database}"{suffix}')
 
     def target(self) -> str:
-        return self.server.dsn_for(self.database)
+        return str(self.server.dsn_for(self.database))
 
     def copy(self, name: str) -> PostgresDb:
         # A template may have no other session open while it is copied.
@@ -267,6 +269,7 @@ class BulkLedger:
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
+        conn: Any
         if isinstance(self.db, PostgresDb):
             import psycopg
 
@@ -818,7 +821,7 @@ def main(argv: list[str]) -> int:
                 import psycopg
 
                 with psycopg.connect(server.dsn) as conn:
-                    version = conn.execute("SHOW server_version").fetchone()[0]
+                    version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
                 print(f"PostgreSQL {version} (throwaway server, fsync=off, on this machine)\n")
             else:
                 print(f"PostgreSQL skipped: {why}\n")
