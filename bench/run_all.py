@@ -29,12 +29,15 @@ BENCHMARKS = (
     "bench_metrics.py",
     "bench_notify.py",
     "bench_storage.py",
+    "bench_team.py",
 )
 PACKAGES = (
     "langgraph-hitl",
     "langgraph",
     "langgraph-checkpoint",
     "langgraph-checkpoint-sqlite",
+    "langgraph-checkpoint-postgres",
+    "psycopg",
     "langchain",
     "langchain-core",
     "pydantic",
