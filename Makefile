@@ -44,7 +44,9 @@ debian = (command -v apt-get >/dev/null 2>&1 && (apt-get update -qq || true) && 
 test: $(DEV_STAMP) test-deps
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# The PostgreSQL half of bench/bench_team.py needs the postgres extra (in dev) and the
+# server binaries (test-deps), as the tests do.
+bench: $(DEV_STAMP) test-deps
 	$(BIN)/python bench/run_all.py
 
 # The team test at full size: 8 workers, 4 reviewers, 2,000 requests on one PostgreSQL,
