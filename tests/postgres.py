@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 PG_USER = "hitl-pg"
@@ -65,6 +66,15 @@ class PostgresServer:
 
     def dsn_for(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A fresh, empty database on this server: its connection string."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn_for(name)
 
     def _run(self, *argv: str) -> None:
         assert self.bin is not None
