@@ -18,10 +18,16 @@ BACKENDS = ("sqlite", "postgres")
 
 
 def new_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> Path | str:
-    """A fresh, empty database on `backend`: `folder / "hitl.sqlite"` (not created yet),
-    or the URL of a new database on the session's PostgreSQL server."""
+    """A fresh, empty database on `backend`: `folder / "hitl.sqlite"` (not created yet;
+    the folder is), or the URL of a new database on the session's PostgreSQL server."""
     if backend == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
         return folder / "hitl.sqlite"
     server = request.getfixturevalue("postgres_server")
     url: str = server.create_database()
     return url
+
+
+def backend_of(database: Path | str) -> str:
+    """Which of `BACKENDS` a database from `new_database` is on."""
+    return "postgres" if str(database).startswith("postgresql://") else "sqlite"
