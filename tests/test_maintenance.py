@@ -1,4 +1,8 @@
-"""doctor repairs ledger/checkpoint disagreements; prune keeps paused threads and the trail."""
+"""doctor repairs ledger/checkpoint disagreements; prune keeps paused threads and the trail.
+
+Each test with a database runs on a SQLite file and on a PostgreSQL database (the
+`database` fixture).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ def invoice(name: str, **changes: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def desk(hitl_db: Path) -> ReviewDesk:
-    return ReviewDesk(hitl_db, base=REPO)
+def desk(database: Path | str) -> ReviewDesk:
+    return ReviewDesk(database, base=REPO)
 
 
 def statuses(desk: ReviewDesk) -> dict[str, str]:
