@@ -206,3 +206,36 @@ def execute(db: str | Path, sql: str, *params: Any) -> int:
     assert Path(db).is_file(), db
     with closing(sqlite3.connect(db, timeout=30)) as conn, conn:
         return conn.execute(sql, params).rowcount
+
+
+def table_rows(db: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by table, in a stable order (one connection): what
+    "changed nothing" compares, on either backend."""
+    if str(db).startswith("postgresql://"):
+        from langgraph_hitl.ledger import connect
+
+        tables = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            " ORDER BY table_name"
+        )
+        with closing(connect(str(db))) as pg:
+            names = [name for (name,) in pg.execute(tables).fetchall()]
+            return {
+                name: sorted(
+                    (tuple(row) for row in pg.execute(f'SELECT * FROM "{name}"').fetchall()),
+                    key=repr,
+                )
+                for name in names
+            }
+    assert Path(db).is_file(), db
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        names = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+            for name in names
+        }

@@ -50,14 +50,14 @@ from backends import BACKENDS, backend_of, new_database
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from postgres import copy_of
-from processes import query
+from processes import query, table_rows
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from langgraph_hitl.cli import app, main
 from langgraph_hitl.deciding.desk import ReviewDesk, default_reviewer
 from langgraph_hitl.errors import ConflictError, HitlError
-from langgraph_hitl.ledger import ReviewLedger, connect
+from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.models import ApprovalRequest, Decision, validate_decision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,30 +128,7 @@ class Paused:
 
 def db_state(path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order."""
-    if isinstance(path, str):  # PostgreSQL: one connection for every table
-        with contextlib.closing(connect(path)) as pg:
-            names = [
-                name
-                for (name,) in pg.execute(
-                    "SELECT table_name FROM information_schema.tables"
-                    " WHERE table_schema = 'public' ORDER BY table_name"
-                ).fetchall()
-            ]
-            return {
-                name: sorted(pg.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-                for name in names
-            }
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-            for name in names
-        }
+    return table_rows(path)
 
 
 def pending_state(state: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
