@@ -1,10 +1,18 @@
-"""Keeping the ledger and the checkpoints in agreement, and the file small.
+"""Keeping the ledger and the checkpoints in agreement, and the database small.
 
 `doctor` finds what disagrees (a pending request whose interrupt is gone, an
 interrupt with no request, a lease held by a dead process, decisions recorded but
 not applied) and repairs what can be repaired safely. `prune` deletes the
 checkpoints of finished threads older than a cutoff and keeps their audit trail;
 a paused, decided or stalled thread is never touched.
+
+What deleting frees differs by backend. SQLite puts the pages on the file's free
+list at once (bytes in use drop; the file shrinks only with `VACUUM`). PostgreSQL
+keeps deleted rows as dead rows until a `VACUUM` (autovacuum's, or `--vacuum`'s) marks
+their space reusable by the same tables; the database's size on disk stays about what
+it was (only `VACUUM FULL` gives it back, and it locks the tables while it rewrites
+them, so `prune` never runs it). So `prune` reports the checkpoint rows it removed,
+on both, and on PostgreSQL no "bytes in use".
 """
 
 from __future__ import annotations
@@ -21,6 +29,23 @@ from langgraph_hitl.ledger.store.postgres import is_postgres
 
 def _has_table(conn: Any, name: str) -> bool:
     return name in table_names(conn)
+
+
+CHECKPOINT_TABLES = ("checkpoints", "writes", "hitl_blobs", "checkpoint_writes", "checkpoint_blobs")
+"""Where a thread's checkpoints live, keyed by `thread_id`: LangGraph's tables (`writes`
+on SQLite, `checkpoint_writes` and `checkpoint_blobs` on PostgreSQL) and our blobs."""
+
+
+def _thread_rows(conn: Any, tables: list[str], thread_id: str) -> int:
+    """A thread's rows in the checkpoint tables (each is indexed by thread first)."""
+    return sum(
+        int(
+            conn.execute(f"SELECT COUNT(*) FROM {t} WHERE thread_id = ?", (thread_id,)).fetchone()[
+                0
+            ]
+        )
+        for t in tables
+    )
 
 
 def _group_by_graph(
@@ -197,20 +222,26 @@ def _check_thread(
 
 @dataclass(frozen=True, kw_only=True)
 class PruneReport:
-    """What `prune` deleted, and the file before and after."""
+    """What `prune` deleted, and the database before and after."""
 
     pruned: list[str]
     kept: dict[str, int]
     """Threads kept, by reason (paused, decided, stalled, recent, no_graph)."""
+    rows_removed: int
+    """The pruned threads' rows in the checkpoint tables (`CHECKPOINT_TABLES`)."""
     bytes_before: int
+    """The database's size on disk: the SQLite file, or `pg_database_size`."""
     bytes_after: int
-    used_before: int
-    used_after: int
+    used_before: int | None
+    """SQLite's bytes in use (pages not on the free list); None on PostgreSQL, which
+    does not say without a scan (see the module's docstring)."""
+    used_after: int | None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pruned": self.pruned,
             "kept": self.kept,
+            "rows_removed": self.rows_removed,
             "file_bytes_before": self.bytes_before,
             "file_bytes_after": self.bytes_after,
             "used_bytes_before": self.used_before,
@@ -218,15 +249,15 @@ class PruneReport:
         }
 
 
-def _sizes(path: str | Path) -> tuple[int, int]:
-    """The database's size and the bytes in use (PostgreSQL: its size, both)."""
+def _sizes(path: str | Path) -> tuple[int, int | None]:
+    """The database's size on disk and the bytes in use (None on PostgreSQL)."""
     conn = connect(path, create=False)
     if is_postgres(path):
         try:
             size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
         finally:
             conn.close()
-        return size, size
+        return size, None
     try:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -243,6 +274,13 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     waiting, and whose ledger has nothing pending or decided is pruned. The ledger's
     rows and events stay: the audit trail outlives the checkpoints. The thread's rows in
     the notification outbox go with its checkpoints.
+
+    Args:
+        vacuum: After pruning, SQLite: `VACUUM` the file so it shrinks (it rewrites the
+            file and holds the write lock meanwhile). PostgreSQL: a plain `VACUUM` of the
+            tables pruned, so their space is reused at once rather than when autovacuum
+            comes round; it runs beside readers and writers, and the size on disk
+            rarely shrinks.
     """
     from datetime import datetime
 
@@ -250,6 +288,7 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     cutoff = time.time() - older_than
     kept: dict[str, int] = {}
     pruned: list[str] = []
+    rows_removed = 0
     with desk.ledger() as ledger:
         with ledger.reading() as conn:
             has_checkpoints = _has_table(conn, "checkpoints")
@@ -277,6 +316,8 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     for (ref, root), thread_ids in by_graph.items():
         with desk._graph(ref, root, check=False) as graph:
             saver = graph.checkpointer
+            with saver.ledger.reading() as conn:
+                tables = sorted(set(CHECKPOINT_TABLES) & table_names(conn))
             for thread_id in thread_ids:
                 config = {"configurable": {"thread_id": thread_id}}
                 snapshot = desk._snapshot(graph, config)
@@ -287,6 +328,8 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
                 elif datetime.fromisoformat(str(snapshot.created_at)).timestamp() > cutoff:
                     keep("recent")
                 else:
+                    with saver.ledger.reading() as conn:
+                        rows_removed += _thread_rows(conn, tables, thread_id)
                     saver.delete_thread(thread_id)
                     saver.ledger.drop_outbox(thread_id)
                     saver.ledger.add_event(
@@ -296,13 +339,22 @@ def prune(desk: Any, *, older_than: float, vacuum: bool = False) -> PruneReport:
     if vacuum and pruned:
         conn = connect(desk.path, create=False)
         try:
-            conn.execute("VACUUM")
+            if is_postgres(desk.path):
+                # Not in a transaction block (the connection autocommits); one statement
+                # for every table prune deleted from.
+                pruned_tables = sorted(
+                    (set(CHECKPOINT_TABLES) | {"hitl_outbox"}) & table_names(conn)
+                )
+                conn.execute(f"VACUUM (ANALYZE) {', '.join(pruned_tables)}")
+            else:
+                conn.execute("VACUUM")
         finally:
             conn.close()
     bytes_after, used_after = _sizes(desk.path)
     return PruneReport(
         pruned=pruned,
         kept=kept,
+        rows_removed=rows_removed,
         bytes_before=bytes_before,
         bytes_after=bytes_after,
         used_before=used_before,

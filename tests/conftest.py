@@ -1,15 +1,16 @@
-"""Shared fixtures: the repository root, the sample invoices, a fresh database path, FIFOs,
-a PostgreSQL server for the session and a fresh database on it per test."""
+"""Shared fixtures: the repository root, the sample invoices, a fresh database on each
+backend (`database`) or a SQLite file alone (`hitl_db`), FIFOs, a PostgreSQL server for
+the session and a fresh database on it per test."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import BACKENDS, new_database
 from postgres import PostgresServer, unavailable
 from processes import STARTED, Fifos
 
@@ -40,9 +41,18 @@ def load_invoice() -> Callable[[str], dict[str, Any]]:
     return load
 
 
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A fresh database, once on each backend: a SQLite file's path (not created yet),
+    and the URL of a new, empty PostgreSQL database (that half skips, saying why, where
+    no server can be started). Every suite that runs on both backends takes this."""
+    return new_database(request, request.param, tmp_path)
+
+
 @pytest.fixture
 def hitl_db(tmp_path: Path) -> Path:
-    """A path for a fresh SQLite file (checkpoints and ledger); not created yet."""
+    """A path for a fresh SQLite file (checkpoints and ledger); not created yet. For the
+    tests that run on SQLite alone; those on both backends take `database`."""
     return tmp_path / "hitl.sqlite"
 
 
@@ -62,13 +72,9 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_dsn(postgres_server: PostgresServer) -> str:
-    """A fresh, empty database on the session's server: its connection string."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return postgres_server.dsn_for(name)
+    """A fresh, empty database on the session's server: its connection string. For the
+    tests of PostgreSQL alone (its server, restarts); see `database` for both backends."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture

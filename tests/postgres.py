@@ -17,6 +17,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PG_USER = "hitl-pg"
@@ -66,6 +69,15 @@ class PostgresServer:
     def dsn_for(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def create_database(self) -> str:
+        """A fresh, empty database on this server: its connection string."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn_for(name)
+
     def _run(self, *argv: str) -> None:
         assert self.bin is not None
         command = [str(self.bin / argv[0]), *argv[1:]]
@@ -107,3 +119,20 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def copy_of(url: str) -> Iterator[str]:
+    """A copy of the database at `url` (PostgreSQL's byte copy: `CREATE DATABASE ...
+    TEMPLATE`, which refuses while anyone is connected to it), dropped afterwards."""
+    import psycopg
+
+    base, source = url.rsplit("/", 1)
+    name = f"c_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

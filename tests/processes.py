@@ -52,23 +52,24 @@ def read_line(fd: int, proc: subprocess.Popen[Any], timeout: float) -> str:
 
 
 def run_cli(
-    db: Path,
+    db: str | Path,
     *args: str,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     under: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """One `langgraph-hitl --db DB ...` process, run to its end.
+    """One `langgraph-hitl --db DB ...` process, run to its end (DB: a SQLite file or a
+    `postgresql://` URL).
 
     Args:
-        cwd: Where it runs; default the database's folder.
+        cwd: Where it runs; default the SQLite file's folder, or the repository root.
         env: Settings on top of this environment without any of its own `LANGGRAPH_HITL_*`
             or `E2E_*` (`cli_env`).
         under: A command to run it under, e.g. `faketime -f -2d`.
     """
     return subprocess.run(
         [*under, sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
-        cwd=cwd or db.parent,
+        cwd=cwd or (db.parent if isinstance(db, Path) else REPO),
         env=cli_env(env),
         capture_output=True,
         text=True,
@@ -176,3 +177,65 @@ def query(db: str | Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     assert Path(db).is_file(), db
     with closing(sqlite3.connect(db, timeout=30)) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def records(db: str | Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of `sql` as dicts by column name (see `query`)."""
+    if str(db).startswith("postgresql://"):
+        from langgraph_hitl.ledger import connect
+
+        with closing(connect(str(db))) as pg:
+            cursor = pg.execute(sql, params)
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert Path(db).is_file(), db
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        cursor = conn.execute(sql, params)
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def execute(db: str | Path, sql: str, *params: Any) -> int:
+    """Run one statement on the database behind the package's back (a test's fault or
+    repair: see `query`), committed; the rows it changed."""
+    if str(db).startswith("postgresql://"):
+        from langgraph_hitl.ledger import connect
+
+        with closing(connect(str(db))) as pg:  # autocommit
+            return int(pg.execute(sql, params).rowcount)
+    assert Path(db).is_file(), db
+    with closing(sqlite3.connect(db, timeout=30)) as conn, conn:
+        return conn.execute(sql, params).rowcount
+
+
+def table_rows(db: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by table, in a stable order (one connection): what
+    "changed nothing" compares, on either backend."""
+    if str(db).startswith("postgresql://"):
+        from langgraph_hitl.ledger import connect
+
+        tables = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            " ORDER BY table_name"
+        )
+        with closing(connect(str(db))) as pg:
+            names = [name for (name,) in pg.execute(tables).fetchall()]
+            return {
+                name: sorted(
+                    (tuple(row) for row in pg.execute(f'SELECT * FROM "{name}"').fetchall()),
+                    key=repr,
+                )
+                for name in names
+            }
+    assert Path(db).is_file(), db
+    with closing(sqlite3.connect(db, timeout=30)) as conn:
+        names = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+            for name in names
+        }

@@ -15,10 +15,16 @@ could consume that request (any decision that might be valid, any CLI call) run 
 fresh byte copy of the file, so no example ever changes the fixture; examples that must
 fail run against the fixture itself and prove they changed nothing.
 
-Everything is real: the invoice graph, LangGraph, SQLite files on disk. The CLI runs
-in-process (`typer.testing.CliRunner` for commands, `main()` with `sys.argv` set for
-whole argument lists and usage errors) and, for a handful of usage errors, as a real
-process. Hypothesis runs derandomized with a modest number of examples per property.
+The properties that decide against the database (sections 1 and 2's decisions and
+argument lists) run on SQLite and on PostgreSQL, where a copy is `CREATE DATABASE ...
+TEMPLATE` and "nothing changed" compares every row of every table. The rest stays on
+SQLite (`ON_SQLITE`), each section says why.
+
+Everything is real: the invoice graph, LangGraph, SQLite files on disk, a PostgreSQL
+server. The CLI runs in-process (`typer.testing.CliRunner` for commands, `main()` with
+`sys.argv` set for whole argument lists and usage errors) and, for a handful of usage
+errors, as a real process. Hypothesis runs derandomized with a modest number of examples
+per property.
 """
 
 from __future__ import annotations
@@ -40,8 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import BACKENDS, backend_of, new_database
 from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
+from postgres import copy_of
+from processes import query, table_rows
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -102,33 +111,24 @@ def argv_text(max_size: int) -> st.SearchStrategy[str]:
 
 
 class Paused:
-    """The invoice graph paused at its gate, once per module (a short repr: the image is big)."""
+    """The invoice graph paused at its gate, once per module and backend (a short repr:
+    the image is big)."""
 
-    def __init__(self, db: Path, request_id: str, request: ApprovalRequest) -> None:
+    def __init__(self, db: Path | str, request_id: str, request: ApprovalRequest) -> None:
         self.db = db
         self.request_id = request_id
         self.request = request
-        self.image = db.read_bytes()
-        """The whole file, byte for byte, as the run left it (WAL checkpointed on close)."""
+        self.image = db.read_bytes() if isinstance(db, Path) else None
+        """SQLite's whole file, byte for byte, as the run left it (WAL checkpointed on close)."""
         self.state = db_state(db)
 
     def __repr__(self) -> str:
-        return f"Paused({self.db.name}, {self.request_id})"
+        return f"Paused({backend_of(self.db)}, {self.request_id})"
 
 
-def db_state(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def db_state(path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-            for name in names
-        }
+    return table_rows(path)
 
 
 def pending_state(state: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -136,9 +136,9 @@ def pending_state(state: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tup
     return {name: rows for name, rows in state.items() if name != "hitl_events"}
 
 
-@pytest.fixture(scope="module")
-def paused(tmp_path_factory: pytest.TempPathFactory) -> Paused:
-    db = tmp_path_factory.mktemp("paused") / "hitl.sqlite"
+@pytest.fixture(scope="module", params=BACKENDS)
+def paused(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Paused:
+    db = new_database(request, request.param, tmp_path_factory.mktemp("paused"))
     status = ReviewDesk(db, base=REPO).run("invoice", LARGE, thread_id=THREAD)
     assert status.status == "paused" and len(status.pending) == 1
     with ReviewLedger.open(db) as ledger:
@@ -146,8 +146,13 @@ def paused(tmp_path_factory: pytest.TempPathFactory) -> Paused:
     assert rec.status == "pending"
     assert rec.request.action.args == INVOICE_ARGS
     assert rec.request.allowed_decisions == ["approve", "reject", "modify", "respond"]
-    assert not Path(f"{db}-wal").exists(), "a connection is still open: the copy would lag"
+    if isinstance(db, Path):
+        assert not Path(f"{db}-wal").exists(), "a connection is still open: the copy would lag"
     return Paused(db, rec.request_id, rec.request)
+
+
+ON_SQLITE = pytest.mark.parametrize("paused", ["sqlite"], indirect=True)
+"""For a test of SQLite's files, or of what is refused before any database is opened."""
 
 
 @pytest.fixture(scope="module")
@@ -168,13 +173,16 @@ def scratch_file(scratch: Path, content: bytes | None = None) -> Iterator[Path]:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def fresh_copy(paused: Paused, scratch: Path) -> contextlib.AbstractContextManager[Path]:
+def fresh_copy(paused: Paused, scratch: Path) -> contextlib.AbstractContextManager[Path | str]:
+    if isinstance(paused.db, str):
+        return copy_of(paused.db)  # nobody may be connected to it: a leak fails here
     return scratch_file(scratch, paused.image)
 
 
 def assert_fixture_untouched(paused: Paused) -> None:
     assert db_state(paused.db) == paused.state
-    assert paused.db.read_bytes() == paused.image
+    if isinstance(paused.db, Path):
+        assert paused.db.read_bytes() == paused.image
 
 
 # -- running the CLI -------------------------------------------------------------------
@@ -195,7 +203,7 @@ class Ran:
 RUNNER = CliRunner(env=ENV)
 
 
-def invoke(db: Path, *args: str) -> Ran:
+def invoke(db: Path | str, *args: str) -> Ran:
     """A command through the typer app (no usage errors expected), from the repo root."""
     argv = ["--db", str(db), *args]
     with contextlib.chdir(REPO):
@@ -283,7 +291,7 @@ def assert_one_error_line(ran: Ran, codes: Sequence[int] = (2, 3)) -> None:
     assert ran.err[len("error: ") :].strip(), f"says nothing\n{ran}"
 
 
-def assert_refused_and_unchanged(ran: Ran, db: Path, before: dict[str, Any]) -> None:
+def assert_refused_and_unchanged(ran: Ran, db: Path | str, before: dict[str, Any]) -> None:
     """A refusal that left the database as it was (the event log may note a conflict)."""
     assert_one_error_line(ran)
     after = db_state(db)
@@ -293,15 +301,14 @@ def assert_refused_and_unchanged(ran: Ran, db: Path, before: dict[str, Any]) -> 
         assert pending_state(after) == pending_state(before), f"a conflict changed state\n{ran}"
 
 
-def assert_gate_took_it(db: Path) -> None:
+def assert_gate_took_it(db: Path | str) -> None:
     """The gate accepted the decision the desk accepted: it did not ask again over it.
 
     (The invoice graph may ask again, about an edited invoice that no longer adds up;
     only a gate that refuses its resume value asks with a `problem`.)
     """
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT payload FROM hitl_requests WHERE status = 'pending'")
-        problems = [json.loads(payload).get("problem") for (payload,) in rows]
+    rows = query(db, "SELECT payload FROM hitl_requests WHERE status = 'pending'")
+    problems = [json.loads(payload).get("problem") for (payload,) in rows]
     assert problems == [None] * len(problems), f"the gate refused an accepted decision: {problems}"
 
 
@@ -651,7 +658,9 @@ def resolve_ident(ident: str, paused: Paused) -> str:
     return paused.request_id if ident == "request" else ident
 
 
-def check_decision_command(ran: Ran, db: Path, paused: Paused, before: dict[str, Any]) -> None:
+def check_decision_command(
+    ran: Ran, db: Path | str, paused: Paused, before: dict[str, Any]
+) -> None:
     """A decision command: applied when it succeeded, else refused with nothing changed."""
     note(str(ran))
     if ran.code == 0:
@@ -882,6 +891,8 @@ ODD_INPUTS: dict[str, tuple[list[str], str]] = {
 """Each odd input: refused with exit 2 and one line that names where it was."""
 
 
+# Refused as the arguments are read, before any database is opened: SQLite alone.
+@ON_SQLITE
 @pytest.mark.parametrize("argv,where", ODD_INPUTS.values(), ids=ODD_INPUTS.keys())
 def test_odd_inputs_are_refused_naming_where(paused: Paused, argv: list[str], where: str) -> None:
     """NaN and Infinity (JSON literals Python's parser takes), endless files, nesting too
@@ -893,6 +904,7 @@ def test_odd_inputs_are_refused_naming_where(paused: Paused, argv: list[str], wh
     assert_fixture_untouched(paused)
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("argv", REAL_PROCESS.values(), ids=REAL_PROCESS.keys())
 def test_usage_errors_in_a_real_process(paused: Paused, argv: list[str]) -> None:
     """Usage errors, and bytes that are not UTF-8, through the real entry point in its own
@@ -904,6 +916,8 @@ def test_usage_errors_in_a_real_process(paused: Paused, argv: list[str]) -> None
 
 
 # -- 3. graph references for run ---------------------------------------------------------
+# A reference or an input that is refused is refused before the thread's database is
+# written, whichever it is: these run on fresh SQLite files.
 
 IDENTIFIERS = st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True)
 RAISING = {
@@ -1079,6 +1093,8 @@ def test_run_factory_that_raises_is_the_graph_raising(tmp_path: Path, scratch: P
 
 
 # -- 4. database paths -------------------------------------------------------------------
+# SQLite's files alone: missing, a directory, empty, random bytes, cut short, read-only.
+# (A PostgreSQL URL that names no database: `tests/test_postgres.py`.)
 
 DB_COMMANDS = (["list"], ["show", THREAD], ["approve", THREAD])
 
@@ -1137,6 +1153,7 @@ def test_db_random_bytes(scratch: Path, content: bytes, command: list[str]) -> N
         assert db.read_bytes() == content
 
 
+@ON_SQLITE
 @PROPERTY
 @given(data=st.data(), command=st.sampled_from(DB_COMMANDS))
 def test_db_truncated(
@@ -1190,6 +1207,7 @@ def root_writes_read_only_files(folder: Path) -> bool:
         probe.unlink()
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("command", DB_COMMANDS, ids=lambda c: c[0])
 def test_db_read_only(paused: Paused, tmp_path: Path, command: list[str]) -> None:
     """A read-only database: readable commands work; anything that must write exits 2.

@@ -8,7 +8,10 @@
 - A closed output pipe (`... | head -1`) ends any command quietly with exit 0.
 - `--version`, and `--help` placeholders that read as words.
 
-The queue is made once per module, in this process, by really running the invoice graph.
+The queue is made once per module and backend (a SQLite file, a PostgreSQL database), in
+this process, by really running the invoice graph. What the ledger hands back (the agent's
+hostile text, counts, order) is checked on both; how a table folds to the terminal's width
+is the same whatever the rows came from, and is checked on SQLite (`ON_SQLITE`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import pytest
 import typer.main
+from backends import BACKENDS, new_database
 from processes import cli_env
 from rich.cells import cell_len
 
@@ -44,15 +48,15 @@ def example(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Queue:
-    db: Path
+    db: Path | str
     requests: dict[str, str]
     """Request id -> thread id, of everything pending."""
     review_ids: list[str]
 
 
-@pytest.fixture(scope="module")
-def queue(tmp_path_factory: pytest.TempPathFactory) -> Queue:
-    db = tmp_path_factory.mktemp("queue") / "hitl.sqlite"
+@pytest.fixture(scope="module", params=BACKENDS)
+def queue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Queue:
+    db = new_database(request, request.param, tmp_path_factory.mktemp("queue"))
     desk = ReviewDesk(db, base=REPO)
     hostile = {
         **example("large"),
@@ -80,8 +84,12 @@ def queue(tmp_path_factory: pytest.TempPathFactory) -> Queue:
     return Queue(db, requests, reviews)
 
 
+ON_SQLITE = pytest.mark.parametrize("queue", ["sqlite"], indirect=True)
+"""For what only the rendering decides: the queue on SQLite alone."""
+
+
 def cli(
-    db: Path, *args: str, columns: int | None = None, stdout: Any = subprocess.PIPE
+    db: Path | str, *args: str, columns: int | None = None, stdout: Any = subprocess.PIPE
 ) -> subprocess.CompletedProcess[str]:
     """One CLI process, stdout piped (or `stdout`), no terminal anywhere, so rich sees none."""
     env = {k: v for k, v in cli_env().items() if k not in ("COLUMNS", "LINES")}
@@ -116,6 +124,7 @@ TABLES = {
 }
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("columns", [80, None, 60], ids=["COLUMNS=80", "piped", "COLUMNS=60"])
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_request_ids_are_never_cut(queue: Queue, table: str, columns: int | None) -> None:
@@ -148,6 +157,7 @@ def test_review_and_reviewer_ids_are_never_cut(queue: Queue) -> None:
         ok(cli(queue.db, "reviewers", "remove", reviewer))
 
 
+@ON_SQLITE
 def test_a_narrow_table_says_what_it_left_out(queue: Queue) -> None:
     printed = ok(cli(queue.db, "list", columns=60))
     assert "too narrow to show:" in printed and "--plain or --json has them" in printed
@@ -238,26 +248,41 @@ PIPED = {
     "audit verify": ["audit", "verify"],
     "thread": ["thread", "INV-1003"],
     "metrics --prometheus": ["metrics", "--prometheus"],
+}
+"""Commands that read the database: on both backends (a PostgreSQL connection is open
+as the pipe closes)."""
+PIPED_WITHOUT_DATABASE = {
     "--help": ["--help"],
     "--version": ["--version"],
     "list --help": ["list", "--help"],
 }
 
 
-@pytest.mark.parametrize("args", PIPED.values(), ids=PIPED.keys())
-def test_a_closed_pipe_ends_quietly_with_exit_0(queue: Queue, args: list[str]) -> None:
+def closed_pipe(db: Path | str, args: list[str]) -> None:
     """Whatever prints meets a reader that has gone: exit 0, nothing on stderr."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader left before the first byte: every write fails
     try:
-        done = cli(queue.db, *args, stdout=write_end)
+        done = cli(db, *args, stdout=write_end)
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (0, ""), (args, done.returncode, done.stderr)
 
 
+@pytest.mark.parametrize("args", PIPED.values(), ids=PIPED.keys())
+def test_a_closed_pipe_ends_quietly_with_exit_0(queue: Queue, args: list[str]) -> None:
+    closed_pipe(queue.db, args)
+
+
+@ON_SQLITE
+@pytest.mark.parametrize("args", PIPED_WITHOUT_DATABASE.values(), ids=PIPED_WITHOUT_DATABASE.keys())
+def test_a_closed_pipe_ends_help_quietly_with_exit_0(queue: Queue, args: list[str]) -> None:
+    closed_pipe(queue.db, args)
+
+
 def test_head_1_of_a_big_output(tmp_path: Path) -> None:
-    """`... | head -1` in a shell, with more output than a pipe holds: exit 0, quiet."""
+    """`... | head -1` in a shell, with more output than a pipe holds: exit 0, quiet.
+    (SQLite alone: the closed pipe tests above read from both backends.)"""
     db = tmp_path / "hitl.sqlite"
     big = {**example("large"), "po_number": "PO-" + "7" * 300_000}
     status = ReviewDesk(db, base=REPO).run("invoice", big, thread_id="big")

@@ -28,18 +28,12 @@ LoadInvoice = Callable[[str], dict[str, Any]]
 GATED_PAY = Path(__file__).parent / "graphs" / "gated_pay.py"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def desk(
-    request: pytest.FixtureRequest,
-    hitl_db: Path,
-    repo_root: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> ReviewDesk:
-    """A desk on a fresh SQLite file, and on a fresh PostgreSQL database, that finds
-    `invoice` through the repo's langgraph.json."""
+@pytest.fixture
+def desk(database: Path | str, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
+    """A desk on a fresh database of each backend that finds `invoice` through the repo's
+    langgraph.json."""
     monkeypatch.setenv("LANGGRAPH_HITL_REVIEWER", "desk-test")
-    db = hitl_db if request.param == "sqlite" else request.getfixturevalue("postgres_dsn")
-    return ReviewDesk(db, base=repo_root)
+    return ReviewDesk(database, base=repo_root)
 
 
 def payments(db: str | Path) -> list[tuple[Any, ...]]:

@@ -1,4 +1,5 @@
-"""The review ledger on real SQLite: requests, decisions once, leases, reviews, the event chain."""
+"""The review ledger on real SQLite and PostgreSQL: requests, decisions once, leases,
+reviews, the event chain."""
 
 from __future__ import annotations
 
@@ -74,12 +75,11 @@ def new_request(ledger: ReviewLedger, thread_id: str = "t-1", **payload: Any) ->
     )
 
 
-@pytest.fixture(params=["file", "memory", "postgres"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReviewLedger]:
-    """A set-up ledger on a SQLite file, on `:memory:`, and on a PostgreSQL database."""
-    targets = {"file": tmp_path / "ledger.sqlite", "memory": ":memory:"}
-    target = targets.get(request.param) or request.getfixturevalue("postgres_dsn")
-    with ReviewLedger.open(target, create=True) as opened:
+@pytest.fixture
+def ledger(database: Path | str) -> Iterator[ReviewLedger]:
+    """A set-up ledger on a fresh database of each backend (`:memory:`, SQLite's SQL on
+    another medium, has its own test below)."""
+    with ReviewLedger.open(database, create=True) as opened:
         yield opened
 
 
@@ -278,6 +278,21 @@ def test_decision_recorded_exactly_once(ledger: ReviewLedger) -> None:
     assert refused["actor"] == "ben" and refused["data"]["type"] == "reject"
     rows = ledger.conn.execute("SELECT COUNT(*) FROM hitl_decisions").fetchone()[0]
     assert rows == 1
+
+
+def test_a_ledger_in_memory_records_decides_and_chains() -> None:
+    """`:memory:` opens without a file: a request, one decision, applied, a sound chain."""
+    from langgraph_hitl.ledger.audit import verify
+
+    with ReviewLedger.open(":memory:", create=True) as ledger:
+        rid = new_request(ledger)
+        ledger.record_decision(rid, Decision.approve(reviewer="ana"))
+        with pytest.raises(AlreadyDecidedError):
+            ledger.record_decision(rid, Decision.reject("duplicate", reviewer="ben"))
+        ledger.mark_applied([rid], actor="ana", outcome="done")
+        assert ledger.get(rid).status == "applied"
+        assert event_kinds(ledger, rid) == ["created", "decided", "refused", "applied"]
+        assert verify(ledger).ok
 
 
 def test_decision_after_applied_is_already_decided(ledger: ReviewLedger) -> None:

@@ -1,9 +1,10 @@
 """Metrics and warning signs on ledgers with known answers, the CLI, Prometheus and HTML.
 
-Each ledger is a real SQLite file made by `ReviewLedger` and filled with direct INSERTs
-at chosen times (seconds after `T0`), so every figure has an answer worked out by hand
-here. One test goes through the ledger's own API instead. The CLI runs as real
-processes; the HTML report is rendered by headless Chromium.
+Each ledger is a real database, a SQLite file and a PostgreSQL database in turn (the
+`database` fixture), made by `ReviewLedger` and filled with direct INSERTs at chosen times
+(seconds after `T0`), so every figure has an answer worked out by hand here, and the
+metrics' SQL gives it on both. One test goes through the ledger's own API instead. The
+CLI runs as real processes; the HTML report is rendered by headless Chromium.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import backend_of, new_database
 from prometheus_client.parser import text_string_to_metric_families
 
 from langgraph_hitl.errors import BadInputError, ConfigurationError
@@ -35,7 +36,7 @@ from langgraph_hitl.insight.metrics import (
     to_prometheus,
     warning_signs,
 )
-from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger
+from langgraph_hitl.ledger import SWEEP_ACTOR, ReviewLedger, connect
 from langgraph_hitl.models import Action, ApprovalRequest, Decision
 
 T0 = 1_700_000_000.0
@@ -45,13 +46,14 @@ CLI = [str(Path(sys.executable).with_name("langgraph-hitl"))]
 
 
 class Book:
-    """Writes ledger rows at chosen times (seconds after T0) into a real ledger file."""
+    """Writes ledger rows at chosen times (seconds after T0) into a real ledger (a SQLite
+    file or a PostgreSQL database), on a connection of its own, as another writer would."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         with ReviewLedger.open(path, create=True):
             pass
         self.path = path
-        self.conn = sqlite3.connect(path)
+        self.conn = connect(path, create=False)
         self.n = 0
 
     def close(self) -> None:
@@ -177,8 +179,17 @@ class Book:
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> Iterator[Book]:
-    b = Book(tmp_path / "hitl.sqlite")
+def book(database: Path | str) -> Iterator[Book]:
+    b = Book(database)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def sqlite_book(hitl_db: Path) -> Iterator[Book]:
+    """A book on SQLite alone, for what happens after the figures are computed (rendering,
+    argument checks): the backend only matters to `compute`, which `book` runs on both."""
+    b = Book(hitl_db)
     yield b
     b.close()
 
@@ -350,7 +361,9 @@ def test_recall_is_estimated_from_sampled_reviews_weighted_by_rate(book: Book) -
     assert r.width == pytest.approx(r.high - r.low) and r.width > 0.3  # two problems: wide
 
 
-def test_recall_matches_reviews_by_thread_and_flags_missing_rates(book: Book) -> None:
+def test_recall_matches_reviews_by_thread_and_flags_missing_rates(
+    book: Book, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     book.review_case("ana", "reject", opened=1000, took=10)
     book.route("sampled", 100, thread="INV-9", rate=0.25, tier="medium")
     book.review("problem", 200, thread="INV-9", tier=None)  # no route_id: found by thread
@@ -364,7 +377,7 @@ def test_recall_matches_reviews_by_thread_and_flags_missing_rates(book: Book) ->
     assert medium is not None and medium.estimated_missed == 4.0
     assert high is not None and (high.caught, high.recall) == (1, None)  # nothing reviewed
     # No review closed at all: no estimate, rather than a recall of 100%.
-    empty = Book(book.path.with_name("empty.sqlite"))
+    empty = Book(new_database(request, backend_of(book.path), tmp_path / "empty"))
     empty.review_case("ana", "reject", opened=1000, took=10)
     unknown = run(empty).overall.recall
     empty.close()
@@ -510,10 +523,9 @@ def test_the_window_bounds_what_counts(book: Book) -> None:
         compute(book.path, group_by="vendor")  # type: ignore[arg-type]
 
 
-def test_metrics_through_the_ledger_api(tmp_path: Path) -> None:
+def test_metrics_through_the_ledger_api(database: Path | str) -> None:
     """The same figures when the ledger's own methods wrote the rows."""
-    path = tmp_path / "api.sqlite"
-    with ReviewLedger.open(path, create=True) as ledger:
+    with ReviewLedger.open(database, create=True) as ledger:
         for i in range(4):
             outcome = "escalated" if i == 0 else "sampled"
             routing = {"outcome": outcome, "tier": "high", "sample_rate": 0.5}
@@ -701,8 +713,11 @@ window.addEventListener("load", () => {
 """
 
 
-def test_html_report_renders_its_charts_in_headless_chromium(book: Book, tmp_path: Path) -> None:
+def test_html_report_renders_its_charts_in_headless_chromium(
+    sqlite_book: Book, tmp_path: Path
+) -> None:
     chromium = _chromium()
+    book = sqlite_book
     healthy(book)
     for i in range(60):
         book.route("escalated", DAY + i * 60)
@@ -754,7 +769,7 @@ def test_html_report_renders_its_charts_in_headless_chromium(book: Book, tmp_pat
 # -- the CLI, as real processes ----------------------------------------------------------------
 
 
-def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(db: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGGRAPH_HITL_")}
     return subprocess.run(
         [*CLI, "--db", str(db), "metrics", *args],
@@ -793,7 +808,8 @@ def test_cli_json_check_prometheus_and_html(book: Book, tmp_path: Path) -> None:
     assert "langgraph_hitl_escalation_rate" in names_found
 
 
-def test_cli_bad_input_is_one_line_and_exit_2(book: Book, tmp_path: Path) -> None:
+def test_cli_bad_input_is_one_line_and_exit_2(sqlite_book: Book, tmp_path: Path) -> None:
+    book = sqlite_book
     book.conn.commit()
     config = tmp_path / "m.toml"
     config.write_text("escalation_rate_max = 2\n")

@@ -5,7 +5,8 @@ request, and a receiver that dedupes counts each `X-Hitl-Delivery` id once. "The
 is down" is a bound socket that does not listen (connections are refused at once), which
 later starts listening on the same port. Backoff is checked with an injected clock,
 never by waiting. The crash tests kill the `notify` CLI with SIGKILL while a command
-hook blocks on a FIFO, then deliver again.
+hook blocks on a FIFO, then deliver again. Every test with a ledger runs on a SQLite file
+and on a PostgreSQL database (the `database` fixture).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import select
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,12 +26,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Fifos, start_cli
+from processes import Fifos, records, start_cli
 
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 from langgraph_hitl.ledger import NOTIFY_KINDS, ReviewLedger
@@ -144,12 +143,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "hitl.sqlite"
+def db(database: Path | str) -> Path | str:
+    """The test's database, on each backend."""
+    return database
 
 
 @pytest.fixture
-def ledger(db: Path) -> Iterator[ReviewLedger]:
+def ledger(db: Path | str) -> Iterator[ReviewLedger]:
     with ReviewLedger.open(db, create=True) as opened:
         yield opened
 
@@ -176,10 +176,8 @@ def make_request(ledger: ReviewLedger, thread_id: str = "INV-7", **fields: Any) 
     )
 
 
-def rows(db: Path) -> list[dict[str, Any]]:
-    with closing(sqlite3.connect(db)) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM hitl_outbox ORDER BY outbox_id")]
+def rows(db: Path | str) -> list[dict[str, Any]]:
+    return records(db, "SELECT * FROM hitl_outbox ORDER BY outbox_id")
 
 
 def hook(received: Receiver, **kwargs: Any) -> WebhookNotifier:
@@ -190,7 +188,7 @@ def hook(received: Receiver, **kwargs: Any) -> WebhookNotifier:
 
 
 def test_webhook_is_delivered_signed_with_slack_text(
-    ledger: ReviewLedger, db: Path, receiver: Receiver
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver
 ) -> None:
     receiver.up()
     rid = make_request(ledger)
@@ -225,7 +223,7 @@ def test_webhook_is_delivered_signed_with_slack_text(
 
 
 def test_server_down_records_backoff_then_redelivers(
-    ledger: ReviewLedger, db: Path, receiver: Receiver
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver
 ) -> None:
     make_request(ledger)
     t0 = time.time()
@@ -270,7 +268,7 @@ def test_backoff_doubles_with_jitter_up_to_an_hour() -> None:
     assert {round(backoff(30, random.Random(seed))) for seed in range(5)} != {3600}
 
 
-def test_a_round_stops_at_the_first_failure(ledger: ReviewLedger, db: Path) -> None:
+def test_a_round_stops_at_the_first_failure(ledger: ReviewLedger, db: Path | str) -> None:
     for n in range(3):
         make_request(ledger, f"INV-{n}")
     refused = Receiver()
@@ -284,7 +282,7 @@ def test_a_round_stops_at_the_first_failure(ledger: ReviewLedger, db: Path) -> N
 
 @pytest.mark.parametrize(("status", "why"), [(500, "answered HTTP 500"), (302, "HTTP 302")])
 def test_an_error_status_or_a_redirect_is_a_failure(
-    ledger: ReviewLedger, db: Path, receiver: Receiver, status: int, why: str
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver, status: int, why: str
 ) -> None:
     receiver.status = status
     receiver.up()
@@ -296,7 +294,7 @@ def test_an_error_status_or_a_redirect_is_a_failure(
 
 
 def test_two_deliverers_at_once_send_each_row_once(
-    ledger: ReviewLedger, db: Path, receiver: Receiver
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver
 ) -> None:
     receiver.up()
     for n in range(24):
@@ -329,7 +327,7 @@ def test_two_deliverers_at_once_send_each_row_once(
 
 
 def test_recording_a_request_never_touches_the_network(
-    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from langgraph_hitl.deciding.desk import ReviewDesk
 
@@ -363,7 +361,7 @@ def test_recording_a_request_never_touches_the_network(
 
 
 def test_command_hook_gets_the_json_on_stdin(
-    ledger: ReviewLedger, db: Path, tmp_path: Path
+    ledger: ReviewLedger, db: Path | str, tmp_path: Path
 ) -> None:
     rid = make_request(ledger)
     out = tmp_path / "hook.json"
@@ -380,7 +378,7 @@ def test_command_hook_gets_the_json_on_stdin(
     assert got["env"] == f"{rows(db)[0]['outbox_id']} created"
 
 
-def test_a_failing_command_hook_is_retried(ledger: ReviewLedger, db: Path) -> None:
+def test_a_failing_command_hook_is_retried(ledger: ReviewLedger, db: Path | str) -> None:
     make_request(ledger)
     script = (
         "import sys; sys.stdin.read();"
@@ -405,7 +403,7 @@ BLOCKING_HOOK = (
 
 @pytest.mark.parametrize("point", ["after-send", "before-send"])
 def test_a_deliverer_killed_mid_delivery_loses_nothing(
-    db: Path, fifos: Fifos, receiver: Receiver, point: str
+    db: Path | str, fifos: Fifos, receiver: Receiver, point: str
 ) -> None:
     """SIGKILL after claiming, with the webhook sent (or not yet): delivered again, and a
     receiver that dedupes on the delivery id sees it exactly once."""
@@ -444,7 +442,9 @@ def test_a_deliverer_killed_mid_delivery_loses_nothing(
         assert verify_signature(SECRET, body, headers)
 
 
-def test_an_expired_claim_is_taken_over(ledger: ReviewLedger, db: Path, receiver: Receiver) -> None:
+def test_an_expired_claim_is_taken_over(
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver
+) -> None:
     receiver.up()
     make_request(ledger)
     t0 = time.time()
@@ -459,7 +459,7 @@ def test_an_expired_claim_is_taken_over(ledger: ReviewLedger, db: Path, receiver
 # -- overdue -------------------------------------------------------------------------------------
 
 
-def test_overdue_is_notified_once_per_step(ledger: ReviewLedger, db: Path) -> None:
+def test_overdue_is_notified_once_per_step(ledger: ReviewLedger, db: Path | str) -> None:
     from langgraph_hitl.ledger.audit import verify
 
     rid = make_request(
@@ -483,7 +483,7 @@ def test_overdue_is_notified_once_per_step(ledger: ReviewLedger, db: Path) -> No
 
 
 def test_deliver_queues_overdue_and_sends_it(
-    ledger: ReviewLedger, db: Path, receiver: Receiver
+    ledger: ReviewLedger, db: Path | str, receiver: Receiver
 ) -> None:
     receiver.up()
     rid = make_request(ledger, deadline_in=60)
@@ -615,14 +615,14 @@ def test_deliver_needs_a_notifier(ledger: ReviewLedger) -> None:
 
 
 def _cli(
-    db: Path, *args: str, env: dict[str, str] | None = None
+    db: Path | str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     proc = start_cli(db, *args, env=env or {})
     out, err = proc.communicate(timeout=TIMEOUT_S)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_cli_notify_outbox_and_failures(db: Path, receiver: Receiver) -> None:
+def test_cli_notify_outbox_and_failures(db: Path | str, receiver: Receiver) -> None:
     with ReviewLedger.open(db, create=True) as ledger:
         rid = make_request(ledger)
 
@@ -656,7 +656,7 @@ def test_cli_notify_outbox_and_failures(db: Path, receiver: Receiver) -> None:
     assert nothing.returncode == 2 and "no notifier configured" in nothing.stderr, nothing
 
 
-def test_cli_notify_loop_delivers_until_interrupted(db: Path, receiver: Receiver) -> None:
+def test_cli_notify_loop_delivers_until_interrupted(db: Path | str, receiver: Receiver) -> None:
     receiver.up()
     with ReviewLedger.open(db, create=True) as ledger:
         make_request(ledger)

@@ -1,5 +1,6 @@
 """Review at scale: who may decide, quorum, owner bar, deadlines and sweep, cancel, respond,
-batch review; in the ledger, through the desk, and through the CLI as real processes."""
+batch review; in the ledger, through the desk, and through the CLI as real processes, on a
+SQLite file and on a PostgreSQL database (the `database` fixture)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import itertools
 import json
 import re
 import shlex
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import cli_env, finish, query
+from backends import backend_of
+from processes import cli_env, execute, finish, query, table_rows
 from test_e2e_cli import cli, ok, refused, start
 
 from langgraph_hitl import (
@@ -74,8 +74,8 @@ def payload(tier: str, *, owner: str | None = None, amount: float = 120.0) -> di
 
 
 @pytest.fixture
-def ledger(hitl_db: Path) -> Any:
-    with ReviewLedger.open(hitl_db, create=True) as opened:
+def ledger(database: Path | str) -> Any:
+    with ReviewLedger.open(database, create=True) as opened:
         for name, role in PEOPLE.items():
             opened.add_reviewer(name, role, actor="admin")
         yield opened
@@ -119,8 +119,8 @@ def test_unregistered_reviewer_is_refused_once_roles_exist(ledger: ReviewLedger)
     assert ledger.pending(reviewer="zed") == []
 
 
-def test_with_no_reviewers_registered_anyone_may_decide(hitl_db: Path) -> None:
-    with ReviewLedger.open(hitl_db, create=True) as ledger:
+def test_with_no_reviewers_registered_anyone_may_decide(database: Path | str) -> None:
+    with ReviewLedger.open(database, create=True) as ledger:
         rid = record(ledger, "high", "t-1")
         assert [r.request_id for r in ledger.pending(reviewer="anyone")] == [rid]
         assert ledger.record_decision(rid, Decision.approve(reviewer="anyone")).status == "decided"
@@ -256,9 +256,9 @@ def test_overdue_first_in_the_queue(ledger: ReviewLedger) -> None:
 
 
 @pytest.fixture
-def desk(hitl_db: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
+def desk(database: Path | str, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
     monkeypatch.setenv("LANGGRAPH_HITL_REVIEWER", "scale-test")
-    return ReviewDesk(hitl_db, base=REPO)
+    return ReviewDesk(database, base=REPO)
 
 
 def run_item(desk: ReviewDesk, item: str, tier: str, **extra: Any) -> str:
@@ -270,7 +270,7 @@ def run_item(desk: ReviewDesk, item: str, tier: str, **extra: Any) -> str:
     return rid
 
 
-def paid(db: Path) -> list[tuple[Any, ...]]:
+def paid(db: Path | str) -> list[tuple[Any, ...]]:
     return query(db, "SELECT item_id, thread_id FROM paid ORDER BY item_id")
 
 
@@ -304,8 +304,8 @@ def test_cancel_stops_a_thread_for_good(desk: ReviewDesk) -> None:
         assert ledger.thread_result("it-1") == "cancelled"
 
 
-def test_respond_supplies_the_outcome(hitl_db: Path, repo_root: Path) -> None:
-    desk = ReviewDesk(hitl_db, base=repo_root)
+def test_respond_supplies_the_outcome(database: Path | str, repo_root: Path) -> None:
+    desk = ReviewDesk(database, base=repo_root)
     invoice = json.loads((repo_root / "examples" / "invoices" / "large.json").read_text())
     (rid,) = desk.run("invoice", invoice, thread_id="INV-1003").pending
     outcome = desk.respond(rid, "paid by phone on 24 Nov", reviewer="ana")
@@ -319,7 +319,9 @@ def test_respond_supplies_the_outcome(hitl_db: Path, repo_root: Path) -> None:
 # -- the CLI, in real processes -----------------------------------------------------------
 
 
-def test_cli_refusal_is_exit_4_one_line_and_list_filters_by_reviewer(db_with_roles: Path) -> None:
+def test_cli_refusal_is_exit_4_one_line_and_list_filters_by_reviewer(
+    db_with_roles: Path | str,
+) -> None:
     db = db_with_roles
     high = ok(cli(db, "run", TIERED, "--input", json.dumps(_item("it-1", "high")), "--json"))
     low = ok(
@@ -341,16 +343,20 @@ def _item(item: str, tier: str, **extra: Any) -> dict[str, Any]:
     return {"item_id": item, "amount": 50.0, "tier": tier, **extra}
 
 
-@pytest.fixture
-def db_with_roles(tmp_path: Path) -> Path:
-    db = tmp_path / "hitl.sqlite"
+def with_roles(db: Path | str) -> Path | str:
+    """`db`, its ledger set up with `PEOPLE` registered."""
     with ReviewLedger.open(db, create=True) as ledger:
         for name, role in PEOPLE.items():
             ledger.add_reviewer(name, role)
     return db
 
 
-def _seed_items(db: Path, count: int, tier: str = "high", **extra: Any) -> list[str]:
+@pytest.fixture
+def db_with_roles(database: Path | str) -> Path | str:
+    return with_roles(database)
+
+
+def _seed_items(db: Path | str, count: int, tier: str = "high", **extra: Any) -> list[str]:
     """Run `count` items to their gate in this process (one graph load)."""
     desk = ReviewDesk(db, base=REPO)
     ids = []
@@ -361,11 +367,17 @@ def _seed_items(db: Path, count: int, tier: str = "high", **extra: Any) -> list[
     return ids
 
 
-def test_batch_approve_from_two_processes_at_once_applies_each_once(db_with_roles: Path) -> None:
+def test_batch_approve_from_two_processes_at_once_applies_each_once(
+    db_with_roles: Path | str,
+) -> None:
     db = db_with_roles
-    ids = _seed_items(db, 240)
+    # 240 on SQLite; 60 on PostgreSQL, where pausing them in this process costs about
+    # three times as much (20 s for 240 on this 2-core machine). The two batches start
+    # together on one queue either way.
+    count = 240 if backend_of(db) == "sqlite" else 60
+    ids = _seed_items(db, count)
     groups = ok(cli(db, "batch", "--json"))
-    assert [(g["group"], g["count"]) for g in groups] == [("approve_pay/pay", 240)]
+    assert [(g["group"], g["count"]) for g in groups] == [("approve_pay/pay", count)]
     assert groups[0]["differing"] == ["item_id", "thread"]
     procs = [
         start(db, "batch", "approve", "approve_pay", "--reviewer", who, "--json")
@@ -378,13 +390,13 @@ def test_batch_approve_from_two_processes_at_once_applies_each_once(db_with_role
     assert sorted(applied) == sorted(ids), "every request applied exactly once"
     assert all(i["exit_code"] == 3 for i in lost), lost
     assert all(r.returncode in (0, 3) for r in results), results
-    assert len(paid(db)) == 240
+    assert len(paid(db)) == count
     attempts = query(db, "SELECT item_id, COUNT(*) FROM pay_attempts GROUP BY item_id")
     assert {count for _, count in attempts} == {1}
     assert ok(cli(db, "list", "--json"))["requests"] == []
 
 
-def test_batch_where_limit_and_reject(db_with_roles: Path) -> None:
+def test_batch_where_limit_and_reject(db_with_roles: Path | str) -> None:
     db = db_with_roles
     ids = _seed_items(db, 6)
     dry = ok(
@@ -444,9 +456,9 @@ def test_batch_where_limit_and_reject(db_with_roles: Path) -> None:
 
 
 def test_sweep_twice_at_once_takes_each_step_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "hitl.sqlite"
+    db = database
     monkeypatch.setenv("TIERED_DEADLINE_S", "0.001")
     ids = _seed_items(db, 30, tier="low", escalate=True)
     for _round in range(3):
@@ -455,7 +467,8 @@ def test_sweep_twice_at_once_takes_each_step_once(
             assert finish(proc).returncode == 0
     steps = query(
         db,
-        "SELECT request_id, kind, json_extract(data, '$.level') FROM hitl_events"
+        "SELECT request_id, kind, CAST(json_extract(data, '$.level') AS INTEGER)"
+        " FROM hitl_events"
         " WHERE kind IN ('escalated', 'timed_out') ORDER BY seq",
     )
     assert len(steps) == len(set(steps)), "a step was taken twice"
@@ -507,7 +520,7 @@ def test_sweep_keeps_going_when_applying_one_fails(
 
 
 def test_list_shows_overdue_first_with_time_left(
-    db_with_roles: Path, monkeypatch: pytest.MonkeyPatch
+    db_with_roles: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = db_with_roles
     (later,) = _seed_items(db, 1, tier="high")
@@ -524,7 +537,7 @@ def test_list_shows_overdue_first_with_time_left(
     assert re.search(r"│ (60|5\d)m +│$", lines[1]), lines[1]  # an hour, less what has gone
 
 
-def test_batch_approve_needed_marks_each_escalation(db_with_roles: Path) -> None:
+def test_batch_approve_needed_marks_each_escalation(db_with_roles: Path | str) -> None:
     db = db_with_roles
     ids = _seed_items(db, 3)
     done = ok(cli(db, "batch", "approve", "1", "--needed", "--reviewer", "mia", "--json"))
@@ -542,7 +555,9 @@ def test_a_decision_after_the_deadline_ran_out_is_refused(desk: ReviewDesk) -> N
     assert paid(desk.path) == []
 
 
-def test_a_misread_critical_invoice_is_corrected_by_its_two_managers(db_with_roles: Path) -> None:
+def test_a_misread_critical_invoice_is_corrected_by_its_two_managers(
+    db_with_roles: Path | str,
+) -> None:
     """End to end on the invoice graph: OCR read 210,000 for 21,000. One manager corrects
     it (`modify`), the other approves the correction: 21,000 is paid, once."""
     db = db_with_roles
@@ -565,17 +580,13 @@ def test_a_misread_critical_invoice_is_corrected_by_its_two_managers(db_with_rol
 # -- batch: dry runs, --where fields, a ledger that fails midway ------------------------------
 
 
-def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order: what "changed nothing" compares."""
-    names = [row[0] for row in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {name: sorted(query(db, f'SELECT * FROM "{name}"'), key=repr) for name in names}
-
-
 def _results(done: Any) -> dict[str, tuple[str, str | None]]:
     return {item["request_id"]: (item["result"], item["detail"]) for item in done["items"]}
 
 
-def test_batch_dry_run_refuses_as_the_real_run_does_and_writes_nothing(db_with_roles: Path) -> None:
+def test_batch_dry_run_refuses_as_the_real_run_does_and_writes_nothing(
+    db_with_roles: Path | str,
+) -> None:
     """Roles, the owner bar and quorum, per request, from the ledger's own checks."""
     db = db_with_roles
     desk = ReviewDesk(db, base=REPO)
@@ -586,10 +597,10 @@ def test_batch_dry_run_refuses_as_the_real_run_does_and_writes_nothing(db_with_r
 
     def dry(reviewer: str) -> tuple[int, dict[str, tuple[str, str | None]]]:
         args = ("batch", "approve", "1", "--dry-run", "--reviewer", reviewer, "--json")
-        before = _tables(db)
+        before = table_rows(db)
         done = cli(db, *args)
         assert done.stderr == "", str(done)
-        assert _tables(db) == before, "a dry run wrote to the ledger"
+        assert table_rows(db) == before, "a dry run wrote to the ledger"
         report = json.loads(done.stdout)
         assert report["dry_run"] is True
         return done.returncode, _results(report)
@@ -639,15 +650,15 @@ def test_batch_dry_run_refuses_as_the_real_run_does_and_writes_nothing(db_with_r
     assert [row[0] for row in paid(db)] == ["it-1"]
 
 
-def test_batch_where_on_a_field_no_request_has_is_bad_input(db_with_roles: Path) -> None:
+def test_batch_where_on_a_field_no_request_has_is_bad_input(db_with_roles: Path | str) -> None:
     db = db_with_roles
     _seed_items(db, 2)
-    before = _tables(db)
+    before = table_rows(db)
     line = refused(cli(db, "batch", "approve", "1", "--where", "amunt<1500"), 2, "'amunt'")
     assert "fields: amount, " in line and "item_id" in line  # the fields there are
     refused(cli(db, "batch", "reject", "1", "--where", "amount<NaN", "--reason", "x"), 2, "NaN")
     refused(cli(db, "batch", "approve", "1", "--where", "amount=Infinity"), 2, "Infinity")
-    assert _tables(db) == before
+    assert table_rows(db) == before
     kept = ok(
         cli(
             db,
@@ -665,17 +676,32 @@ def test_batch_where_on_a_field_no_request_has_is_bad_input(db_with_roles: Path)
     assert kept["counts"] == {"would apply": 1}
 
 
-def _fail_decision_of(db: Path, request_id: str) -> None:
-    """A write the database refuses midway: deciding this one request fails in SQLite."""
-    with closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute(
+def _fail_decision_of(db: Path | str, request_id: str) -> None:
+    """A write the database refuses midway: deciding this one request fails (a trigger
+    raises, as a full disk would: SQLite's ABORT, PostgreSQL's `disk_full`)."""
+    if backend_of(db) == "sqlite":
+        execute(
+            db,
             "CREATE TRIGGER fail_one BEFORE INSERT ON hitl_decisions"
             f" WHEN NEW.request_id = '{request_id}'"
-            " BEGIN SELECT RAISE(ABORT, 'database or disk is full (injected)'); END"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full (injected)'); END",
         )
+        return
+    execute(
+        db,
+        "CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" IF NEW.request_id = '{request_id}' THEN RAISE EXCEPTION"
+        " 'database or disk is full (injected)' USING ERRCODE = 'disk_full'; END IF;"
+        " RETURN NEW; END $$",
+    )
+    execute(
+        db,
+        "CREATE TRIGGER fail_one BEFORE INSERT ON hitl_decisions"
+        " FOR EACH ROW EXECUTE FUNCTION fail_one()",
+    )
 
 
-def _check_report_against_ledger(db: Path, items: list[dict[str, Any]]) -> None:
+def _check_report_against_ledger(db: Path | str, items: list[dict[str, Any]]) -> None:
     """What the batch said happened to each request is what the ledger holds."""
     status = {
         rid: state for rid, state in query(db, "SELECT request_id, status FROM hitl_requests")
@@ -688,7 +714,7 @@ def _check_report_against_ledger(db: Path, items: list[dict[str, Any]]) -> None:
 
 
 def test_batch_with_a_write_failing_midway_reports_each_item_and_exits_1(
-    db_with_roles: Path,
+    db_with_roles: Path | str,
 ) -> None:
     """Not "bad input, nothing changed" (exit 2) after two payments: exit 1, per item."""
     db = db_with_roles
@@ -698,7 +724,8 @@ def test_batch_with_a_write_failing_midway_reports_each_item_and_exits_1(
     assert (done.returncode, done.stderr) == (1, ""), str(done)
     lines = done.stdout.splitlines()
     assert lines[0] == f"{ids[0]}  applied (done)" and lines[1] == f"{ids[1]}  applied (done)"
-    assert lines[2].startswith(f"{ids[2]}  failed (IntegrityError: database or disk is full")
+    error = {"sqlite": "IntegrityError", "postgres": "DiskFull"}[backend_of(db)]
+    assert lines[2].startswith(f"{ids[2]}  failed ({error}: database or disk is full")
     assert lines[3] == f"{ids[3]}  not tried (the batch stopped at the failure of {ids[2]})"
     assert "2 applied, 1 failed, 1 not tried" in lines[4]
     assert [row[0] for row in paid(db)] == ["it-0000", "it-0001"]
@@ -707,18 +734,20 @@ def test_batch_with_a_write_failing_midway_reports_each_item_and_exits_1(
     report = json.loads(as_json.stdout)
     assert report["counts"] == {"failed": 1, "not tried": 1}
     _check_report_against_ledger(db, report["items"])
-    with closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("DROP TRIGGER fail_one")
+    execute(
+        db, "DROP TRIGGER fail_one" + ("" if backend_of(db) == "sqlite" else " ON hitl_decisions")
+    )
     rest = ok(cli(db, "batch", "approve", "1", "--reviewer", "mia", "--json"))
     assert rest["counts"] == {"applied": 2}
     assert len(paid(db)) == 4
 
 
-def test_batch_when_the_disk_fills_midway(db_with_roles: Path) -> None:
+def test_batch_when_the_disk_fills_midway(hitl_db: Path) -> None:
     """A real write failure: the process may not grow any file past a size (`ulimit -f`),
     so SQLite's writes fail partway through the batch. Exit 1, a result per request,
-    each one what the ledger holds; and once there is room, `batch` does the rest."""
-    db = db_with_roles
+    each one what the ledger holds; and once there is room, `batch` does the rest.
+    (SQLite alone: the limit is on the files this process writes.)"""
+    db = with_roles(hitl_db)
     ids = _seed_items(db, 8)
     env = cli_env({"LANGGRAPH_HITL_REVIEWER": "mia"})
     command = (
@@ -758,22 +787,24 @@ escalate = true
 """
 
 
-def test_reviewers_add_refuses_a_role_nobody_knows_and_says_a_change(tmp_path: Path) -> None:
-    db = tmp_path / "hitl.sqlite"
+def test_reviewers_add_refuses_a_role_nobody_knows_and_says_a_change(
+    database: Path | str, tmp_path: Path
+) -> None:
+    db = database
     # A new deployment registers reviewers before its first run: nothing names a role yet.
     first = ok_text(cli(db, "reviewers", "add", "early", "--role", "boss"))
     assert first.startswith("early: boss (no policy or request names any role yet")
     assert first.endswith("so 'boss' could not be checked)\n")
     config = tmp_path / "hitl.toml"
     config.write_text(POLICY_TOML)
-    before = _tables(db)
+    before = table_rows(db)
     line = refused(
         cli(db, "reviewers", "add", "zed", "--role", "boss", "--config", str(config)),
         2,
         "unknown role 'boss'",
         "junior, senior, manager",
     )
-    assert _tables(db) == before
+    assert table_rows(db) == before
     # Requests carry their gate's whole role chain: with no config, the ledger knows it.
     ok(cli(db, "run", TIERED, "--input", json.dumps(_item("it-1", "high")), "--json"))
     again = refused(cli(db, "reviewers", "add", "zed", "--role", "boss"), 2, "unknown role")
@@ -795,7 +826,7 @@ def ok_text(result: Any) -> str:
     return str(result.stdout)
 
 
-def test_thread_of_a_cancelled_thread_says_cancelled(db_with_roles: Path) -> None:
+def test_thread_of_a_cancelled_thread_says_cancelled(db_with_roles: Path | str) -> None:
     db = db_with_roles
     item = json.dumps(_item("it-1", "high"))
     ok(cli(db, "run", TIERED, "--input", item, "--thread", "it-1", "--json"))
@@ -809,10 +840,10 @@ def test_thread_of_a_cancelled_thread_says_cancelled(db_with_roles: Path) -> Non
         assert ledger.thread_result("it-1") == "cancelled"
 
 
-def test_a_decision_that_failed_to_apply_stays_in_sight(hitl_db: Path) -> None:
+def test_a_decision_that_failed_to_apply_stays_in_sight(database: Path | str) -> None:
     """A step after the decision raises: the decision stays recorded and in sight with its
     error in `list`, `show`, `thread` and `doctor`, and `resume` applies it once fixed."""
-    db = hitl_db
+    db = database
     data = json.dumps({"item_id": "it-1", "amount": 50.0, "tier": "high"})
     status = ok(cli(db, "run", TIERED, "--input", data, "--thread", "it-1", "--json"))
     [rid] = status["pending"]

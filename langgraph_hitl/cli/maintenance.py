@@ -51,11 +51,23 @@ def prune(
         typer.Option(metavar="DURATION", help="Age of the last checkpoint, e.g. 30d, 12h, 90m."),
     ],
     vacuum: Annotated[
-        bool, typer.Option("--vacuum", help="VACUUM afterwards so the file shrinks.")
+        bool,
+        typer.Option(
+            "--vacuum",
+            help="Afterwards, SQLite: VACUUM so the file shrinks. PostgreSQL: VACUUM the"
+            " pruned tables so their space is reused at once (the size on disk stays).",
+        ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Delete finished threads' checkpoints; keep their audit trail; never touch a paused one."""
+    """Delete finished threads' checkpoints; keep their audit trail; never touch a paused one.
+
+    Reports the checkpoint rows removed and the database's size. On SQLite the freed
+    pages are reused at once and --vacuum shrinks the file. On PostgreSQL deleted rows
+    take their space until VACUUM runs (autovacuum, or --vacuum now), then the same
+    tables reuse it; the size on disk does not shrink (VACUUM FULL would, locking the
+    tables: run it yourself in a quiet hour if you must).
+    """
     from langgraph_hitl._time import parse_duration
     from langgraph_hitl.maintenance import prune as run_prune
 
@@ -63,11 +75,18 @@ def prune(
     if as_json:
         _print_json(report.to_json())
         return
-    out.print(f"pruned {len(report.pruned)} finished threads", markup=False)
+    out.print(
+        f"pruned {len(report.pruned)} finished threads ({report.rows_removed:,} checkpoint rows)",
+        markup=False,
+    )
     for reason, count in sorted(report.kept.items()):
         out.print(f"  kept {count}: {reason}", markup=False)
+    in_use = (
+        ""
+        if report.used_before is None or report.used_after is None
+        else f", {report.used_before:,} -> {report.used_after:,} bytes in use"
+    )
     out.print(
-        f"database: {report.bytes_before:,} -> {report.bytes_after:,} bytes on disk, "
-        f"{report.used_before:,} -> {report.used_after:,} bytes in use",
+        f"database: {report.bytes_before:,} -> {report.bytes_after:,} bytes on disk{in_use}",
         markup=False,
     )
