@@ -74,11 +74,6 @@ class Worker:
     def __init__(self, desk: ReviewDesk) -> None:
         self.desk = desk
 
-    def waiting(self) -> list[str]:
-        """Threads with decisions recorded and not applied, oldest decision first."""
-        with self.desk.ledger() as ledger:
-            return list(dict.fromkeys(rec.thread_id for rec in ledger.to_apply()))
-
     def run_once(self) -> list[Applied]:
         """One round: claim and apply, thread by thread, what is waiting now.
 

@@ -82,6 +82,14 @@ class Backend:
     def migrate(self, conn: Any) -> None:
         sqlite.migrate(conn)
 
+    def begin(self, conn: Any, *, serial: bool) -> None:
+        """Start a write transaction: SQLite has one writer, serial or not."""
+        conn.execute("BEGIN IMMEDIATE")
+
+    def begin_snapshot(self, conn: Any) -> None:
+        """Start a read transaction: SQLite's sees one state of the file throughout."""
+        conn.execute("BEGIN")
+
     def announce_work(self, conn: Connection, thread_id: str | None) -> None:
         """Nothing to send: SQLite's workers poll."""
 
@@ -99,6 +107,15 @@ class PostgresBackend(Backend):
 
     def migrate(self, conn: Any) -> None:
         postgres.migrate(conn)
+
+    def begin(self, conn: Any, *, serial: bool) -> None:
+        """Start a write transaction: under the ledger's one write lock when `serial`."""
+        conn.begin(exclusive=serial)
+
+    def begin_snapshot(self, conn: Any) -> None:
+        """Start a read transaction that sees one state throughout (READ COMMITTED
+        would give each statement its own)."""
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
 
     def announce_work(self, conn: Connection, thread_id: str | None) -> None:
         # Delivered when the transaction commits, never before: idle workers LISTEN on
@@ -193,10 +210,7 @@ class LedgerStore:
         with self._lock:
             if self.conn.in_transaction:
                 self.conn.commit()
-            if not serial and isinstance(self.conn, postgres.PgConnection):
-                self.conn.begin(exclusive=False)
-            else:
-                self.conn.execute("BEGIN IMMEDIATE")
+            self.backend.begin(self.conn, serial=serial)
             try:
                 yield self.conn
             except BaseException:
@@ -222,10 +236,7 @@ class LedgerStore:
         with self._lock:
             if self.conn.in_transaction:
                 self.conn.commit()
-            if isinstance(self.conn, postgres.PgConnection):
-                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            else:
-                self.conn.execute("BEGIN")
+            self.backend.begin_snapshot(self.conn)
             try:
                 yield self.conn
             finally:
