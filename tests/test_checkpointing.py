@@ -6,6 +6,7 @@ import asyncio
 import operator
 import pickle
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -16,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from langgraph_hitl import ApprovalGate, ReviewLedger, open_async_checkpointer, open_checkpointer
+from langgraph_hitl.errors import ThreadBusyError
 from langgraph_hitl.ledger import request_id_for
 
 
@@ -386,3 +388,55 @@ def test_plain_interrupts_are_not_queued(tmp_path: Path) -> None:
         out = graph.invoke(Command(resume="PO-7781"), config("t"))
         assert out["done"] == ["PO-7781"]
         assert saver.ledger.requests("t") == []
+
+
+def test_two_runs_from_the_same_step_never_both_go_on(database: Path | str) -> None:
+    """Two resumes read the same paused step; the first to save its next step goes on,
+    the other is refused before it saves or runs anything more, and history stays one line.
+    (LangGraph's own savers let both go on: the action runs twice and the thread forks.)"""
+    both_read = threading.Barrier(2, timeout=30)
+    acted: list[str] = []
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        answer = interrupt("go?")
+        both_read.wait()  # each run has read the paused step and answered it
+        return {"note": answer}
+
+    def act(state: dict[str, Any]) -> dict[str, Any]:
+        acted.append(state["note"])
+        return {"done": ["act"]}
+
+    builder: StateGraph[Any] = StateGraph(State)
+    builder.add_node("ask", ask)
+    builder.add_node("act", act)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "act")
+    builder.add_edge("act", END)
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    with open_checkpointer(database) as saver:
+        builder.compile(checkpointer=saver).invoke({"amount": 1.0}, config)
+    outcomes: list[str] = []
+
+    def resume(answer: str) -> None:
+        with open_checkpointer(database) as saver:
+            graph = builder.compile(checkpointer=saver)
+            try:
+                graph.invoke(Command(resume=answer), config, durability="sync")
+                outcomes.append("went on")
+            except ThreadBusyError:
+                outcomes.append("refused")
+
+    runs = [threading.Thread(target=resume, args=(who,)) for who in ("a", "b")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert sorted(outcomes) == ["refused", "went on"]
+    assert len(acted) == 1
+    with open_checkpointer(database) as saver:
+        graph = builder.compile(checkpointer=saver)
+        history = list(graph.get_state_history(config))
+        assert graph.get_state(config).values["note"] == acted[0]
+    ids = {state.config["configurable"]["checkpoint_id"] for state in history}
+    parents = [s.parent_config["configurable"]["checkpoint_id"] for s in history if s.parent_config]
+    assert len(parents) == len(set(parents)) == len(ids) - 1  # no step has two children

@@ -37,7 +37,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_hitl._pregel import auth_user_of, lease_of
 from langgraph_hitl.checkpointing._blobs import BlobStore, with_blobs
-from langgraph_hitl.errors import ClockSkewError, LeaseLostError
+from langgraph_hitl.errors import ClockSkewError, LeaseLostError, ThreadBusyError
 from langgraph_hitl.ledger import BUSY_TIMEOUT_S, ReviewLedger, connect
 from langgraph_hitl.ledger.store.postgres import database, is_postgres
 from langgraph_hitl.models import REQUEST_KIND
@@ -110,10 +110,22 @@ def clock_behind_error(thread_id: str, newest: str, now: float) -> ClockSkewErro
     )
 
 
-def _may_write(conn: Any, config: RunnableConfig, checkpoint_id: str | None) -> None:
+def starts_branch(metadata: CheckpointMetadata) -> bool:
+    """Whether LangGraph saves this checkpoint to start a branch on purpose: time travel
+    (`source` "fork") or `update_state` (`source` "update"), which may address an old step."""
+    return metadata.get("source") in ("fork", "update")
+
+
+def _may_write(
+    conn: Any, config: RunnableConfig, checkpoint_id: str | None, *, fork: bool = False
+) -> None:
     """Raise unless this write may happen: under a desk's lease, the lease is still that
-    one (`LeaseLostError`); a new checkpoint sorts after the thread's newest one in its
-    namespace (`ClockSkewError`: its id comes from this host's clock)."""
+    one (`LeaseLostError`); a new checkpoint follows the thread's newest one in its
+    namespace, unless it starts a branch on purpose (`fork`: LangGraph's time travel and
+    `update_state`), so two runs that read the same step never both go on from it
+    (`ThreadBusyError`); and it sorts after the newest (`ClockSkewError`: its id comes
+    from this host's clock). A checkpoint with no parent is a thread's first as far as
+    its writer knew: LangGraph's savers accept it beside others, and so does this."""
     configurable = config["configurable"]
     thread_id = str(configurable["thread_id"])
     lease = lease_of(config)
@@ -127,7 +139,15 @@ def _may_write(conn: Any, config: RunnableConfig, checkpoint_id: str | None) -> 
             )
     if checkpoint_id is not None:
         newest = newest_checkpoint(conn, thread_id, str(configurable.get("checkpoint_ns", "")))
-        if newest is not None and checkpoint_id < newest:
+        if newest is None:
+            return
+        parent = configurable.get("checkpoint_id")
+        if parent is not None and parent != newest and not fork:
+            raise ThreadBusyError(
+                f"another run wrote thread {thread_id} after this one read it: this run's"
+                " next step would branch off an old one, so it stopped before writing"
+            )
+        if checkpoint_id < newest:
             raise clock_behind_error(thread_id, newest, time.time())
 
 
@@ -232,7 +252,7 @@ class FencedWrites(BaseCheckpointSaver[str]):
     ledger: ReviewLedger
 
     def _fenced(
-        self, config: RunnableConfig, checkpoint_id: str | None = None
+        self, config: RunnableConfig, checkpoint_id: str | None = None, *, fork: bool = False
     ) -> AbstractContextManager[None]:
         raise NotImplementedError
 
@@ -273,7 +293,7 @@ class FencedWrites(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         stored = self._stored_checkpoint(config, checkpoint)
-        with self._fenced(config, checkpoint["id"]):
+        with self._fenced(config, checkpoint["id"], fork=starts_branch(metadata)):
             return super().put(config, stored, metadata, new_versions)
 
     def put_writes(
@@ -391,7 +411,9 @@ class HitlSqliteSaver(FencedWrites, AsyncInThreads, SqliteSaver):
         _attach(self, path, graph, ledger, root, blobs)
 
     @contextmanager
-    def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
+    def _fenced(
+        self, config: RunnableConfig, checkpoint_id: str | None = None, *, fork: bool = False
+    ) -> Iterator[None]:
         """Check, in the write's own transaction, that it may happen; then let it happen.
 
         Under a desk's lease (in the run config), the lease must still be that one: a
@@ -408,7 +430,7 @@ class HitlSqliteSaver(FencedWrites, AsyncInThreads, SqliteSaver):
                 self.conn.commit()
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                _may_write(self.conn, config, checkpoint_id)
+                _may_write(self.conn, config, checkpoint_id, fork=fork)
                 yield  # the saver's own write, committed by its cursor
             except BaseException:
                 if self.conn.in_transaction:
@@ -468,12 +490,14 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
         # The same checks as the sync saver's, on the ledger's connection to the file,
         # just before the write (aiosqlite's own connection is out of our transactions).
         await self.setup()  # LangGraph's tables, before the check reads them
-        await asyncio.to_thread(self._may_write, config, checkpoint["id"])
+        await asyncio.to_thread(self._may_write, config, checkpoint["id"], starts_branch(metadata))
         return await super().aput(config, split, metadata, new_versions)
 
-    def _may_write(self, config: RunnableConfig, checkpoint_id: str | None) -> None:
+    def _may_write(
+        self, config: RunnableConfig, checkpoint_id: str | None, fork: bool = False
+    ) -> None:
         with self.ledger.reading() as conn:
-            _may_write(conn, config, checkpoint_id)
+            _may_write(conn, config, checkpoint_id, fork=fork)
 
     async def aput_writes(
         self,

@@ -83,7 +83,9 @@ class HitlPostgresSaver(FencedWrites, AsyncInThreads, PostgresSaver):
                 cursor.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
 
     @contextmanager
-    def _fenced(self, config: RunnableConfig, checkpoint_id: str | None = None) -> Iterator[None]:
+    def _fenced(
+        self, config: RunnableConfig, checkpoint_id: str | None = None, *, fork: bool = False
+    ) -> Iterator[None]:
         """Check, in the write's own transaction, that it may happen; then let it happen
         and commit it (see `HitlSqliteSaver._fenced`)."""
         if lease_of(config) is None and checkpoint_id is None:
@@ -94,7 +96,15 @@ class HitlPostgresSaver(FencedWrites, AsyncInThreads, PostgresSaver):
         with self.lock:
             conn.begin(exclusive=False)
             try:
-                _may_write(conn, config, checkpoint_id)
+                if checkpoint_id is not None:
+                    # Checkpoints of one thread are written one at a time, so the check
+                    # below and the write see the same newest step.
+                    thread_id = str(config["configurable"]["thread_id"])
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                        (f"checkpoint:{thread_id}",),
+                    )
+                _may_write(conn, config, checkpoint_id, fork=fork)
                 yield
             except BaseException:
                 conn.rollback()
