@@ -9,14 +9,14 @@ HITL middleware decisions (`{"type": "edit", "edited_action": {...}}`,
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from langgraph_hitl._input import unusable
+from langgraph_hitl._json import action_digest
+from langgraph_hitl._json import canonical_json as canonical_json  # its home before _json
 from langgraph_hitl._time import clock
 from langgraph_hitl.errors import DecisionNotAllowedError, InvalidEditError
 
@@ -34,11 +34,6 @@ REQUEST_KIND = "langgraph_hitl.approval_request"
 def _now() -> datetime:
     # The ledger's clock: a decision taken under `simulated_clock` is stamped with it.
     return datetime.fromtimestamp(clock(), UTC)
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: the form digests are taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class Action(BaseModel):
@@ -74,8 +69,7 @@ class Action(BaseModel):
             >>> Action(name="pay", args={"amount": 1}).digest()[:12]
             'f7250f54809c'
         """
-        payload = canonical_json({"name": self.name, "args": self.args})
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return action_digest(self.name, self.args)
 
 
 class ApprovalRequest(BaseModel):

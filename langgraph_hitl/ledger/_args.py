@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from langgraph_hitl.models import canonical_json
+from langgraph_hitl._json import canonical_json
 
 if TYPE_CHECKING:
     from langgraph_hitl.ledger.store import Connection

@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock
 from langgraph_hitl.errors import (
     NotAuthorizedError,
@@ -16,7 +17,6 @@ from langgraph_hitl.errors import (
 from langgraph_hitl.ledger._args import payload_sql
 from langgraph_hitl.ledger.decisions import Decisions
 from langgraph_hitl.ledger.records import RequestRecord
-from langgraph_hitl.models import ApprovalRequest, Decision, canonical_json
 
 SWEEP_ACTOR = "langgraph-hitl:sweep"
 """Who the trail names for what `sweep` decides when a deadline ran out."""
@@ -55,6 +55,8 @@ class Deadlines(Decisions):
             status, seen, deadline, created, eligible, thread_id, digest, payload = row
             if status != "pending" or seen != level or deadline is None or deadline > now:
                 return None
+            from langgraph_hitl.models import ApprovalRequest, Decision
+
             request = ApprovalRequest.model_validate(json.loads(payload)["request"])
             roles = json.loads(eligible) if eligible else []
             if len(roles) > 1:
@@ -132,6 +134,8 @@ class Deadlines(Decisions):
                 " AND status IN ('pending', 'decided') ORDER BY created_at",
                 (thread_id,),
             ).fetchall()
+            from langgraph_hitl.models import Decision
+
             as_reject = Decision.reject(reason, reviewer=actor)
             for request_id, eligible in open_rows:
                 # The owner bar is about approving: an owner may stop their own work.

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
@@ -21,10 +22,14 @@ from langgraph_hitl.ledger._args import trail_form
 from langgraph_hitl.ledger.records import RequestRecord
 from langgraph_hitl.ledger.requests import Requests
 from langgraph_hitl.ledger.store import Connection
-from langgraph_hitl.models import Action, Decision, canonical_json
+
+if TYPE_CHECKING:
+    from langgraph_hitl.models import Decision
 
 
 def _parse_decision(answer: Any) -> Decision | None:
+    from langgraph_hitl.models import Decision
+
     try:
         return Decision.model_validate(answer)
     except ValueError:
@@ -164,6 +169,8 @@ class Decisions(Requests):
         vote = decision
         if decision.type == "modify":
             assert decision.args is not None
+            from langgraph_hitl.models import Action
+
             edited = Action(name=action_name, args=decision.args).digest()
             vote = decision.model_copy(update={"type": "approve", "args": None})
             if edited != current:
@@ -220,6 +227,8 @@ class Decisions(Requests):
         proposal = conn.execute(
             "SELECT proposal FROM hitl_requests WHERE request_id = ?", (request_id,)
         ).fetchone()[0]
+        from langgraph_hitl.models import Decision
+
         final = Decision.modify(
             json.loads(proposal),
             reviewer=vote.reviewer,

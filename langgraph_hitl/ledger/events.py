@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock, iso
 from langgraph_hitl.ledger.store import Connection, LedgerStore
-from langgraph_hitl.models import canonical_json
 
 NOTIFY_KINDS = frozenset({"created", "decided", "escalated", "timed_out", "cancelled", "overdue"})
 """Events that also go to the notification outbox."""

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from langgraph_hitl._json import action_digest
 from langgraph_hitl._time import iso
-from langgraph_hitl.models import Action, ApprovalRequest, Decision
+
+if TYPE_CHECKING:
+    from langgraph_hitl.models import ApprovalRequest, Decision
 
 
 @dataclass(frozen=True, kw_only=True)
 class RequestRecord:
     """One approval request as the ledger holds it.
+
+    What the queue shows (`action_name`, `action_args`, `summary`, `tier`, `confidence`,
+    `reasons`) is read as the ledger stored it when the request was validated; the whole
+    `request` is validated again from its stored JSON when it is first read, so listing
+    the queue does not load the models.
 
     Example:
         >>> rec = ledger.get(request_id)
@@ -29,7 +38,14 @@ class RequestRecord:
     created_at: float
     deadline: float | None
     args_digest: str
-    request: ApprovalRequest
+    action_name: str
+    action_args: dict[str, Any]
+    summary: str
+    tier: str | None
+    confidence: float | None
+    reasons: list[str]
+    stored_request: dict[str, Any]
+    """The request as recorded (`request` is it, validated)."""
     decision: Decision | None = None
     decided_at: float | None = None
     apply_started_at: float | None = None
@@ -54,10 +70,17 @@ class RequestRecord:
     """For a tool call LangChain's HumanInTheLoopMiddleware paused on: the middleware,
     its mode (`batched`, `per_call`), the interrupt, and this call's `index` of `count`."""
 
+    @cached_property
+    def request(self) -> ApprovalRequest:
+        """The request, as the gate asked it."""
+        from langgraph_hitl.models import ApprovalRequest
+
+        return ApprovalRequest.model_validate(self.stored_request)
+
     @property
     def current_args(self) -> dict[str, Any]:
         """The args a decision now approves: the proposal under a quorum, else as shown."""
-        return self.request.action.args if self.proposal is None else self.proposal
+        return self.action_args if self.proposal is None else self.proposal
 
     def as_seen(self, decision: Decision) -> Decision:
         """The decision, bound to the request as it stands now when it names no digest
@@ -71,22 +94,21 @@ class RequestRecord:
         """The digest a decision must have been made against (`Decision.seen_digest`)."""
         if self.proposal is None:
             return self.args_digest
-        return Action(name=self.request.action.name, args=self.proposal).digest()
+        return action_digest(self.action_name, self.proposal)
 
     def to_row(self) -> dict[str, Any]:
         """The JSON row `list --json` prints."""
-        req = self.request
         return {
             "request_id": self.request_id,
             "thread_id": self.thread_id,
             "graph": self.graph,
             "gate": self.gate,
             "status": self.status,
-            "action": {"name": req.action.name, "args": req.action.args},
-            "summary": req.summary,
-            "tier": req.risk_tier,
-            "confidence": req.confidence,
-            "reasons": req.reasons,
+            "action": {"name": self.action_name, "args": self.action_args},
+            "summary": self.summary,
+            "tier": self.tier,
+            "confidence": self.confidence,
+            "reasons": self.reasons,
             "created_at": iso(self.created_at),
             "deadline": iso(self.deadline),
             "args_digest": self.args_digest,

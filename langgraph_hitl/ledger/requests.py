@@ -4,8 +4,9 @@ trail vouches for one."""
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock, to_seconds
 from langgraph_hitl.errors import (
     BadInputError,
@@ -24,7 +25,9 @@ from langgraph_hitl.ledger.events import event_hash, subject_digest
 from langgraph_hitl.ledger.records import RequestRecord
 from langgraph_hitl.ledger.store import Connection, stable_id
 from langgraph_hitl.ledger.threads import Threads
-from langgraph_hitl.models import Action, ApprovalRequest, Decision, canonical_json
+
+if TYPE_CHECKING:
+    from langgraph_hitl.models import Action, Decision
 
 
 def request_id_for(thread_id: str, interrupt_id: str) -> str:
@@ -71,6 +74,8 @@ def args_match_in(conn: Connection, request_id: str) -> bool:
     if row is None:
         return False
     name, args, digest = row
+    from langgraph_hitl.models import Action
+
     try:
         return bool(Action(name=name, args=json.loads(args)).digest() == digest)
     except ValueError:
@@ -102,6 +107,8 @@ class Requests(Threads):
         graph: str | None,
         task_id: str | None,
     ) -> str:
+        from langgraph_hitl.models import ApprovalRequest
+
         request_id = request_id_for(thread_id, interrupt_id)
         payload = with_args(payload)
         request = ApprovalRequest.model_validate(payload["request"])
@@ -250,6 +257,7 @@ class Requests(Threads):
             >>> action = ledger.get(request_id).request.action  # pay INV-1003
             >>> print(ledger.approval_for("INV-1003", action))
             None
+            >>> from langgraph_hitl.models import Decision
             >>> ledger.record_decision(request_id, Decision.approve(reviewer="mia")).status
             'decided'
             >>> ledger.approval_for("INV-1003", action)
@@ -264,7 +272,7 @@ class Requests(Threads):
             (thread_id,),
         )
         for request_id, name, args, payload in rows:
-            decision = Decision.model_validate_json(payload)
+            decision = _decision(payload)
             shown = decision.args if decision.type == "modify" else json.loads(args)
             # Only an approval the audit trail vouches for: not one written behind the
             # ledger's back.
@@ -280,7 +288,7 @@ class Requests(Threads):
         " (SELECT json_group_array(reviewer) FROM hitl_votes v"
         "  WHERE v.request_id = r.request_id AND v.type = 'approve'"
         "  AND COALESCE(v.digest, r.args_digest) = COALESCE(r.proposal_digest, r.args_digest)),"
-        " applier, apply_error, proposal"
+        " applier, apply_error, proposal, action_name, summary, tier, confidence, reasons"
     )
 
     @staticmethod
@@ -288,8 +296,9 @@ class Requests(Threads):
         (rid, tid, iid, graph, gate, status, created, deadline, digest, payload) = row[:10]
         decided_at, apply_started_at, applied_at, decision = row[10:14]
         required_role, eligible, level, quorum, owner, approvals, applier, error = row[14:22]
-        proposal = row[22]
+        proposal, action_name, summary, tier, confidence, reasons = row[22:28]
         stored = json.loads(payload)
+        request = stored["request"]
         return RequestRecord(
             request_id=rid,
             thread_id=tid,
@@ -300,8 +309,14 @@ class Requests(Threads):
             created_at=created,
             deadline=deadline,
             args_digest=digest,
-            request=ApprovalRequest.model_validate(stored["request"]),
-            decision=None if decision is None else Decision.model_validate_json(decision),
+            action_name=action_name,
+            action_args=request["action"]["args"],
+            summary=summary,
+            tier=tier,
+            confidence=confidence,
+            reasons=json.loads(reasons) if reasons else [],
+            stored_request=request,
+            decision=None if decision is None else _decision(decision),
             decided_at=decided_at,
             apply_started_at=apply_started_at,
             applied_at=applied_at,
@@ -487,3 +502,10 @@ class Requests(Threads):
             (thread_id, task_id),
         )
         return [self._record(row) for row in rows]
+
+
+def _decision(stored: str) -> Decision:
+    """A decision as the ledger stored it (JSON text), validated."""
+    from langgraph_hitl.models import Decision
+
+    return Decision.model_validate_json(stored)

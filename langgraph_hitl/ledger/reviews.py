@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock
 from langgraph_hitl.errors import (
     AlreadyDecidedError,
@@ -13,7 +14,9 @@ from langgraph_hitl.errors import (
 from langgraph_hitl.ledger.records import ReviewItem
 from langgraph_hitl.ledger.store import stable_id
 from langgraph_hitl.ledger.threads import Threads
-from langgraph_hitl.models import ApprovalRequest, canonical_json
+
+if TYPE_CHECKING:
+    from langgraph_hitl.models import ApprovalRequest
 
 
 class Reviews(Threads):

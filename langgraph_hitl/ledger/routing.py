@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langgraph_hitl._json import canonical_json
 from langgraph_hitl._time import clock, iso
 from langgraph_hitl.ledger.store import stable_id
 from langgraph_hitl.ledger.threads import Threads
-from langgraph_hitl.models import Action, canonical_json
 
 
 class RoutingLog(Threads):
@@ -67,9 +67,7 @@ class RoutingLog(Threads):
                         "outcome": routing["outcome"],
                         "tier": routing.get("tier"),
                         "reasons": routing.get("reasons") or [],
-                        "args_digest": None
-                        if action is None
-                        else Action.model_validate(action).digest(),
+                        "args_digest": None if action is None else _digest_of(action),
                     },
                     at=now,
                 )
@@ -110,3 +108,9 @@ class RoutingLog(Threads):
             item["created_at"] = iso(item["created_at"])
             out.append(item)
         return out
+
+
+def _digest_of(action: Any) -> str:
+    from langgraph_hitl.models import Action  # validated here only: see `langgraph_hitl._json`
+
+    return Action.model_validate(action).digest()
