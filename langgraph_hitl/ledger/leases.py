@@ -185,7 +185,9 @@ class Leases(Threads):
 class LeaseKeeper:
     """Renews a held lease every quarter of its length until stopped.
 
-    Uses its own connection, so a renewal never waits behind the holder's work.
+    Uses its own connection, so a renewal never waits behind the holder's work; it opens
+    that connection at the first renewal, so work that ends sooner (most applies) never
+    pays for one.
 
     Attributes:
         lost: Set once a renewal found the lease held by someone else.
@@ -212,16 +214,21 @@ class LeaseKeeper:
         self._thread.join()
 
     def _run(self) -> None:
+        if self._stop.wait(self.ttl / 4):
+            return
         with Leases.open(self.path) as store:
-            while not self._stop.wait(self.ttl / 4):
+            while True:
                 try:
                     held = store.renew_lease(self.thread_id, self.owner, self.ttl)
                 except Exception:  # a busy database: try again at the next beat
-                    continue
-                if not held:
-                    self.lost.set()
+                    pass
+                else:
+                    if not held:
+                        self.lost.set()
+                        return
+                    self.renewals += 1
+                if self._stop.wait(self.ttl / 4):
                     return
-                self.renewals += 1
 
 
 @contextmanager
