@@ -226,7 +226,32 @@ def test_request_record_holds_what_was_asked(ledger: ReviewLedger) -> None:
     row = rec.to_json()
     assert json.loads(json.dumps(row)) == row
     assert row["tier"] == "high" and row["confidence"] == 0.91
+    # What the queue shows is what the validated request says.
+    req = rec.request
+    assert (rec.action_name, rec.action_args) == (req.action.name, req.action.args)
+    assert (rec.summary, rec.tier, rec.confidence) == (req.summary, req.risk_tier, 0.91)
+    assert rec.reasons == req.reasons == ["amount over the 10,000 limit"]
     assert ledger.thread_graph("INV-7") == "invoice"
+
+
+def test_the_queue_is_read_in_order_off_an_index(tmp_path: Path) -> None:
+    """`pending` reads the queue in the order it shows it straight off an index: it never
+    sorts every pending request to return the first few (SQLite's plan has no temporary
+    B-tree), with or without a filter."""
+    with ReviewLedger.open(tmp_path / "q.sqlite", create=True) as ledger:
+        for n in range(200):
+            new_request(ledger, f"t-{n}", tier=("high", "low")[n % 2])
+        ledger.conn.execute("ANALYZE")
+        ran: list[str] = []
+        ledger.conn.set_trace_callback(ran.append)
+        assert len(ledger.pending(limit=20)) == len(ledger.pending(tier="low", limit=5)) * 4
+        ledger.conn.set_trace_callback(None)
+        queries = [sql for sql in ran if "ORDER BY" in sql]
+        assert len(queries) == 2
+        for sql in queries:
+            plan = [row[-1] for row in ledger.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            assert any("hitl_requests_queue" in step for step in plan), plan
+            assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def test_get_unknown_request(ledger: ReviewLedger) -> None:

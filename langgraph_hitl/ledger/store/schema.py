@@ -171,6 +171,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE hitl_threads ADD COLUMN graph_root TEXT;
     """,
+    # The queue in the order it is shown (overdue and nearest deadline first, then oldest):
+    # `list --limit` reads its first rows off this index instead of sorting every pending
+    # request first.
+    """
+    CREATE INDEX IF NOT EXISTS hitl_requests_queue
+        ON hitl_requests (status, (deadline IS NULL), deadline, created_at, request_id);
+    """,
 )
 
 
