@@ -17,6 +17,9 @@ from typing import Any
 import psycopg
 from postgres import PostgresServer
 from processes import REPO, finish, one_line_error, start_cli
+from test_ledger import new_request
+
+from langgraph_hitl import ReviewLedger
 
 INVOICES = REPO / "examples" / "invoices"
 
@@ -204,3 +207,29 @@ def test_doctor_records_a_pause_the_ledger_missed_and_prune_runs(postgres_dsn: s
     kept = json.loads(cli(postgres_dsn, "prune", "--older-than", "1h", "--json").stdout)
     assert kept["pruned"] == [] and kept["kept"] == {"waiting on a human": 1}
     assert kept["file_bytes_before"] > 0
+
+
+def _backend_pid(ledger: ReviewLedger) -> int:
+    return int(ledger.read("SELECT pg_backend_pid()")[0][0])
+
+
+def test_a_long_lived_process_reuses_pooled_connections_across_a_restart(
+    postgres_server: PostgresServer, postgres_dsn: str
+) -> None:
+    """A desk or worker opens the ledger again and again: pooled opens, one after the
+    other, share a connection or two instead of opening one each (a plain open gets its
+    own); after the server restarts, the next pooled open works on a new connection, and
+    nothing was lost."""
+    with ReviewLedger.open(postgres_dsn, create=True, pooled=True) as first:
+        rid = new_request(first)
+    pids: set[int] = set()
+    for _ in range(20):
+        with ReviewLedger.open(postgres_dsn, pooled=True) as again:
+            pids.add(_backend_pid(again))
+    assert 1 <= len(pids) <= 2
+    with ReviewLedger.open(postgres_dsn) as plain:
+        assert _backend_pid(plain) not in pids
+    postgres_server.restart()
+    with ReviewLedger.open(postgres_dsn, pooled=True) as after:
+        assert _backend_pid(after) not in pids
+        assert after.get(rid).status == "pending"

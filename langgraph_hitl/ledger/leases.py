@@ -216,7 +216,7 @@ class LeaseKeeper:
     def _run(self) -> None:
         if self._stop.wait(self.ttl / 4):
             return
-        with Leases.open(self.path) as store:
+        with Leases.open(self.path, pooled=True) as store:
             while True:
                 try:
                     held = store.renew_lease(self.thread_id, self.owner, self.ttl)

@@ -132,15 +132,17 @@ def backend_of(conn: Connection) -> Backend:
     return POSTGRES if isinstance(conn, postgres.PgConnection) else SQLITE
 
 
-def connect(path: str | Path, *, create: bool = True) -> Any:
+def connect(path: str | Path, *, create: bool = True, pooled: bool = False) -> Any:
     """Open the ledger's database: a `postgresql://` URL on PostgreSQL, else the SQLite
     file with WAL and a busy timeout, as every part of the project does.
 
     With `create=False` a missing SQLite file is a `DatabaseError`, not a new database.
+    With `pooled`, a PostgreSQL connection comes from the process's pool and goes back
+    to it when closed (`postgres.connect`); a SQLite file is opened either way.
     """
     target = str(path)
     if postgres.is_postgres(target):
-        return postgres.connect(target)
+        return postgres.connect(target, pooled=pooled)
     return sqlite.connect(target, create=create)
 
 
@@ -176,13 +178,15 @@ class LedgerStore:
 
     @classmethod
     @contextmanager
-    def open(cls, path: str | Path, *, create: bool = False) -> Iterator[Self]:
+    def open(
+        cls, path: str | Path, *, create: bool = False, pooled: bool = False
+    ) -> Iterator[Self]:
         """Open the ledger at `path` (a SQLite file or a PostgreSQL URL), close it after.
 
         Raises `DatabaseError` if the file is missing (unless `create`), is not a SQLite
-        database, or holds no ledger and cannot get one.
+        database, or holds no ledger and cannot get one. `pooled`: see `connect`.
         """
-        conn = connect(path, create=create)
+        conn = connect(path, create=create, pooled=pooled)
         try:
             ledger = cls(conn)
             ledger.setup()

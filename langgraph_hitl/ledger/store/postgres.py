@@ -17,8 +17,11 @@ first-decision-wins and the lease checks read what every earlier writer committe
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
 import re
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -213,9 +216,11 @@ class PgConnection:
     """A psycopg connection (autocommit, so reads never hold a transaction open) with
     sqlite3's face: `execute`, `commit`, `rollback`, `in_transaction`, `close`."""
 
-    def __init__(self, conn: psycopg.Connection[Any], target: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], target: str, pool: Any = None) -> None:
         self.raw = conn
         self.target = target
+        self.pool = pool
+        """The pool the connection goes back to on `close()`, if it came from one."""
 
     def execute(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
@@ -258,7 +263,14 @@ class PgConnection:
             self.raw.execute("ROLLBACK")
 
     def close(self) -> None:
-        self.raw.close()
+        if self.pool is None:
+            self.raw.close()
+            return
+        try:
+            self.rollback()
+        except Exception:
+            self.raw.close()  # broken: the pool drops it
+        self.pool.putconn(self.raw)
 
 
 def tuple_row(cursor: Any) -> Any:
@@ -281,24 +293,95 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def connect(target: str, **options: Any) -> PgConnection:
+CONNECT_TIMEOUT_S = 10
+POOL_SIZE = 8
+"""Most connections a process keeps to one database, per kind (the ledger's; a saver's)."""
+
+
+def connect(target: str, *, pooled: bool = False, **options: Any) -> PgConnection:
     """Open a PostgreSQL ledger connection; `DatabaseError` (password hidden) if it fails.
 
     `options` go to `psycopg.connect` (LangGraph's saver wants `prepare_threshold=0` and
-    dict rows on a connection it shares)."""
+    dict rows on a connection it shares). With `pooled`, the connection comes from this
+    process's pool for the database (psycopg's `ConnectionPool`) and goes back to it on
+    `close()`: for processes that open the ledger again and again (a desk, a worker, a
+    lease's heartbeat). A one-shot command opens one plain connection.
+    """
     try:
         import psycopg
     except ImportError as err:
         raise DatabaseError(
             "PostgreSQL needs the postgres extra: pip install 'langgraph-hitl[postgres]'"
         ) from err
+    if pooled:
+        pool = _pool(target, options)
+        if pool is not None:
+            from psycopg_pool import PoolTimeout
+
+            try:
+                return PgConnection(pool.getconn(timeout=CONNECT_TIMEOUT_S), target, pool)
+            except PoolTimeout:
+                pass  # the server went away: a plain connection says why
     try:
-        conn = psycopg.connect(target, autocommit=True, connect_timeout=10, **options)
+        conn = psycopg.connect(
+            target, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, **options
+        )
     except psycopg.Error as err:
         raise DatabaseError(
             f"cannot connect to {redact(target)}: {redact(first_line(err))}"
         ) from err
     return PgConnection(conn, target)
+
+
+_pools: dict[tuple[Any, ...], Any] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(target: str, options: Mapping[str, Any]) -> Any:
+    """This process's pool for `target` and `options`, opened on first use; None when the
+    server cannot be reached (the caller's plain connection then says why)."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    key = (os.getpid(), target, *sorted(options.items(), key=lambda item: item[0]))
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            try:
+                # One plain connection first: a wrong URL or a server that is down is
+                # reported at once, in the server's words, not after the pool's timeout.
+                psycopg.connect(target, connect_timeout=CONNECT_TIMEOUT_S).close()
+            except psycopg.Error:
+                return None
+            pool = ConnectionPool(
+                target,
+                min_size=1,
+                max_size=POOL_SIZE,
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, **options},
+                # A server restart leaves the idle connections dead: each is checked as it
+                # is handed out, and a dead one replaced.
+                check=ConnectionPool.check_connection,
+                reset=_reset,
+                name=f"hitl-{redact(target)}",
+                open=True,
+            )
+            if not _pools:
+                atexit.register(_close_pools)
+            _pools[key] = pool
+    return pool
+
+
+def _reset(conn: Any) -> None:
+    # A connection goes back to the pool as it came: no transaction, no LISTEN.
+    conn.execute("UNLISTEN *")
+
+
+def _close_pools() -> None:
+    with _pools_lock:
+        for key, pool in list(_pools.items()):
+            if key[0] == os.getpid():
+                pool.close()
+        _pools.clear()
 
 
 def migrate(conn: PgConnection) -> None:
