@@ -38,14 +38,11 @@ on SQLite, `checkpoint_writes` and `checkpoint_blobs` on PostgreSQL) and our blo
 
 def _thread_rows(conn: Any, tables: list[str], thread_id: str) -> int:
     """A thread's rows in the checkpoint tables (each is indexed by thread first)."""
-    return sum(
-        int(
-            conn.execute(f"SELECT COUNT(*) FROM {t} WHERE thread_id = ?", (thread_id,)).fetchone()[
-                0
-            ]
-        )
-        for t in tables
-    )
+    total = 0
+    for table in tables:
+        sql = f"SELECT COUNT(*) FROM {table} WHERE thread_id = ?"
+        total += int(conn.execute(sql, (thread_id,)).fetchone()[0])
+    return total
 
 
 def _group_by_graph(
