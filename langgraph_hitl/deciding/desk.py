@@ -46,9 +46,10 @@ from langgraph_hitl.ledger import (
     RequestRecord,
     ReviewItem,
     ReviewLedger,
+    connect,
 )
 from langgraph_hitl.ledger.leases import hold_lease
-from langgraph_hitl.ledger.store.postgres import database
+from langgraph_hitl.ledger.store.postgres import database, is_postgres
 from langgraph_hitl.models import Decision, validate_decision
 
 LEASE_WAIT_S = 30.0
@@ -149,6 +150,14 @@ class Outcome:
         return out
 
 
+@dataclass(frozen=True)
+class _Session:
+    """One SQLite connection for a desk call: its ledger, and the lock its savers share."""
+
+    ledger: ReviewLedger
+    lock: threading.RLock
+
+
 class ReviewDesk:
     """Run graphs, list what waits for a human, decide and apply, from any process.
 
@@ -194,13 +203,54 @@ class ReviewDesk:
     def _kept(self, value: tuple[ExitStack, dict[tuple[str, str | None], Any]] | None) -> None:
         self._local.kept = value
 
+    @property
+    def _session(self) -> _Session | None:
+        session: _Session | None = getattr(self._local, "session", None)
+        return session
+
     # -- reading (no LangGraph import) --------------------------------------------
 
     @contextmanager
     def ledger(self, *, create: bool = False) -> Iterator[ReviewLedger]:
-        """The ledger, opened for the duration of a `with` block."""
-        with ReviewLedger.open(self.path, create=create) as ledger:
-            yield ledger
+        """The ledger, opened for the duration of a `with` block.
+
+        On SQLite the block is one connection to the file: graphs the desk loads inside
+        it checkpoint on that same connection, a block opened inside another (or inside
+        `keep_graphs()`) shares it, and it closes once, at the end.
+        """
+        if is_postgres(self.path):
+            with ReviewLedger.open(self.path, create=create) as ledger:
+                yield ledger
+            return
+        if self._session is not None:
+            yield self._session.ledger
+            return
+        if self._kept is not None:
+            # Inside `keep_graphs()`: the graphs kept there checkpoint on this connection,
+            # so it stays open as long as they do.
+            yield self._kept[0].enter_context(self._open_session(create)).ledger
+            return
+        with self._open_session(create) as session:
+            yield session.ledger
+
+    @contextmanager
+    def _open_session(self, create: bool) -> Iterator[_Session]:
+        # Closing the last connection to a WAL file folds the WAL back into it (an
+        # fsync): one connection per call closes once, where one per part would fold
+        # it back after each part.
+        conn = connect(self.path, create=create)
+        try:
+            # Re-entrant: a saver's fenced write holds it around LangGraph's own write.
+            lock = threading.RLock()
+            ledger = ReviewLedger(conn, lock=lock)  # type: ignore[arg-type]
+            ledger.setup()
+            self._local.session = _Session(ledger=ledger, lock=lock)
+            try:
+                yield self._local.session
+            finally:
+                self._local.session = None
+        finally:
+            conn.close()
 
     def pending(self, **filters: Any) -> list[RequestRecord]:
         """Pending requests, oldest first (`gate=`, `tier=`, `thread_id=`, `limit=`)."""
@@ -276,14 +326,28 @@ class ReviewDesk:
 
     @contextmanager
     def _load(self, graph_ref: str, root: str | None) -> Iterator[Any]:
-        from langgraph_hitl.checkpointing import open_checkpointer
+        from langgraph_hitl.checkpointing import HitlSqliteSaver, open_checkpointer
         from langgraph_hitl.checkpointing._serde import allowed_by_config, with_allowlist
         from langgraph_hitl.deciding._loader import load_target, where_from, with_checkpointer
 
         # The thread's recorded root when it exists here, else this desk's base.
         where, _ = where_from(root, self.base)
         target = load_target(graph_ref, self.base, root=root)
-        with open_checkpointer(self.path, graph=graph_ref, root=root or where) as saver:
+        with ExitStack() as stack:
+            session = self._session
+            if session is not None:
+                # Inside `ledger()` on SQLite: the saver shares the ledger's connection.
+                saver: Any = HitlSqliteSaver(
+                    session.ledger.conn,
+                    path=self.path,
+                    graph=graph_ref,
+                    root=root or where,
+                    lock=session.lock,
+                )
+            else:
+                saver = stack.enter_context(
+                    open_checkpointer(self.path, graph=graph_ref, root=root or where)
+                )
             # The serializer revives the types the graph's state declares (subgraphs
             # too) and those the project lists; anything else stays plain data.
             yield with_allowlist(with_checkpointer(target, saver), allowed_by_config(where))
@@ -361,6 +425,7 @@ class ReviewDesk:
         Refuses new input for a thread that is paused: LangGraph would silently drop
         the pending interrupt.
         """
+        from langgraph_hitl.checkpointing import register_thread
         from langgraph_hitl.deciding._loader import canonical_ref
 
         ref = canonical_ref(graph_ref, self.base)
@@ -374,19 +439,21 @@ class ReviewDesk:
                     f"thread {thread_id} is paused at {waiting[0].request_id}: decide it, or run"
                     " on a new thread"
                 )
-        root = str(self.base)
-        with self._graph(ref, root) as graph:
-            saver = graph.checkpointer
-            # Only once the graph has loaded: a reference that fails to load must not
-            # become the thread's graph (the first registration wins).
-            saver.ledger.register_thread(thread_id, ref, root=root)
-            with hold_lease(saver.ledger, self.path, thread_id, wait=0, what="running") as lease:
-                config = run_config(thread_id, lease=lease)
-                if self._snapshot(graph, config).interrupts:
-                    raise ConflictError(f"thread {thread_id} is paused: decide it first")
-                saver.wait_for_clock(thread_id)
-                self._invoke(graph, input, config)
-                return self._status(graph, thread_id)
+            root = str(self.base)
+            with self._graph(ref, root) as graph:
+                saver = graph.checkpointer
+                # Only once the graph has loaded: a reference that fails to load must not
+                # become the thread's graph (the first registration wins).
+                register_thread(saver, thread_id, ref, root)
+                with hold_lease(
+                    saver.ledger, self.path, thread_id, wait=0, what="running"
+                ) as lease:
+                    config = run_config(thread_id, lease=lease)
+                    if self._snapshot(graph, config).interrupts:
+                        raise ConflictError(f"thread {thread_id} is paused: decide it first")
+                    saver.wait_for_clock(thread_id)
+                    self._invoke(graph, input, config)
+                    return self._status(graph, thread_id)
 
     def thread(self, thread_id: str) -> ThreadStatus:
         """Where a thread stands, read from its checkpoints."""
@@ -400,8 +467,8 @@ class ReviewDesk:
             cancelled = ledger.thread_result(thread_id) == "cancelled"
             unapplied = ledger.to_apply(thread_id)
             stopped = ledger.why_cancelled(thread_id) if cancelled else None
-        with self._graph(*origin, check=False) as graph:
-            status = self._status(graph, thread_id)
+            with self._graph(*origin, check=False) as graph:
+                status = self._status(graph, thread_id)
         if cancelled:
             # The checkpoint still holds the interrupt `cancel` left unanswered, but the
             # ledger has closed its requests: the thread never runs again.
@@ -439,6 +506,8 @@ class ReviewDesk:
         return status
 
     def _status(self, graph: Any, thread_id: str) -> ThreadStatus:
+        from langgraph_hitl.checkpointing import record_request
+
         snapshot = self._snapshot(graph, {"configurable": {"thread_id": thread_id}})
         if snapshot.created_at is None:
             raise UnknownRequestError(f"no thread {thread_id!r} in {self.path}")
@@ -451,7 +520,8 @@ class ReviewDesk:
                 # Reconcile: an interrupt the ledger missed (a crash between the two
                 # writes) is recorded now; recording is idempotent.
                 pending.append(
-                    saver.ledger.record_request(
+                    record_request(
+                        saver,
                         thread_id=thread_id,
                         interrupt_id=item.id,
                         payload=payload,
@@ -497,8 +567,8 @@ class ReviewDesk:
         """
         if decision.reviewer is None:
             decision = decision.model_copy(update={"reviewer": default_reviewer()})
-        # One ledger connection for the whole decision: while it stays open, closing
-        # the checkpointer's does not fold the WAL back (an fsync) midway.
+        # One connection for the whole decision (see `ledger`): the graph loaded to check
+        # and to apply it checkpoints on the ledger's.
         with self.ledger() as ledger, self.keep_graphs():
             rec = ledger.resolve(ident)
             # Validate completely first: a node that raises on a resume value jams
@@ -736,11 +806,13 @@ class ReviewDesk:
             self._graph_keeping_errors(ledger, thread_id) as graph,
         ):
             # Decisions recorded while we ran are ours to apply too: loop until none.
+            status = None
             while todo := ledger.to_apply(thread_id):
-                self._apply(ledger, graph, thread_id, todo, lease)
+                status = self._apply(ledger, graph, thread_id, todo, lease)
                 if applied is not None:
                     applied += [rec.request_id for rec in todo]
-            status = self._status(graph, thread_id)
+            if status is None:
+                status = self._status(graph, thread_id)
             if finish and status.status == "stalled":
                 graph.checkpointer.wait_for_clock(thread_id)
                 self._invoke(graph, None, run_config(thread_id, lease=lease))
@@ -767,7 +839,8 @@ class ReviewDesk:
         thread_id: str,
         todo: list[RequestRecord],
         lease: str,
-    ) -> None:
+    ) -> ThreadStatus:
+        """Apply `todo` in one resume; the thread's status afterwards."""
         from langgraph.errors import UnknownInterruptError
 
         actor = applier_name()
@@ -833,6 +906,7 @@ class ReviewDesk:
             raise
         after = self._status(graph, thread_id)
         ledger.mark_applied(ids + consumed, actor=actor, outcome=after.status)
+        return after
 
     # -- awaitable twins ----------------------------------------------------------------
     #
