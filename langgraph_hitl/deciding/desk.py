@@ -17,7 +17,6 @@ loop the desk owns; each method has an awaitable twin (`arun`, `adecide`, `aappr
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import json
@@ -25,11 +24,11 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph_hitl._pregel import run_config
 from langgraph_hitl.capture._stock_hitl import is_stock_pause, pause_of, record_pause, stock_resume
@@ -51,6 +50,8 @@ from langgraph_hitl.ledger import (
 from langgraph_hitl.ledger.leases import hold_lease
 from langgraph_hitl.ledger.store.postgres import database, is_postgres
 from langgraph_hitl.models import Decision, validate_decision
+
+_T = TypeVar("_T")
 
 LEASE_WAIT_S = 30.0
 """How long a decider waits for another process to finish resuming the same thread,
@@ -917,21 +918,21 @@ class ReviewDesk:
 
     async def apending(self, **filters: Any) -> list[RequestRecord]:
         """`pending`, awaitable."""
-        return await asyncio.to_thread(self.pending, **filters)
+        return await _in_thread(self.pending, **filters)
 
     async def ashow(self, ident: str, *, reviewer: str | None = None) -> RequestRecord:
         """`show`, awaitable."""
-        return await asyncio.to_thread(self.show, ident, reviewer=reviewer)
+        return await _in_thread(self.show, ident, reviewer=reviewer)
 
     async def arun(
         self, graph_ref: str, input: dict[str, Any] | None, *, thread_id: str | None = None
     ) -> ThreadStatus:
         """`run`, awaitable: `status = await desk.arun("invoice", invoice)`."""
-        return await asyncio.to_thread(self.run, graph_ref, input, thread_id=thread_id)
+        return await _in_thread(self.run, graph_ref, input, thread_id=thread_id)
 
     async def athread(self, thread_id: str) -> ThreadStatus:
         """`thread`, awaitable."""
-        return await asyncio.to_thread(self.thread, thread_id)
+        return await _in_thread(self.thread, thread_id)
 
     async def adecide(
         self, ident: str, decision: Decision, *, apply: bool = True, needed: bool = False
@@ -940,7 +941,7 @@ class ReviewDesk:
 
         `outcome = await desk.adecide(request_id, Decision.approve(reviewer="ana"))`
         """
-        return await asyncio.to_thread(self.decide, ident, decision, apply=apply, needed=needed)
+        return await _in_thread(self.decide, ident, decision, apply=apply, needed=needed)
 
     async def aapprove(self, ident: str, **fields: Any) -> Outcome:
         """`approve`, awaitable."""
@@ -960,19 +961,27 @@ class ReviewDesk:
 
     async def acancel(self, ident: str, reason: str, *, reviewer: str | None = None) -> list[str]:
         """`cancel`, awaitable."""
-        return await asyncio.to_thread(self.cancel, ident, reason, reviewer=reviewer)
+        return await _in_thread(self.cancel, ident, reason, reviewer=reviewer)
 
     async def aresume(self, ident: str | None = None) -> list[ThreadStatus]:
         """`resume`, awaitable."""
-        return await asyncio.to_thread(self.resume, ident)
+        return await _in_thread(self.resume, ident)
 
     async def aapply_thread(self, thread_id: str, *, finish: bool = False) -> ThreadStatus:
         """`apply_thread`, awaitable."""
-        return await asyncio.to_thread(self.apply_thread, thread_id, finish=finish)
+        return await _in_thread(self.apply_thread, thread_id, finish=finish)
 
     async def asweep(self, *, now: float | None = None, apply: bool = True) -> list[dict[str, Any]]:
         """`sweep`, awaitable."""
-        return await asyncio.to_thread(self.sweep, now=now, apply=apply)
+        return await _in_thread(self.sweep, now=now, apply=apply)
+
+
+async def _in_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """`fn(*args, **kwargs)` in a worker thread (`asyncio.to_thread`), awaited."""
+    # Imported here: a process that only reads or records (the CLI) never needs asyncio.
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def task_of_interrupt(snapshot: Any) -> dict[str, str]:
