@@ -284,6 +284,51 @@ def test_head_1_of_a_big_output(tmp_path: Path) -> None:
         assert (done.returncode, done.stderr) == (0, ""), (command, done.returncode, done.stderr)
 
 
+# -- what a command loads ----------------------------------------------------------------------
+
+
+LOADED = (
+    "import atexit, sys\n"
+    "def loaded():\n"
+    "    names = ['langgraph', 'rich', 'langgraph_hitl.deciding.desk',"
+    " 'langgraph_hitl.cli.metrics', 'langgraph_hitl.cli.scale']\n"
+    "    print('LOADED', *[n for n in names if n in sys.modules], file=sys.stderr)\n"
+    "atexit.register(loaded)\n"
+    "from langgraph_hitl.cli import main\n"
+    "sys.argv = ['langgraph-hitl', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def loaded(db: Path, *args: str) -> tuple[str, list[str]]:
+    """A CLI run's output, and which of LangGraph, rich, the desk and two other command
+    modules it had loaded when it exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, "--db", str(db), *args],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    *_, last = done.stderr.splitlines()
+    assert last.startswith("LOADED"), done.stderr
+    return done.stdout, last.split()[1:]
+
+
+def test_a_command_loads_what_it_needs(queue: Queue) -> None:
+    """`list` loads neither LangGraph, the desk nor the other commands' modules (nor rich
+    for JSON); `--help` still lists every command, and each command group works."""
+    listing, modules = loaded(queue.db, "list", "--json")
+    assert len(json.loads(listing)["requests"]) == len(queue.requests)
+    assert modules == []
+    table, modules = loaded(queue.db, "list")
+    assert sorted(REQUEST_ID.findall(table)) == sorted(queue.requests)
+    assert modules == ["rich"]
+    helped, _ = loaded(queue.db, "--help")
+    assert all(f"  {name} " in helped for name in ("list", "metrics", "batch", "worker"))
+    batch, modules = loaded(queue.db, "batch", "--plain")
+    assert "langgraph_hitl.cli.scale" in modules and "langgraph_hitl.cli.metrics" not in modules
+    assert sorted(REQUEST_ID.findall(batch)) == sorted(queue.requests)
+
+
 # -- --version and --help ----------------------------------------------------------------------
 
 

@@ -2,10 +2,112 @@
 
 `app` holds the queue and deciding commands; review at scale, learning from decisions,
 watching a deployment, metrics, the worker and the packaged samples live in modules of
-their own, and importing them here registers their commands.
+their own, and importing one registers its commands (`GROUPS` lists them, in the order
+`--help` shows them). `main` imports only the module of the command it runs (every one
+when it cannot tell which, as for `--help`), so `approve` does not pay for `metrics`, and
+runs `list` without typer at all (`queue.quick`); `app`, read from this package, has
+every command. `output` holds what every command prints and how a failure becomes one
+line.
 """
 
-from langgraph_hitl.cli import learn, metrics, samples, scale, watch, worker
-from langgraph_hitl.cli.app import app, main
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["app", "learn", "main", "metrics", "samples", "scale", "watch", "worker"]
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "learn": ("train", "export", "calibrate"),
+    "metrics": ("metrics",),
+    "samples": ("samples",),
+    "scale": ("reviewers", "batch", "sweep", "cancel", "respond"),
+    "watch": ("notify", "outbox", "check"),
+    "worker": ("worker",),
+}
+"""The command modules besides `app`, in the order their commands are listed, and the
+commands (or command groups) each registers."""
+
+_ROOT_VALUES = ("--db", "--graph")
+"""The root options that take a value (`--db PATH`, `--graph REF`)."""
+
+
+def command_of(args: Sequence[str]) -> str | None:
+    """The command `args` run (`list` in `--db x list --json`), or None when they name
+    none or begin with an option this cannot read past (`--help`, `--version`).
+
+    Example:
+        >>> command_of(["--db", "hitl.sqlite", "batch", "approve", "high"])
+        'batch'
+        >>> command_of(["--help"]) is None
+        True
+    """
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _ROOT_VALUES:
+            skip = True
+        elif arg.startswith(tuple(f"{name}=" for name in _ROOT_VALUES)):
+            continue
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg
+    return None
+
+
+def _modules_for(command: str | None) -> tuple[str, ...]:
+    for module, commands in GROUPS.items():
+        if command in commands:
+            return (module,)
+    core = importlib.import_module("langgraph_hitl.cli.app")
+    if command is not None and command in core.command_names():
+        return ()
+    return tuple(GROUPS)  # `--help`, or a command that is not there: click lists them all
+
+
+def _load(modules: Sequence[str]) -> Any:
+    """The `app` module, with the commands of `modules` registered."""
+    core = importlib.import_module("langgraph_hitl.cli.app")
+    for module in modules:
+        importlib.import_module(f"{__name__}.{module}")
+    # Importing the submodule bound `app` here to the module: `app` read from this package
+    # is the typer app with every command, made by `__getattr__` below.
+    if globals().get("app") is core:
+        del globals()["app"]
+    return core
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        core = _load(tuple(GROUPS))
+        globals()["app"] = core.app
+        return core.app
+    if name in GROUPS:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def main() -> None:
+    """Console-script entry point: usage errors, too, are one line on stderr (exit 2).
+
+    A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever was printing.
+    `list` runs without building the typer app when its arguments are ones `queue.quick`
+    reads; everything else runs in the typer app.
+    """
+    from langgraph_hitl.cli.output import finish
+    from langgraph_hitl.cli.queue import quick
+
+    args = sys.argv[1:]
+
+    def run() -> int:
+        code = quick(args)
+        if code is not None:
+            return code
+        result: int = _load(_modules_for(command_of(args)))._run()
+        return result
+
+    finish(run)

@@ -12,33 +12,30 @@ output pipe (`| head -1`) is not a failure: exit 0.
 from __future__ import annotations
 
 import copy
-import errno
 import functools
 import json
-import math
-import os
-import select
-import sqlite3
 import sys
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from langgraph_hitl._config import database_default
-from langgraph_hitl._tables import Column, fitted_table, plain_line
-from langgraph_hitl._tables import escape as escape_text
-from langgraph_hitl._time import iso
-from langgraph_hitl.capture._conversation import conversation_lines
+from langgraph_hitl.cli.output import ago as _ago
+from langgraph_hitl.cli.output import check_text as _check_text
+from langgraph_hitl.cli.output import err, failure, finish, out, print_error
+from langgraph_hitl.cli.output import left as _left
+from langgraph_hitl.cli.output import print_json as _print_json
+from langgraph_hitl.cli.output import say as _say
+from langgraph_hitl.cli.queue import PLAIN_REQUEST, PLAIN_REVIEW, show_queue
 from langgraph_hitl.errors import BadInputError, HitlError
-from langgraph_hitl.ledger import RequestRecord, ReviewItem
-from langgraph_hitl.ledger.store.postgres import database, first_line, from_server, redact
+from langgraph_hitl.ledger.store.postgres import database
+
+if TYPE_CHECKING:
+    from langgraph_hitl._tables import Column
+    from langgraph_hitl.ledger import RequestRecord, ReviewLedger
 
 EXIT_CODES = """\
 Exit codes: 0 done; 1 anything else (a batch whose ledger failed midway, too); 2 bad
@@ -60,18 +57,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-
-class _Console(Console):
-    """Rich's console, but a reader that went away (`| head -1`) is not a failure."""
-
-    def on_broken_pipe(self) -> None:
-        # Rich's own handler exits 1; `_handled` and `main` end quietly with exit 0.
-        self.quiet = True
-        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
-
-
-out = _Console(highlight=False, soft_wrap=True)
-err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,94 +107,17 @@ def _handled(command: F) -> F:
             return command(*args, **kwargs)
         except typer.Exit:
             raise
-        except HitlError as error:
-            _fail(str(error), error.exit_code)
-        except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                _fail(f"the database stayed locked by another process: {error}", 1)
-            _fail(f"database error: {error}", 2)
-        except sqlite3.DatabaseError as error:
-            _fail(f"database error: {error}", 2)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except Exception as error:
-            if from_server(error):
-                _fail(f"database error: {redact(first_line(error))}", 2)
-            if isinstance(error, BrokenPipeError) and _stdout_gone():
-                _reader_gone()  # our reader left; a graph's own broken pipe is exit 1
-            # A failure inside the user's graph, or a bug: one line, unless debugging.
-            if os.environ.get("LANGGRAPH_HITL_DEBUG"):
-                raise
-            _fail(f"{type(error).__name__}: {error}".splitlines()[0], 1)
+        except (Exception, KeyboardInterrupt) as error:
+            line, code = failure(error)
+            if line is None:
+                raise typer.Exit(code) from None  # our reader left: stdout is silenced
+            _fail(line, code)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _stdout_gone() -> bool:
-    """True when stdout is a pipe (or socket) whose reader has closed its end."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # not a real file (a test's buffer)
-        return False
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
-
-
-def _reader_gone() -> None:
-    """End quietly, exit 0: whoever read the output (`| head -1`) has what they wanted.
-
-    Commands print after their work is done, so nothing is left half-done.
-    """
-    _silence_stdout()
-    raise typer.Exit(0)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
-
-
-def _check_text(params: dict[str, Any]) -> None:
-    """Refuse arguments SQLite, JSON or a checkpoint cannot carry, naming the option.
-
-    Text must be UTF-8 (SQLite cannot store undecodable bytes); a number must be finite
-    (click's float parsing takes `nan` and `inf`, and `nan` passes every range check)
-    and an integer must fit in 64 bits (SQLite's LIMIT and a checkpoint hold no more).
-    """
-    for name, value in params.items():
-        label = name.rstrip("_").replace("_", "-")
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and not _is_unicode(item):
-                raise BadInputError(f"{label}: not UTF-8 text (undecodable bytes)")
-            # Numbers come from options only (every argument is text).
-            if isinstance(item, float) and not math.isfinite(item):
-                raise BadInputError(f"--{label}: {item} is not a finite number")
-            if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
-                raise BadInputError(f"--{label}: {item} is out of range")
-
-
-_INT64 = range(-(2**63), 2**63)
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: undecodable argv bytes, or a JSON escape
-        return False
-    return True
-
-
 def _fail(message: str, code: int) -> None:
-    # One line, whatever the message carries (a path, a key, an error text with newlines).
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    err.print(f"error: {line}", markup=False)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -219,16 +127,26 @@ def _desk() -> Any:
     return ReviewDesk(_state.db, graph=_state.graph)
 
 
-def _print_lines(lines: Iterable[str]) -> None:
-    """Lines exactly as given: no markup, no emoji codes, no wrapping (`--plain`)."""
-    for line in lines:
-        sys.stdout.write(line + "\n")
+@contextmanager
+def _ledger() -> Iterator[ReviewLedger]:
+    """The ledger alone, for a command that only reads it: no desk, no graph."""
+    from langgraph_hitl.ledger import ReviewLedger
+
+    with ReviewLedger.open(_state.db) as ledger:
+        yield ledger
 
 
-def _print_json(value: Any) -> None:
-    from langgraph_hitl.deciding.desk import to_jsonable
+def command_names() -> set[str]:
+    """The commands and command groups registered on `app` so far (this module's, and
+    those of the command modules imported since)."""
+    from typer.main import get_command_name
 
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    names = {
+        info.name or get_command_name(info.callback.__name__)
+        for info in app.registered_commands
+        if info.callback is not None
+    }
+    return names | {info.name for info in app.registered_groups if info.name}
 
 
 def _parse_json(text: str, what: str) -> Any:
@@ -236,25 +154,6 @@ def _parse_json(text: str, what: str) -> Any:
     from langgraph_hitl._input import parse_json
 
     return parse_json(text, what)
-
-
-def _ago(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    seconds = datetime.now(UTC).timestamp() - ts
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if abs(seconds) >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
-
-def _left(deadline: float | None, suffix: str = "") -> str:
-    if deadline is None:
-        return "-"
-    now = datetime.now(UTC).timestamp()
-    if deadline < now:
-        return f"overdue {_ago(deadline)}"
-    return _ago(now - (deadline - now)) + suffix
 
 
 def _short(value: Any, width: int = 48) -> str:
@@ -387,6 +286,11 @@ def thread(
     An agent's conversation (a `messages` key) is shown turn by turn, its tool calls
     and their results included; `--json` has the whole state.
     """
+    from rich.text import Text
+
+    from langgraph_hitl._tables import escape as escape_text
+    from langgraph_hitl.capture._conversation import conversation_lines
+
     status = _desk().thread(thread_id)
     if as_json:
         _print_json(status.to_json())
@@ -405,152 +309,6 @@ def thread(
 
 
 # -- reading -------------------------------------------------------------------------
-
-
-REQUEST_COLUMNS = (
-    Column("request", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("gate", floor=15, drop=7),
-    Column("summary", floor=16, drop=2),
-    Column("tier", floor=8, drop=6),
-    Column("who", floor=11, drop=4),
-    Column("conf", floor=4, drop=8),
-    Column("age", floor=4, drop=9),
-    Column("left", floor=10, drop=5),
-)
-PLAIN_REQUEST = (
-    "request_id thread_id gate tier role approvals quorum confidence created_at deadline summary"
-)
-"""The fields of `list --plain`, in order (the summary last: it is free text)."""
-
-
-def _who(rec: RequestRecord) -> str:
-    who = rec.required_role or "-"
-    return who + (f" {len(rec.approvals)}/{rec.quorum}" if rec.quorum > 1 else "")
-
-
-def _request_table(rows: list[RequestRecord], total: int) -> Table:
-    title = f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
-    cells = [
-        [
-            rec.request_id,
-            rec.thread_id,
-            rec.gate or "-",
-            rec.request.summary,
-            rec.request.risk_tier,
-            _who(rec),
-            "-" if rec.request.confidence is None else f"{rec.request.confidence:.2f}",
-            _ago(rec.created_at),
-            _left(rec.deadline),
-        ]
-        for rec in rows
-    ]
-    return fitted_table(REQUEST_COLUMNS, cells, width=out.width, title=title)
-
-
-def _request_plain(rec: RequestRecord) -> str:
-    return plain_line(
-        [
-            rec.request_id,
-            rec.thread_id,
-            rec.gate,
-            rec.request.risk_tier,
-            rec.required_role,
-            len(rec.approvals),
-            rec.quorum,
-            rec.request.confidence,
-            iso(rec.created_at),
-            iso(rec.deadline),
-            rec.request.summary,
-        ]
-    )
-
-
-UNAPPLIED_COLUMNS = (
-    Column("request", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("decision", floor=8, drop=4),
-    Column("by", floor=8, drop=5),
-    Column("decided", floor=4, drop=6),
-    Column("not applied because", floor=20, drop=2),
-)
-
-
-def _unapplied_table(rows: list[RequestRecord]) -> Table:
-    """Decisions recorded and not applied: in sight until `resume` applies them."""
-    cells = [
-        [
-            rec.request_id,
-            rec.thread_id,
-            "-" if rec.decision is None else rec.decision.type,
-            "-" if rec.decision is None else rec.decision.reviewer or "-",
-            _ago(rec.decided_at),
-            rec.apply_error or "not applied yet",
-        ]
-        for rec in rows
-    ]
-    title = (
-        f"{len(rows)} decided, not applied (a worker or `resume ID` applies one, `cancel` ends"
-        " a thread)"
-    )
-    return fitted_table(UNAPPLIED_COLUMNS, cells, width=out.width, title=title)
-
-
-REVIEW_COLUMNS = (
-    Column("review", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("action", floor=12, drop=5),
-    Column("summary", floor=16, drop=2),
-    Column("tier", floor=8, drop=4),
-    Column("conf", floor=4, drop=6),
-    Column("age", floor=4, drop=7),
-)
-PLAIN_REVIEW = "review_id thread_id action tier confidence created_at summary"
-"""The fields of `list --review --plain`, in order."""
-
-
-def _review_table(items: list[ReviewItem], total: int) -> Table:
-    title = f"{total} queued for review after the fact" + (
-        f", showing {len(items)}" if total > len(items) else ""
-    )
-    cells = [
-        [
-            item.review_id,
-            item.thread_id,
-            item.action["name"],
-            item.summary,
-            item.tier or "-",
-            "-" if item.confidence is None else f"{item.confidence:.2f}",
-            _ago(item.created_at),
-        ]
-        for item in items
-    ]
-    return fitted_table(REVIEW_COLUMNS, cells, width=out.width, title=title)
-
-
-def _review_plain(item: ReviewItem) -> str:
-    return plain_line(
-        [
-            item.review_id,
-            item.thread_id,
-            item.action["name"],
-            item.tier,
-            item.confidence,
-            iso(item.created_at),
-            item.summary,
-        ]
-    )
-
-
-def _listing(total: int, limit: int, key: str, rows: list[Any]) -> dict[str, Any]:
-    """The shape of `list --json`: how many there are in all, and whether rows were cut."""
-    return {
-        "total": total,
-        "shown": len(rows),
-        "truncated": total > len(rows),
-        "limit": limit or None,
-        key: rows,
-    }
 
 
 PlainFlag = Annotated[
@@ -596,53 +354,24 @@ def list_(
     Decisions recorded but not applied (applying failed, or the process died) are listed
     apart, with why, until `resume` applies them (`unapplied` in --json).
     """
-    if plain and as_json:
-        raise BadInputError("give at most one of --plain and --json")
-    desk = _desk()
-    if review:
-        with desk.ledger() as ledger:
-            items = ledger.reviews(limit=limit or None)
-            total = len(items) if not limit or len(items) < limit else ledger.count_reviews()
-        if as_json:
-            _print_json(_listing(total, limit, "reviews", [item.to_json() for item in items]))
-        elif plain:
-            _print_lines(_review_plain(item) for item in items)
-        else:
-            out.print(_review_table(items, total))
-        return
-    with desk.ledger() as ledger:
-        filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
-        rows = ledger.pending(**filters, limit=limit or None)
-        total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
-        open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
-        # A decision recorded and not applied is no longer pending, but it must not drop
-        # out of sight: listed apart, with why applying it failed.
-        unapplied = [
-            rec
-            for rec in ledger.to_apply()
-            if gate in (None, rec.gate) and tier in (None, rec.request.risk_tier)
-        ]
-    if as_json:
-        listing = _listing(total, limit, "requests", [rec.to_row() for rec in rows])
-        listing["unapplied"] = [rec.to_row() for rec in unapplied]
-        _print_json(listing)
-    elif plain:
-        _print_lines(_request_plain(rec) for rec in rows)
-    elif not rows and not unapplied:
-        out.print("nothing pending")
-    else:
-        out.print(_request_table(rows, total) if rows else "nothing pending")
-        if unapplied:
-            out.print(_unapplied_table(unapplied))
-        if open_roles:
-            out.print(
-                "note: no reviewers are registered, so anyone may decide; roles apply once"
-                " one is (`langgraph-hitl reviewers add NAME --role ROLE`)",
-                markup=False,
-            )
+    show_queue(
+        _state.db,
+        gate=gate,
+        tier=tier,
+        review=review,
+        reviewer=reviewer,
+        limit=limit,
+        plain=plain,
+        as_json=as_json,
+    )
 
 
 def _show_request(rec: RequestRecord) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from langgraph_hitl._tables import escape as escape_text
+
     req = rec.request
     lines = ["", ""]
     lines.append(f"action     {req.action.name}")
@@ -710,7 +439,7 @@ def _pause_lines(rec: RequestRecord) -> list[str]:
     """For a tool call of a batched agent pause: the pause's calls and which are open."""
     if rec.pause is None or rec.pause.get("mode") != "batched":
         return []
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         members = ledger.pause_members(rec)
     lines = [
         f"one of {len(members)} tool calls the agent paused on at once (answered together,"
@@ -747,6 +476,8 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """Every event of a request or thread: created, shown, decided, applied."""
+    from langgraph_hitl._tables import fitted_table
+
     events = _desk().history(ident)
     if as_json:
         _print_json(events)
@@ -761,16 +492,19 @@ def history(
         ]
         for event in events
     ]
-    out.print(fitted_table(HISTORY_COLUMNS, cells, width=out.width, title=f"history of {ident}"))
+    out.print(fitted_table(_history_columns(), cells, width=out.width, title=f"history of {ident}"))
 
 
-HISTORY_COLUMNS = (
-    Column("at", floor=19, drop=3),
-    Column("event", floor=17),
-    Column("request", ident=True),
-    Column("by", floor=10, drop=2),
-    Column("details", floor=16, drop=1),
-)
+def _history_columns() -> tuple[Column, ...]:
+    from langgraph_hitl._tables import Column
+
+    return (
+        Column("at", floor=19, drop=3),
+        Column("event", floor=17),
+        Column("request", ident=True),
+        Column("by", floor=10, drop=2),
+        Column("details", floor=16, drop=1),
+    )
 
 
 # -- deciding ------------------------------------------------------------------------
@@ -837,10 +571,9 @@ def _decide(
         if as_json:
             _print_json(outcome.to_json())
         else:
-            out.print(
+            _say(
                 f"{rec.request_id}: {parsed.type} recorded; a worker applies it"
-                " (`langgraph-hitl worker`)",
-                markup=False,
+                " (`langgraph-hitl worker`)"
             )
         return
     if as_json:
@@ -1011,7 +744,7 @@ def modify(
         if not isinstance(edited, dict):
             raise BadInputError("--args must be a JSON object")
     else:
-        with _desk().ledger() as ledger:
+        with _ledger() as ledger:
             current = ledger.resolve(ident)
         # From the args as they stand: a quorum's proposal, if a reviewer edited them.
         edited = copy.deepcopy(current.current_args)
@@ -1103,7 +836,7 @@ def audit_verify(
 
     if expect_head is not None:
         expect_head = expect_head.strip().lower()  # `verify` refuses what is not a hash
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         report = verify(ledger, expect_head=expect_head)
     if as_json:
         _print_json(report.to_json())
@@ -1124,7 +857,7 @@ def audit_export(
     """Write every event, with its hashes, as JSON lines for an auditor."""
     from langgraph_hitl.ledger.audit import export
 
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         if output is None:
             export(ledger, sys.stdout)
             return
@@ -1191,23 +924,12 @@ def prune(
 
 
 def main() -> None:
-    """Console-script entry point: usage errors, too, are one line on stderr (exit 2).
-
-    A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever was printing.
+    """Run the typer app on the command line: usage errors, too, are one line on stderr
+    (exit 2). A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever
+    was printing. (`langgraph_hitl.cli.main` is the console script: it runs `list`
+    without building this app.)
     """
-    try:
-        code = _run()
-        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe is noise
-    except BrokenPipeError:
-        _silence_stdout()
-        code = 0
-    except SystemExit as done:
-        # Typer ends with exit 1 when printing help meets a closed pipe: not a failure.
-        if done.code != 1 or not _stdout_gone():
-            raise
-        _silence_stdout()
-        code = 0
-    sys.exit(code)
+    finish(_run)
 
 
 def _run() -> int:
