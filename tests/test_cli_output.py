@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 import pytest
 import typer.main
-from processes import cli_env
+from processes import cli_env, query
 from rich.cells import cell_len
 
 from langgraph_hitl.cli import app
@@ -290,7 +291,7 @@ def test_head_1_of_a_big_output(tmp_path: Path) -> None:
 LOADED = (
     "import atexit, sys\n"
     "def loaded():\n"
-    "    names = ['langgraph', 'rich', 'langgraph_hitl.deciding.desk',"
+    "    names = ['langgraph', 'typer', 'rich', 'langgraph_hitl.deciding.desk',"
     " 'langgraph_hitl.cli.metrics', 'langgraph_hitl.cli.scale']\n"
     "    print('LOADED', *[n for n in names if n in sys.modules], file=sys.stderr)\n"
     "atexit.register(loaded)\n"
@@ -301,7 +302,7 @@ LOADED = (
 
 
 def loaded(db: Path, *args: str) -> tuple[str, list[str]]:
-    """A CLI run's output, and which of LangGraph, rich, the desk and two other command
+    """A CLI run's output, and which of LangGraph, typer, rich, the desk and two command
     modules it had loaded when it exited."""
     done = subprocess.run(
         [sys.executable, "-c", LOADED, "--db", str(db), *args],
@@ -313,9 +314,10 @@ def loaded(db: Path, *args: str) -> tuple[str, list[str]]:
     return done.stdout, last.split()[1:]
 
 
-def test_a_command_loads_what_it_needs(queue: Queue) -> None:
-    """`list` loads neither LangGraph, the desk nor the other commands' modules (nor rich
-    for JSON); `--help` still lists every command, and each command group works."""
+def test_a_command_loads_what_it_needs(queue: Queue, tmp_path: Path) -> None:
+    """`list` loads neither LangGraph, typer, the desk nor the other commands' modules (nor
+    rich for JSON), `approve --no-apply` neither LangGraph nor typer; `--help` still lists
+    every command, and each command group works."""
     listing, modules = loaded(queue.db, "list", "--json")
     assert len(json.loads(listing)["requests"]) == len(queue.requests)
     assert modules == []
@@ -327,6 +329,57 @@ def test_a_command_loads_what_it_needs(queue: Queue) -> None:
     batch, modules = loaded(queue.db, "batch", "--plain")
     assert "langgraph_hitl.cli.scale" in modules and "langgraph_hitl.cli.metrics" not in modules
     assert sorted(REQUEST_ID.findall(batch)) == sorted(queue.requests)
+    db = tmp_path / "copy.sqlite"
+    shutil.copyfile(queue.db, db)
+    rid = sorted(queue.requests)[0]
+    recorded, modules = loaded(db, "approve", rid, "--no-apply", "--reviewer", "ana")
+    assert recorded.startswith(f"{rid}: approv") and " recorded" in recorded
+    assert "langgraph" not in modules and "typer" not in modules
+
+
+# The command lines `list` and `approve` / `reject --no-apply` run without typer: each
+# gives what the typer app gives (output, error line, exit code, what it records).
+SAME_AS_TYPER = [
+    ["list"],
+    ["list", "--json", "--limit", "2"],
+    ["list", "--plain", "--tier=high"],
+    ["list", "--review", "--json"],
+    ["list", "--gate", "nowhere"],
+    ["list", "--json", "--plain"],
+    ["list", "--limit", "18446744073709551616"],
+    ["--db", "missing.sqlite", "list"],
+    ["approve", "{rid}", "--no-apply", "--reviewer", "ana", "--comment", "ok"],
+    ["approve", "--no-apply", "{rid}", "--json", "--needed"],
+    ["approve", "nope", "--no-apply"],
+    ["approve", "{rid}", "--no-apply", "--reviewer", "ana", "--reviewer=mia"],
+    ["reject", "{rid}", "--no-apply", "--reason", "sent twice"],
+    ["reject", "{rid}", "--no-apply", "--reason", "  "],
+]
+
+
+@pytest.mark.parametrize("args", SAME_AS_TYPER, ids=" ".join)
+def test_without_typer_as_with_it(queue: Queue, tmp_path: Path, args: list[str]) -> None:
+    rid = sorted(queue.requests)[0]
+    runs = []
+    for entry in ("main", "app.main"):  # `cli.main` reads these itself; `app.main` is typer
+        db = tmp_path / f"{entry}.sqlite"
+        shutil.copyfile(queue.db, db)
+        script = (
+            "import sys\n"
+            f"from langgraph_hitl.cli{'.app' if entry == 'app.main' else ''} import main\n"
+            "sys.argv = ['langgraph-hitl', *sys.argv[1:]]\n"
+            "main()\n"
+        )
+        argv = [arg.format(rid=rid) for arg in args]
+        done = subprocess.run(
+            [sys.executable, "-c", script, "--db", str(db), *argv],
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        decisions = query(db, "SELECT type, reviewer, comment FROM hitl_decisions")
+        events = query(db, "SELECT kind, request_id, actor FROM hitl_events ORDER BY seq")
+        runs.append((done.returncode, done.stdout, done.stderr, decisions, events))
+    assert runs[0] == runs[1]
 
 
 # -- --version and --help ----------------------------------------------------------------------

@@ -4,10 +4,11 @@
 watching a deployment, metrics, the worker and the packaged samples live in modules of
 their own, and importing one registers its commands (`GROUPS` lists them, in the order
 `--help` shows them). `main` imports only the module of the command it runs (every one
-when it cannot tell which, as for `--help`), so `approve` does not pay for `metrics`, and
-runs `list` without typer at all (`queue.quick`); `app`, read from this package, has
-every command. `output` holds what every command prints and how a failure becomes one
-line.
+when it cannot tell which, as for `--help`), so `show` does not pay for `metrics`, and
+runs `list` and `approve --no-apply` without typer at all (`quick`); `app`, read from this
+package, has every command. `output` holds what every command prints and how a failure
+becomes one line; `queue` and `record` what `list` and the deciding commands do, typer or
+not.
 """
 
 from __future__ import annotations
@@ -95,19 +96,18 @@ def main() -> None:
     """Console-script entry point: usage errors, too, are one line on stderr (exit 2).
 
     A closed output pipe (`... | head -1`) ends quietly with exit 0, whatever was printing.
-    `list` runs without building the typer app when its arguments are ones `queue.quick`
-    reads; everything else runs in the typer app.
+    `list` and `approve` / `reject --no-apply` run without building the typer app when their
+    arguments are ones `quick` reads; everything else runs in the typer app.
     """
+    from langgraph_hitl.cli import quick
     from langgraph_hitl.cli.output import finish
-    from langgraph_hitl.cli.queue import quick
 
     args = sys.argv[1:]
 
     def run() -> int:
-        code = quick(args)
-        if code is not None:
-            return code
-        result: int = _load(_modules_for(command_of(args)))._run()
-        return result
+        code = quick.run(args)
+        if code is None:
+            code = _load(_modules_for(command_of(args)))._run()
+        return int(code)
 
     finish(run)

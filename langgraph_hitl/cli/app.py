@@ -28,8 +28,9 @@ from langgraph_hitl.cli.output import check_text as _check_text
 from langgraph_hitl.cli.output import err, failure, finish, out, print_error
 from langgraph_hitl.cli.output import left as _left
 from langgraph_hitl.cli.output import print_json as _print_json
-from langgraph_hitl.cli.output import say as _say
 from langgraph_hitl.cli.queue import PLAIN_REQUEST, PLAIN_REVIEW, show_queue
+from langgraph_hitl.cli.record import decide, desk_at
+from langgraph_hitl.cli.record import print_thread as _print_thread
 from langgraph_hitl.errors import BadInputError, HitlError
 from langgraph_hitl.ledger.store.postgres import database
 
@@ -122,9 +123,7 @@ def _fail(message: str, code: int) -> None:
 
 
 def _desk() -> Any:
-    from langgraph_hitl.deciding.desk import ReviewDesk
-
-    return ReviewDesk(_state.db, graph=_state.graph)
+    return desk_at(_state.db, _state.graph)
 
 
 @contextmanager
@@ -201,24 +200,6 @@ def _main(
 
 
 # -- running -------------------------------------------------------------------------
-
-
-def _print_thread(status: Any, as_json: bool) -> None:
-    if as_json:
-        _print_json(status.to_json())
-        return
-    line = f"thread {status.thread_id}: {status.status}"
-    outcome = status.values.get("status")
-    if status.status == "done" and isinstance(outcome, str):
-        line += f" ({outcome})"
-    if status.pending:
-        line += f", waiting on {', '.join(status.pending)}"
-    out.print(line, markup=False)
-    if status.why:
-        out.print(f"  why: {status.why}", markup=False)
-    if status.pending:
-        out.print(f"  see it:    langgraph-hitl show {status.pending[0]}", markup=False)
-        out.print(f"  decide it: langgraph-hitl approve {status.pending[0]}", markup=False)
 
 
 @app.command()
@@ -543,106 +524,9 @@ def _decide(
     no_apply: bool = False,
     wait: float | None = None,
 ) -> None:
-    from langgraph_hitl._config import apply_default
-    from langgraph_hitl.models import Decision
-
-    try:
-        parsed = Decision.model_validate(decision)
-    except ValueError as error:
-        raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
-    # Record here, apply there: a process that only records imports neither LangGraph
-    # nor the graph.
-    here = not no_apply and wait is None and apply_default() == "here"
-    outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
-    rec = outcome.request
-    if rec.status == "decided" and not here:
-        if outcome.waits_for:
-            # A tool call of a batched agent pause: no worker applies it until the
-            # pause's other calls are decided too, so there is nothing to wait for yet.
-            if as_json:
-                _print_json(outcome.to_json())
-            else:
-                out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
-                _say_still_open(rec, outcome.waits_for, "a worker resumes it")
-            return
-        if wait is not None:
-            _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
-            return
-        if as_json:
-            _print_json(outcome.to_json())
-        else:
-            _say(
-                f"{rec.request_id}: {parsed.type} recorded; a worker applies it"
-                " (`langgraph-hitl worker`)"
-            )
-        return
-    if as_json:
-        _print_json(outcome.to_json())
-        return
-    if rec.status == "pending":
-        out.print(
-            f"{rec.request_id}: approval {len(rec.approvals)} of {rec.quorum} recorded"
-            f" ({', '.join(rec.approvals)}); it resumes when {rec.quorum} reviewers approved",
-            markup=False,
-        )
-        return
-    out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
-    if outcome.waits_for:
-        _say_still_open(rec, outcome.waits_for, "resumes")
-    if outcome.thread is not None:
-        _print_thread(outcome.thread, False)
-
-
-def _say_still_open(rec: RequestRecord, waits_for: list[str], who_resumes: str) -> None:
-    """A tool call of a batched agent pause: the agent resumes once, with them all."""
-    out.print(
-        f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
-        f" {who_resumes} when all are decided; still open: {', '.join(waits_for)}",
-        markup=False,
-    )
-
-
-def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:
-    """After recording: the worker's outcome, read back from the ledger."""
-    desk = _desk()
-    rec = desk.wait_applied(request_id, timeout=timeout)
-    with desk.ledger() as ledger:
-        applied = [e for e in ledger.events(request_id=request_id) if e["kind"] == "applied"]
-        why = ledger.why(rec)
-    report = {
-        "request_id": request_id,
-        "decision": kind,
-        "status": rec.status,
-        "applied": rec.status == "applied",
-        "applied_by": applied[-1]["actor"] if applied else None,
-        "outcome": applied[-1]["data"].get("outcome") if applied else None,
-        "apply_error": rec.apply_error,
-    }
-    if rec.status == "applied":
-        if as_json:
-            _print_json(report)
-        else:
-            out.print(
-                f"{request_id}: {kind} applied by {report['applied_by']} (thread"
-                f" {report['outcome']})",
-                markup=False,
-            )
-        return
-    if as_json:
-        _print_json(report)
-    if rec.status in ("cancelled", "superseded"):
-        _fail(f"{kind} of {request_id} is recorded, but the request was {rec.status}: {why}", 3)
-    if rec.apply_error:
-        _fail(
-            f"{kind} of {request_id} is recorded; applying it failed: {rec.apply_error}"
-            " (a worker tries again; `langgraph-hitl cancel` ends the thread)",
-            1,
-        )
-    _fail(
-        f"{kind} of {request_id} is recorded, not applied within {timeout:g}s: is a worker"
-        " running (`langgraph-hitl worker`)?",
-        1,
-    )
+    code = decide(_desk(), ident, decision, as_json, needed, no_apply=no_apply, wait=wait)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -1,31 +1,15 @@
-"""The queue as `list` shows it, and `list` run without typer.
-
-`langgraph-hitl list` is what a reviewer runs most, in a fresh process each time, so
-`quick` runs it straight from the command line when the arguments are ones it reads
-(the root `--db` and `--graph`, and `list`'s own options), without building the typer
-app; anything else (`--help`, a mistake, an option it does not know) goes to the typer
-app, which says what is wrong exactly as for any command. Both run `show_queue`.
-"""
+"""The queue as `list` shows it: a table, `--plain` lines or `--json`, with neither typer
+nor the desk (the typer app's `list` and `quick` both run `show_queue`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langgraph_hitl._time import iso
-from langgraph_hitl.cli.output import (
-    ago,
-    check_text,
-    failure,
-    is_unicode,
-    left,
-    out,
-    print_error,
-    print_json,
-    print_lines,
-)
+from langgraph_hitl.cli.output import ago, left, out, print_json, print_lines
 from langgraph_hitl.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -269,92 +253,3 @@ def show_queue(
                 " one is (`langgraph-hitl reviewers add NAME --role ROLE`)",
                 markup=False,
             )
-
-
-LIST_OPTIONS = {"--gate": "gate", "--tier": "tier", "--reviewer": "reviewer", "--limit": "limit"}
-"""`list`'s options that take a value, by the keyword `show_queue` takes."""
-LIST_FLAGS = {"--review": "review", "--plain": "plain", "--json": "as_json"}
-
-
-def parse_list(args: Sequence[str]) -> tuple[str | None, dict[str, Any]] | None:
-    """The `--db` and `show_queue` keywords of a `list` command line, or None when it is
-    anything else or holds anything this does not read as the typer app would.
-
-    Example:
-        >>> parse_list(["--db", "hitl.sqlite", "list", "--tier=high", "--json"])
-        ('hitl.sqlite', {'tier': 'high', 'as_json': True})
-        >>> parse_list(["list", "--limit", "-1"]) is None  # the typer app says what is wrong
-        True
-    """
-    db: str | None = None
-    options: dict[str, Any] = {}
-    rest = list(args)
-    # The root options, then `list`, then its own: as click reads them, a later value wins.
-    while rest and rest[0] != "list":
-        name, value, rest = _option(rest, ("--db", "--graph"))
-        if name is None or value is None:
-            return None
-        if name == "--db":
-            db = value
-    if not rest:
-        return None
-    rest = rest[1:]
-    while rest:
-        if rest[0] in LIST_FLAGS:
-            options[LIST_FLAGS[rest.pop(0)]] = True
-            continue
-        name, value, rest = _option(rest, tuple(LIST_OPTIONS))
-        if name is None or value is None:
-            return None
-        if name == "--limit":
-            # Digits only: anything else (a sign, a blank, 64 bits or more) is the typer
-            # app's to refuse, in its words.
-            if not (value.isascii() and value.isdigit() and len(value) < 19):
-                return None
-            options["limit"] = int(value)
-        else:
-            options[LIST_OPTIONS[name]] = value
-    return db, options
-
-
-def _option(args: list[str], names: tuple[str, ...]) -> tuple[str | None, str | None, list[str]]:
-    """The option at the head of `args` (`--name value` or `--name=value`) if it is one of
-    `names` with a value this reads; the arguments after it."""
-    head = args[0]
-    name, eq, value = head.partition("=")
-    if name not in names:
-        return None, None, args
-    if eq:
-        rest = args[1:]
-    elif len(args) > 1:
-        value, rest = args[1], args[2:]
-    else:
-        return None, None, args
-    # A value that looks like an option, or is not text SQLite can hold: the typer app's.
-    if value.startswith("-") or not is_unicode(value):
-        return None, None, args
-    return name, value, rest
-
-
-def quick(args: Sequence[str]) -> int | None:
-    """Run `args` when they are a `list` command line `parse_list` reads; its exit code.
-
-    None, having done nothing, for anything else: the typer app runs it.
-    """
-    parsed = parse_list(args)
-    if parsed is None:
-        return None
-    db, options = parsed
-    try:
-        from langgraph_hitl._config import database_default
-        from langgraph_hitl.ledger.store.postgres import database
-
-        where = database(db or database_default())
-        check_text(options)
-        show_queue(where, **options)
-    except (Exception, KeyboardInterrupt) as error:
-        line, code = failure(error)
-        if line is not None:
-            print_error(line)
-        return code
-    return 0
