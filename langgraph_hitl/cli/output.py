@@ -3,7 +3,7 @@
 The consoles are rich's, made on first use, so a command that prints JSON or tab-separated
 lines never imports rich; `failure` is the one mapping from an exception to a stderr
 line and an exit code (see `errors.py` for the codes), used by the typer app's commands
-and by `list` when it runs without typer (`queue.quick`); `finish` ends the process the
+and by the command lines run without typer (`quick`); `finish` ends the process the
 same way for both.
 """
 
