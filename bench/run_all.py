@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench_gate.py",
     "bench_agent.py",
     "bench_list.py",
+    "bench_cli.py",
     "bench_batch.py",
     "bench_race.py",
     "bench_metrics.py",

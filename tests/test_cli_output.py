@@ -16,11 +16,14 @@ is the same whatever the rows came from, and is checked on SQLite (`ON_SQLITE`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -29,7 +32,8 @@ from typing import Any
 import pytest
 import typer.main
 from backends import BACKENDS, new_database
-from processes import cli_env
+from postgres import copy_of
+from processes import cli_env, query
 from rich.cells import cell_len
 
 from langgraph_hitl.cli import app
@@ -307,6 +311,139 @@ def test_head_1_of_a_big_output(tmp_path: Path) -> None:
             check=False,
         )
         assert (done.returncode, done.stderr) == (0, ""), (command, done.returncode, done.stderr)
+
+
+# -- what a command loads ----------------------------------------------------------------------
+
+
+LOADED = (
+    "import atexit, sys\n"
+    "def loaded():\n"
+    "    names = ['langgraph', 'typer', 'rich', 'langgraph_hitl.deciding.desk',"
+    " 'langgraph_hitl.cli.metrics', 'langgraph_hitl.cli.scale']\n"
+    "    print('LOADED', *[n for n in names if n in sys.modules], file=sys.stderr)\n"
+    "atexit.register(loaded)\n"
+    "from langgraph_hitl.cli import main\n"
+    "sys.argv = ['langgraph-hitl', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+@contextlib.contextmanager
+def copy_of_queue(queue: Queue, folder: Path, name: str) -> Iterator[Path | str]:
+    """A copy of the queue's database, for a test that decides: a file beside the others,
+    or a PostgreSQL copy, dropped afterwards."""
+    if isinstance(queue.db, str):
+        with copy_of(queue.db) as url:
+            yield url
+        return
+    db = folder / f"{name}.sqlite"
+    shutil.copyfile(queue.db, db)
+    yield db
+
+
+def loaded(db: Path | str, *args: str) -> tuple[str, list[str]]:
+    """A CLI run's output, and which of LangGraph, typer, rich, the desk and two command
+    modules it had loaded when it exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, "--db", str(db), *args],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    *_, last = done.stderr.splitlines()
+    assert last.startswith("LOADED"), done.stderr
+    return done.stdout, last.split()[1:]
+
+
+def test_a_command_loads_what_it_needs(queue: Queue, tmp_path: Path) -> None:
+    """`list` loads neither LangGraph, typer, the desk nor the other commands' modules (nor
+    rich for JSON), `approve --no-apply` neither LangGraph nor typer; `--help` still lists
+    every command, and each command group works."""
+    listing, modules = loaded(queue.db, "list", "--json")
+    assert len(json.loads(listing)["requests"]) == len(queue.requests)
+    assert modules == []
+    table, modules = loaded(queue.db, "list")
+    assert sorted(REQUEST_ID.findall(table)) == sorted(queue.requests)
+    assert modules == ["rich"]
+    helped, _ = loaded(queue.db, "--help")
+    assert all(f"  {name} " in helped for name in ("list", "metrics", "batch", "worker"))
+    batch, modules = loaded(queue.db, "batch", "--plain")
+    assert "langgraph_hitl.cli.scale" in modules and "langgraph_hitl.cli.metrics" not in modules
+    assert sorted(REQUEST_ID.findall(batch)) == sorted(queue.requests)
+    rid = sorted(queue.requests)[0]
+    with copy_of_queue(queue, tmp_path, "copy") as db:
+        recorded, modules = loaded(db, "approve", rid, "--no-apply", "--reviewer", "ana")
+    assert recorded.startswith(f"{rid}: approv") and " recorded" in recorded
+    assert "langgraph" not in modules and "typer" not in modules
+
+
+def test_every_command_is_in_groups() -> None:
+    """`main` loads a command's module by `GROUPS`: every command of the app is listed there,
+    under the module that registers it (one missing would load every module to run)."""
+    from langgraph_hitl.cli import GROUPS
+
+    owners: dict[str, set[str]] = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or typer.main.get_command_name(command.callback.__name__)
+        owners[name] = {command.callback.__module__}
+    for group in app.registered_groups:
+        assert group.name is not None and group.typer_instance is not None
+        callbacks = [sub.callback for sub in group.typer_instance.registered_commands]
+        owners[group.name] = {f.__module__ for f in callbacks if f is not None}
+    listed = {
+        name: {f"langgraph_hitl.cli.{module}"} for module, names in GROUPS.items() for name in names
+    }
+    assert owners == listed
+
+
+# The command lines `list` and `approve` / `reject --no-apply` run without typer: each
+# gives what the typer app gives (output, error line, exit code, what it records).
+SAME_AS_TYPER = [
+    ["list"],
+    ["list", "--json", "--limit", "2"],
+    ["list", "--plain", "--tier=high"],
+    ["list", "--review", "--json"],
+    ["list", "--gate", "nowhere"],
+    ["list", "--json", "--plain"],
+    ["list", "--limit", "18446744073709551616"],
+    ["--db", "missing.sqlite", "list"],
+    ["approve", "{rid}", "--no-apply", "--reviewer", "ana", "--comment", "ok"],
+    ["approve", "--no-apply", "{rid}", "--json", "--needed"],
+    ["approve", "nope", "--no-apply"],
+    ["approve", "{rid}", "--no-apply", "--reviewer", "ana", "--reviewer=mia"],
+    ["reject", "{rid}", "--no-apply", "--reason", "sent twice"],
+    ["reject", "{rid}", "--no-apply", "--reason", "  "],
+]
+
+
+@pytest.mark.parametrize("args", SAME_AS_TYPER, ids=" ".join)
+def test_without_typer_as_with_it(queue: Queue, tmp_path: Path, args: list[str]) -> None:
+    rid = sorted(queue.requests)[0]
+    runs = []
+    for entry in ("main", "app.main"):  # `cli.main` reads these itself; `app.main` is typer
+        with copy_of_queue(queue, tmp_path, entry) as db:
+            runs.append(run_entry(entry, db, [arg.format(rid=rid) for arg in args], tmp_path))
+    assert runs[0] == runs[1]
+
+
+def run_entry(entry: str, db: Path | str, argv: list[str], cwd: Path) -> tuple[Any, ...]:
+    """Exit code, stdout, stderr and what the ledger holds after `argv` ran through
+    `langgraph_hitl.cli.main` (`entry` "main") or the typer app's own (`"app.main"`)."""
+    script = (
+        "import sys\n"
+        f"from langgraph_hitl.cli{'.app' if entry == 'app.main' else ''} import main\n"
+        "sys.argv = ['langgraph-hitl', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--db", str(db), *argv],
+        cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    decisions = query(db, "SELECT type, reviewer, comment FROM hitl_decisions")
+    events = query(db, "SELECT kind, request_id, actor FROM hitl_events ORDER BY seq")
+    return (done.returncode, done.stdout, done.stderr, decisions, events)
 
 
 # -- --version and --help ----------------------------------------------------------------------

@@ -362,12 +362,14 @@ def test_all_is_exactly_the_public_names() -> None:
 
 
 def test_ledger_and_cli_do_not_import_langgraph() -> None:
-    """Reading the queue (the ledger, the CLI module) never imports LangGraph."""
+    """Reading the queue (the ledger, the CLI with every command) never imports LangGraph."""
     code = (
         "import sys\n"
         "import langgraph_hitl\n"
         "from langgraph_hitl import ReviewLedger\n"
         "import langgraph_hitl.ledger, langgraph_hitl.cli\n"
+        "from langgraph_hitl.cli import app\n"
+        "assert 'langgraph_hitl.cli.metrics' in sys.modules, 'the app has every command'\n"
         "print(sorted(m for m in sys.modules if m == 'langgraph' or m.startswith('langgraph.')))\n"
     )
     proc = subprocess.run(

@@ -181,8 +181,9 @@ def _note_writes(
                 if isinstance(payload, dict) and payload.get("kind") == REQUEST_KIND:
                     if graph is not None and not interrupt_ids:
                         # Where the reference resolves from goes with it (first one wins).
-                        ledger.register_thread(thread_id, graph, root=saver.root)
-                    ledger.record_request(
+                        register_thread(saver, thread_id, graph, saver.root)
+                    record_request(
+                        saver,
                         thread_id=thread_id,
                         interrupt_id=item.id,
                         payload=payload,
@@ -193,7 +194,7 @@ def _note_writes(
                     problem = payload.get("problem") or problem
                 elif is_stock_pause(payload):
                     if graph is not None and not interrupt_ids:
-                        ledger.register_thread(thread_id, graph, root=saver.root)
+                        register_thread(saver, thread_id, graph, saver.root)
                     interrupt_ids += record_pause(
                         ledger,
                         thread_id=thread_id,
@@ -223,6 +224,60 @@ def _note_writes(
         )
 
 
+_MEMO_SIZE = 256
+"""How many ledger writes a saver remembers having made (see `register_thread`)."""
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    memo[key] = value
+    if len(memo) > _MEMO_SIZE:
+        del memo[next(iter(memo))]
+
+
+def register_thread(saver: HitlSaver, thread_id: str, graph: str, root: str | Path | None) -> None:
+    """Register the thread's graph and root in the saver's ledger, unless this saver already
+    did: the desk registers a thread before it runs it, and the saver again when its first
+    interrupt lands; the second is a write transaction that changes nothing."""
+    key = (thread_id, graph, None if root is None else str(root))
+    if key in saver.mirrored:
+        return
+    saver.ledger.register_thread(thread_id, graph, root=root)
+    _remember(saver.mirrored, key, None)
+
+
+def record_request(
+    saver: HitlSaver,
+    *,
+    thread_id: str,
+    interrupt_id: str,
+    payload: dict[str, Any],
+    graph: str | None,
+    task_id: str | None,
+) -> str:
+    """Record a gate's interrupt in the saver's ledger (idempotent); the request id.
+
+    A request this saver recorded itself, with the same graph and its task (or no task
+    given now), is not written again: reconciling a thread's state after a run (`ReviewDesk`)
+    finds the interrupts the saver mirrored as they were written, and writing them again
+    would be a write transaction that changes nothing.
+    """
+    key = ("request", thread_id, interrupt_id)
+    known = saver.mirrored.get(key)
+    if known is not None:
+        request_id, known_graph, known_task = known
+        if graph in (None, known_graph) and task_id in (None, known_task):
+            return str(request_id)
+    request_id = saver.ledger.record_request(
+        thread_id=thread_id,
+        interrupt_id=interrupt_id,
+        payload=payload,
+        graph=graph,
+        task_id=task_id,
+    )
+    _remember(saver.mirrored, key, (request_id, graph, task_id))
+    return request_id
+
+
 def _attach(
     saver: HitlSaver,
     path: str | Path,
@@ -238,6 +293,7 @@ def _attach(
     saver.graph_from_run = False
     saver.root = None if graph is None else Path(root or Path.cwd()).resolve()
     saver.ledger = ledger
+    saver.mirrored = {}
     ledger.setup()
     if blobs is not None:
         saver.blobs = blobs  # type: ignore[union-attr]
@@ -389,6 +445,7 @@ class HitlSqliteSaver(FencedWrites, AsyncInThreads, SqliteSaver):
     graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
+    mirrored: dict[Any, Any]
     blobs: BlobStore
 
     def __init__(
@@ -399,11 +456,13 @@ class HitlSqliteSaver(FencedWrites, AsyncInThreads, SqliteSaver):
         graph: str | None = None,
         root: str | Path | None = None,
         serde: JsonPlusSerializer | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         super().__init__(conn, serde=serde or strict_serializer())
         # Re-entrant: a fenced write holds the lock around the saver's own `put`, which
-        # takes it again. The ledger shares this connection and lock.
-        self.lock = threading.RLock()  # type: ignore[assignment]
+        # takes it again. The ledger shares this connection and lock (and so does
+        # whoever passes `lock`: every user of `conn` must take the same one).
+        self.lock = lock or threading.RLock()  # type: ignore[assignment]
         ledger = ReviewLedger(conn, lock=self.lock)  # type: ignore[arg-type]
         # Large values are stored once per thread (see `_blobs`). LangGraph reads
         # while holding `self.lock`, so the blob reader need not take it again.
@@ -460,6 +519,7 @@ class HitlAsyncSqliteSaver(AsyncSqliteSaver):
     graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
+    mirrored: dict[Any, Any]
     blobs: BlobStore
 
     def __init__(

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres import PostgresSaver
@@ -56,6 +57,7 @@ class HitlPostgresSaver(FencedWrites, AsyncInThreads, PostgresSaver):
     graph_from_run: bool
     root: Path | None
     ledger: ReviewLedger
+    mirrored: dict[Any, Any]
 
     def __init__(
         self,

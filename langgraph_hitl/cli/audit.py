@@ -8,16 +8,9 @@ from typing import Annotated
 
 import typer
 
-from langgraph_hitl.cli.app import (
-    JsonFlag,
-    _desk,
-    _fail,
-    _handled,
-    _print_json,
-    app,
-    err,
-    out,
-)
+from langgraph_hitl.cli.app import JsonFlag, _fail, _handled, _ledger, app
+from langgraph_hitl.cli.output import err, out
+from langgraph_hitl.cli.output import print_json as _print_json
 
 # -- keeping it right ----------------------------------------------------------------
 
@@ -46,7 +39,7 @@ def audit_verify(
 
     if expect_head is not None:
         expect_head = expect_head.strip().lower()  # `verify` refuses what is not a hash
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         report = verify(ledger, expect_head=expect_head)
     if as_json:
         _print_json(report.to_json())
@@ -67,7 +60,7 @@ def audit_export(
     """Write every event, with its hashes, as JSON lines for an auditor."""
     from langgraph_hitl.ledger.audit import export
 
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         if output is None:
             export(ledger, sys.stdout)
             return

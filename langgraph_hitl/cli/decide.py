@@ -1,4 +1,8 @@
-"""CLI commands that run and decide: `run`, `approve`, `reject`, `modify`, `resume`."""
+"""CLI commands that run and decide: `run`, `approve`, `reject`, `modify`, `resume`.
+
+What a deciding command does once it has its decision (record, apply or wait for a
+worker, and say how it went) is `record.decide`, which `quick` runs without typer too.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,16 @@ from langgraph_hitl.cli.app import (
     ReviewerOption,
     WaitOption,
     _desk,
-    _fail,
     _handled,
+    _ledger,
     _parse_json,
-    _print_json,
-    _print_thread,
     app,
-    out,
 )
+from langgraph_hitl.cli.output import out
+from langgraph_hitl.cli.output import print_json as _print_json
+from langgraph_hitl.cli.record import decide
+from langgraph_hitl.cli.record import print_thread as _print_thread
 from langgraph_hitl.errors import BadInputError
-from langgraph_hitl.ledger import RequestRecord
 
 
 @app.command()
@@ -93,107 +97,9 @@ def _decide(
     no_apply: bool = False,
     wait: float | None = None,
 ) -> None:
-    from langgraph_hitl._config import apply_default
-    from langgraph_hitl.models import Decision
-
-    try:
-        parsed = Decision.model_validate(decision)
-    except ValueError as error:
-        raise BadInputError(f"invalid decision: {error}".splitlines()[0]) from None
-    # Record here, apply there: a process that only records imports neither LangGraph
-    # nor the graph.
-    here = not no_apply and wait is None and apply_default() == "here"
-    outcome = _desk().decide(ident, parsed, needed=needed, apply=here)
-    rec = outcome.request
-    if rec.status == "decided" and not here:
-        if outcome.waits_for:
-            # A tool call of a batched agent pause: no worker applies it until the
-            # pause's other calls are decided too, so there is nothing to wait for yet.
-            if as_json:
-                _print_json(outcome.to_json())
-            else:
-                out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
-                _say_still_open(rec, outcome.waits_for, "a worker resumes it")
-            return
-        if wait is not None:
-            _wait_for_worker(rec.request_id, parsed.type, wait, as_json)
-            return
-        if as_json:
-            _print_json(outcome.to_json())
-        else:
-            out.print(
-                f"{rec.request_id}: {parsed.type} recorded; a worker applies it"
-                " (`langgraph-hitl worker`)",
-                markup=False,
-            )
-        return
-    if as_json:
-        _print_json(outcome.to_json())
-        return
-    if rec.status == "pending":
-        out.print(
-            f"{rec.request_id}: approval {len(rec.approvals)} of {rec.quorum} recorded"
-            f" ({', '.join(rec.approvals)}); it resumes when {rec.quorum} reviewers approved",
-            markup=False,
-        )
-        return
-    out.print(f"{rec.request_id}: {parsed.type} recorded", markup=False)
-    if outcome.waits_for:
-        _say_still_open(rec, outcome.waits_for, "resumes")
-    if outcome.thread is not None:
-        _print_thread(outcome.thread, False)
-
-
-def _say_still_open(rec: RequestRecord, waits_for: list[str], who_resumes: str) -> None:
-    """A tool call of a batched agent pause: the agent resumes once, with them all."""
-    out.print(
-        f"  the agent paused on {(rec.pause or {}).get('count', '')} tool calls at once and"
-        f" {who_resumes} when all are decided; still open: {', '.join(waits_for)}",
-        markup=False,
-    )
-
-
-def _wait_for_worker(request_id: str, kind: str, timeout: float, as_json: bool) -> None:
-    """After recording: the worker's outcome, read back from the ledger."""
-    desk = _desk()
-    rec = desk.wait_applied(request_id, timeout=timeout)
-    with desk.ledger() as ledger:
-        applied = [e for e in ledger.events(request_id=request_id) if e["kind"] == "applied"]
-        why = ledger.why(rec)
-    report = {
-        "request_id": request_id,
-        "decision": kind,
-        "status": rec.status,
-        "applied": rec.status == "applied",
-        "applied_by": applied[-1]["actor"] if applied else None,
-        "outcome": applied[-1]["data"].get("outcome") if applied else None,
-        "apply_error": rec.apply_error,
-    }
-    if rec.status == "applied":
-        if as_json:
-            _print_json(report)
-        else:
-            out.print(
-                f"{request_id}: {kind} applied by {report['applied_by']} (thread"
-                f" {report['outcome']})",
-                markup=False,
-            )
-        return
-    if as_json:
-        _print_json(report)
-    if rec.status in ("cancelled", "superseded"):
-        _fail(f"{kind} of {request_id} is recorded, but the request was {rec.status}: {why}", 3)
-    if rec.apply_error:
-        _fail(
-            f"{kind} of {request_id} is recorded; applying it failed: {rec.apply_error}"
-            " (a worker tries again; `langgraph-hitl cancel` ends the thread)",
-            1,
-        )
-    _fail(
-        f"{kind} of {request_id} is recorded, not applied within {timeout:g}s: is a worker"
-        " running (`langgraph-hitl worker`)?",
-        1,
-    )
+    code = decide(_desk(), ident, decision, as_json, needed, no_apply=no_apply, wait=wait)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -295,7 +201,7 @@ def modify(
         if not isinstance(edited, dict):
             raise BadInputError("--args must be a JSON object")
     else:
-        with _desk().ledger() as ledger:
+        with _ledger() as ledger:
             current = ledger.resolve(ident)
         # From the args as they stand: a quorum's proposal, if a reviewer edited them.
         edited = copy.deepcopy(current.current_args)

@@ -6,14 +6,9 @@ from typing import Annotated
 
 import typer
 
-from langgraph_hitl.cli.app import (
-    JsonFlag,
-    _desk,
-    _handled,
-    _print_json,
-    app,
-    out,
-)
+from langgraph_hitl.cli.app import JsonFlag, _desk, _handled, app
+from langgraph_hitl.cli.output import out
+from langgraph_hitl.cli.output import print_json as _print_json
 
 
 @app.command()

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from langgraph_hitl.cli.app import JsonFlag, _desk, _handled, _print_json, app, err, out
+from langgraph_hitl.cli.app import JsonFlag, _desk, _handled, app
+from langgraph_hitl.cli.output import err, out
+from langgraph_hitl.cli.output import print_json as _print_json
 from langgraph_hitl.errors import BadInputError, ConfigurationError
 
 if TYPE_CHECKING:

@@ -1,185 +1,41 @@
-"""CLI commands that read the queue: `list`, `show`, `thread`, `history` and `review`."""
+"""CLI commands that read the queue: `list`, `show`, `thread`, `history` and `review`.
+
+What `list` prints is `listing.show_queue` (also here as `show_queue`), which `quick`
+runs without typer, rich (for `--json` and `--plain`) or the desk.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
-from langgraph_hitl._tables import Column, fitted_table, plain_line
-from langgraph_hitl._tables import escape as escape_text
-from langgraph_hitl._time import iso
-from langgraph_hitl.capture._conversation import conversation_lines
 from langgraph_hitl.cli.app import (
     IdArgument,
     JsonFlag,
     PlainFlag,
     ReviewerOption,
-    _ago,
     _desk,
     _handled,
-    _left,
-    _print_json,
-    _print_lines,
-    _print_thread,
+    _ledger,
     _short,
+    _state,
     app,
-    out,
 )
+from langgraph_hitl.cli.listing import PLAIN_REQUEST, PLAIN_REVIEW, show_queue
+from langgraph_hitl.cli.output import ago as _ago
+from langgraph_hitl.cli.output import left as _left
+from langgraph_hitl.cli.output import out
+from langgraph_hitl.cli.output import print_json as _print_json
+from langgraph_hitl.cli.record import print_thread as _print_thread
 from langgraph_hitl.errors import BadInputError
-from langgraph_hitl.ledger import RequestRecord, ReviewItem
+
+if TYPE_CHECKING:
+    from langgraph_hitl._tables import Column
+    from langgraph_hitl.ledger import RequestRecord
 
 # -- reading -------------------------------------------------------------------------
-
-
-REQUEST_COLUMNS = (
-    Column("request", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("gate", floor=15, drop=7),
-    Column("summary", floor=16, drop=2),
-    Column("tier", floor=8, drop=6),
-    Column("who", floor=11, drop=4),
-    Column("conf", floor=4, drop=8),
-    Column("age", floor=4, drop=9),
-    Column("left", floor=10, drop=5),
-)
-PLAIN_REQUEST = (
-    "request_id thread_id gate tier role approvals quorum confidence created_at deadline summary"
-)
-"""The fields of `list --plain`, in order (the summary last: it is free text)."""
-
-
-def _who(rec: RequestRecord) -> str:
-    who = rec.required_role or "-"
-    return who + (f" {len(rec.approvals)}/{rec.quorum}" if rec.quorum > 1 else "")
-
-
-def _request_table(rows: list[RequestRecord], total: int) -> Table:
-    title = f"{total} pending" + (f", showing {len(rows)}" if total > len(rows) else "")
-    cells = [
-        [
-            rec.request_id,
-            rec.thread_id,
-            rec.gate or "-",
-            rec.request.summary,
-            rec.request.risk_tier,
-            _who(rec),
-            "-" if rec.request.confidence is None else f"{rec.request.confidence:.2f}",
-            _ago(rec.created_at),
-            _left(rec.deadline),
-        ]
-        for rec in rows
-    ]
-    return fitted_table(REQUEST_COLUMNS, cells, width=out.width, title=title)
-
-
-def _request_plain(rec: RequestRecord) -> str:
-    return plain_line(
-        [
-            rec.request_id,
-            rec.thread_id,
-            rec.gate,
-            rec.request.risk_tier,
-            rec.required_role,
-            len(rec.approvals),
-            rec.quorum,
-            rec.request.confidence,
-            iso(rec.created_at),
-            iso(rec.deadline),
-            rec.request.summary,
-        ]
-    )
-
-
-UNAPPLIED_COLUMNS = (
-    Column("request", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("decision", floor=8, drop=4),
-    Column("by", floor=8, drop=5),
-    Column("decided", floor=4, drop=6),
-    Column("not applied because", floor=20, drop=2),
-)
-
-
-def _unapplied_table(rows: list[RequestRecord]) -> Table:
-    """Decisions recorded and not applied: in sight until `resume` applies them."""
-    cells = [
-        [
-            rec.request_id,
-            rec.thread_id,
-            "-" if rec.decision is None else rec.decision.type,
-            "-" if rec.decision is None else rec.decision.reviewer or "-",
-            _ago(rec.decided_at),
-            rec.apply_error or "not applied yet",
-        ]
-        for rec in rows
-    ]
-    title = (
-        f"{len(rows)} decided, not applied (a worker or `resume ID` applies one, `cancel` ends"
-        " a thread)"
-    )
-    return fitted_table(UNAPPLIED_COLUMNS, cells, width=out.width, title=title)
-
-
-REVIEW_COLUMNS = (
-    Column("review", ident=True),
-    Column("thread", floor=16, drop=3),
-    Column("action", floor=12, drop=5),
-    Column("summary", floor=16, drop=2),
-    Column("tier", floor=8, drop=4),
-    Column("conf", floor=4, drop=6),
-    Column("age", floor=4, drop=7),
-)
-PLAIN_REVIEW = "review_id thread_id action tier confidence created_at summary"
-"""The fields of `list --review --plain`, in order."""
-
-
-def _review_table(items: list[ReviewItem], total: int) -> Table:
-    title = f"{total} queued for review after the fact" + (
-        f", showing {len(items)}" if total > len(items) else ""
-    )
-    cells = [
-        [
-            item.review_id,
-            item.thread_id,
-            item.action["name"],
-            item.summary,
-            item.tier or "-",
-            "-" if item.confidence is None else f"{item.confidence:.2f}",
-            _ago(item.created_at),
-        ]
-        for item in items
-    ]
-    return fitted_table(REVIEW_COLUMNS, cells, width=out.width, title=title)
-
-
-def _review_plain(item: ReviewItem) -> str:
-    return plain_line(
-        [
-            item.review_id,
-            item.thread_id,
-            item.action["name"],
-            item.tier,
-            item.confidence,
-            iso(item.created_at),
-            item.summary,
-        ]
-    )
-
-
-def _listing(total: int, limit: int, key: str, rows: list[Any]) -> dict[str, Any]:
-    """The shape of `list --json`: how many there are in all, and whether rows were cut."""
-    return {
-        "total": total,
-        "shown": len(rows),
-        "truncated": total > len(rows),
-        "limit": limit or None,
-        key: rows,
-    }
 
 
 @app.command(
@@ -215,53 +71,24 @@ def list_(
     Decisions recorded but not applied (applying failed, or the process died) are listed
     apart, with why, until `resume` applies them (`unapplied` in --json).
     """
-    if plain and as_json:
-        raise BadInputError("give at most one of --plain and --json")
-    desk = _desk()
-    if review:
-        with desk.ledger() as ledger:
-            items = ledger.reviews(limit=limit or None)
-            total = len(items) if not limit or len(items) < limit else ledger.count_reviews()
-        if as_json:
-            _print_json(_listing(total, limit, "reviews", [item.to_json() for item in items]))
-        elif plain:
-            _print_lines(_review_plain(item) for item in items)
-        else:
-            out.print(_review_table(items, total))
-        return
-    with desk.ledger() as ledger:
-        filters = {"gate": gate, "tier": tier, "reviewer": reviewer}
-        rows = ledger.pending(**filters, limit=limit or None)
-        total = len(rows) if not limit or len(rows) < limit else ledger.count_pending(**filters)
-        open_roles = any(rec.eligible for rec in rows) and not ledger.reviewers()
-        # A decision recorded and not applied is no longer pending, but it must not drop
-        # out of sight: listed apart, with why applying it failed.
-        unapplied = [
-            rec
-            for rec in ledger.to_apply()
-            if gate in (None, rec.gate) and tier in (None, rec.request.risk_tier)
-        ]
-    if as_json:
-        listing = _listing(total, limit, "requests", [rec.to_row() for rec in rows])
-        listing["unapplied"] = [rec.to_row() for rec in unapplied]
-        _print_json(listing)
-    elif plain:
-        _print_lines(_request_plain(rec) for rec in rows)
-    elif not rows and not unapplied:
-        out.print("nothing pending")
-    else:
-        out.print(_request_table(rows, total) if rows else "nothing pending")
-        if unapplied:
-            out.print(_unapplied_table(unapplied))
-        if open_roles:
-            out.print(
-                "note: no reviewers are registered, so anyone may decide; roles apply once"
-                " one is (`langgraph-hitl reviewers add NAME --role ROLE`)",
-                markup=False,
-            )
+    show_queue(
+        _state.db,
+        gate=gate,
+        tier=tier,
+        review=review,
+        reviewer=reviewer,
+        limit=limit,
+        plain=plain,
+        as_json=as_json,
+    )
 
 
 def _show_request(rec: RequestRecord) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from langgraph_hitl._tables import escape as escape_text
+
     req = rec.request
     lines = ["", ""]
     lines.append(f"action     {req.action.name}")
@@ -329,7 +156,7 @@ def _pause_lines(rec: RequestRecord) -> list[str]:
     """For a tool call of a batched agent pause: the pause's calls and which are open."""
     if rec.pause is None or rec.pause.get("mode") != "batched":
         return []
-    with _desk().ledger() as ledger:
+    with _ledger() as ledger:
         members = ledger.pause_members(rec)
     lines = [
         f"one of {len(members)} tool calls the agent paused on at once (answered together,"
@@ -370,6 +197,11 @@ def thread(
     An agent's conversation (a `messages` key) is shown turn by turn, its tool calls
     and their results included; `--json` has the whole state.
     """
+    from rich.text import Text
+
+    from langgraph_hitl._tables import escape as escape_text
+    from langgraph_hitl.capture._conversation import conversation_lines
+
     status = _desk().thread(thread_id)
     if as_json:
         _print_json(status.to_json())
@@ -394,6 +226,8 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """Every event of a request or thread: created, shown, decided, applied."""
+    from langgraph_hitl._tables import fitted_table
+
     events = _desk().history(ident)
     if as_json:
         _print_json(events)
@@ -408,16 +242,19 @@ def history(
         ]
         for event in events
     ]
-    out.print(fitted_table(HISTORY_COLUMNS, cells, width=out.width, title=f"history of {ident}"))
+    out.print(fitted_table(_history_columns(), cells, width=out.width, title=f"history of {ident}"))
 
 
-HISTORY_COLUMNS = (
-    Column("at", floor=19, drop=3),
-    Column("event", floor=17),
-    Column("request", ident=True),
-    Column("by", floor=10, drop=2),
-    Column("details", floor=16, drop=1),
-)
+def _history_columns() -> tuple[Column, ...]:
+    from langgraph_hitl._tables import Column
+
+    return (
+        Column("at", floor=19, drop=3),
+        Column("event", floor=17),
+        Column("request", ident=True),
+        Column("by", floor=10, drop=2),
+        Column("details", floor=16, drop=1),
+    )
 
 
 @app.command()

@@ -22,13 +22,13 @@ from langgraph_hitl.cli.app import (
     WaitOption,
     _desk,
     _handled,
-    _print_json,
-    _print_lines,
     _short,
     app,
-    out,
 )
 from langgraph_hitl.cli.decide import _decide
+from langgraph_hitl.cli.output import out
+from langgraph_hitl.cli.output import print_json as _print_json
+from langgraph_hitl.cli.output import print_lines as _print_lines
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger.store.postgres import is_postgres
 

@@ -20,17 +20,10 @@ from typing import Annotated, Any
 import typer
 
 from langgraph_hitl._tables import Column, fitted_table
-from langgraph_hitl.cli.app import (
-    JsonFlag,
-    _ago,
-    _desk,
-    _fail,
-    _handled,
-    _print_json,
-    _state,
-    app,
-    out,
-)
+from langgraph_hitl.cli.app import JsonFlag, _desk, _fail, _handled, _state, app
+from langgraph_hitl.cli.output import ago as _ago
+from langgraph_hitl.cli.output import out
+from langgraph_hitl.cli.output import print_json as _print_json
 from langgraph_hitl.errors import BadInputError
 
 ConfigOption = Annotated[

@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from langgraph_hitl.cli.app import JsonFlag, _desk, _handled, app, out
+from langgraph_hitl.cli.app import JsonFlag, _desk, _handled, app
+from langgraph_hitl.cli.output import out
 from langgraph_hitl.deciding.worker import DEFAULT_INTERVAL_S, Applied, Worker
 
 

@@ -17,7 +17,6 @@ loop the desk owns; each method has an awaitable twin (`arun`, `adecide`, `aappr
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import json
@@ -25,11 +24,11 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph_hitl._pregel import run_config
 from langgraph_hitl.capture._stock_hitl import is_stock_pause, pause_of, record_pause, stock_resume
@@ -46,10 +45,13 @@ from langgraph_hitl.ledger import (
     RequestRecord,
     ReviewItem,
     ReviewLedger,
+    connect,
 )
 from langgraph_hitl.ledger.leases import hold_lease
-from langgraph_hitl.ledger.store.postgres import database
+from langgraph_hitl.ledger.store.postgres import database, is_postgres
 from langgraph_hitl.models import Decision, validate_decision
+
+_T = TypeVar("_T")
 
 LEASE_WAIT_S = 30.0
 """How long a decider waits for another process to finish resuming the same thread,
@@ -149,6 +151,14 @@ class Outcome:
         return out
 
 
+@dataclass(frozen=True)
+class _Session:
+    """One SQLite connection for a desk call: its ledger, and the lock its savers share."""
+
+    ledger: ReviewLedger
+    lock: threading.RLock
+
+
 class ReviewDesk:
     """Run graphs, list what waits for a human, decide and apply, from any process.
 
@@ -194,13 +204,54 @@ class ReviewDesk:
     def _kept(self, value: tuple[ExitStack, dict[tuple[str, str | None], Any]] | None) -> None:
         self._local.kept = value
 
+    @property
+    def _session(self) -> _Session | None:
+        session: _Session | None = getattr(self._local, "session", None)
+        return session
+
     # -- reading (no LangGraph import) --------------------------------------------
 
     @contextmanager
     def ledger(self, *, create: bool = False) -> Iterator[ReviewLedger]:
-        """The ledger, opened for the duration of a `with` block."""
-        with ReviewLedger.open(self.path, create=create) as ledger:
-            yield ledger
+        """The ledger, opened for the duration of a `with` block.
+
+        On SQLite the block is one connection to the file: graphs the desk loads inside
+        it checkpoint on that same connection, a block opened inside another (or inside
+        `keep_graphs()`) shares it, and it closes once, at the end.
+        """
+        if is_postgres(self.path):
+            with ReviewLedger.open(self.path, create=create) as ledger:
+                yield ledger
+            return
+        if self._session is not None:
+            yield self._session.ledger
+            return
+        if self._kept is not None:
+            # Inside `keep_graphs()`: the graphs kept there checkpoint on this connection,
+            # so it stays open as long as they do.
+            yield self._kept[0].enter_context(self._open_session(create)).ledger
+            return
+        with self._open_session(create) as session:
+            yield session.ledger
+
+    @contextmanager
+    def _open_session(self, create: bool) -> Iterator[_Session]:
+        # Closing the last connection to a WAL file folds the WAL back into it (an
+        # fsync): one connection per call closes once, where one per part would fold
+        # it back after each part.
+        conn = connect(self.path, create=create)
+        try:
+            # Re-entrant: a saver's fenced write holds it around LangGraph's own write.
+            lock = threading.RLock()
+            ledger = ReviewLedger(conn, lock=lock)  # type: ignore[arg-type]
+            ledger.setup()
+            self._local.session = _Session(ledger=ledger, lock=lock)
+            try:
+                yield self._local.session
+            finally:
+                self._local.session = None
+        finally:
+            conn.close()
 
     def pending(self, **filters: Any) -> list[RequestRecord]:
         """Pending requests, oldest first (`gate=`, `tier=`, `thread_id=`, `limit=`)."""
@@ -276,14 +327,28 @@ class ReviewDesk:
 
     @contextmanager
     def _load(self, graph_ref: str, root: str | None) -> Iterator[Any]:
-        from langgraph_hitl.checkpointing import open_checkpointer
+        from langgraph_hitl.checkpointing import HitlSqliteSaver, open_checkpointer
         from langgraph_hitl.checkpointing._serde import allowed_by_config, with_allowlist
         from langgraph_hitl.deciding._loader import load_target, where_from, with_checkpointer
 
         # The thread's recorded root when it exists here, else this desk's base.
         where, _ = where_from(root, self.base)
         target = load_target(graph_ref, self.base, root=root)
-        with open_checkpointer(self.path, graph=graph_ref, root=root or where) as saver:
+        with ExitStack() as stack:
+            session = self._session
+            if session is not None:
+                # Inside `ledger()` on SQLite: the saver shares the ledger's connection.
+                saver: Any = HitlSqliteSaver(
+                    session.ledger.conn,
+                    path=self.path,
+                    graph=graph_ref,
+                    root=root or where,
+                    lock=session.lock,
+                )
+            else:
+                saver = stack.enter_context(
+                    open_checkpointer(self.path, graph=graph_ref, root=root or where)
+                )
             # The serializer revives the types the graph's state declares (subgraphs
             # too) and those the project lists; anything else stays plain data.
             yield with_allowlist(with_checkpointer(target, saver), allowed_by_config(where))
@@ -361,6 +426,7 @@ class ReviewDesk:
         Refuses new input for a thread that is paused: LangGraph would silently drop
         the pending interrupt.
         """
+        from langgraph_hitl.checkpointing import register_thread
         from langgraph_hitl.deciding._loader import canonical_ref
 
         ref = canonical_ref(graph_ref, self.base)
@@ -374,19 +440,21 @@ class ReviewDesk:
                     f"thread {thread_id} is paused at {waiting[0].request_id}: decide it, or run"
                     " on a new thread"
                 )
-        root = str(self.base)
-        with self._graph(ref, root) as graph:
-            saver = graph.checkpointer
-            # Only once the graph has loaded: a reference that fails to load must not
-            # become the thread's graph (the first registration wins).
-            saver.ledger.register_thread(thread_id, ref, root=root)
-            with hold_lease(saver.ledger, self.path, thread_id, wait=0, what="running") as lease:
-                config = run_config(thread_id, lease=lease)
-                if self._snapshot(graph, config).interrupts:
-                    raise ConflictError(f"thread {thread_id} is paused: decide it first")
-                saver.wait_for_clock(thread_id)
-                self._invoke(graph, input, config)
-                return self._status(graph, thread_id)
+            root = str(self.base)
+            with self._graph(ref, root) as graph:
+                saver = graph.checkpointer
+                # Only once the graph has loaded: a reference that fails to load must not
+                # become the thread's graph (the first registration wins).
+                register_thread(saver, thread_id, ref, root)
+                with hold_lease(
+                    saver.ledger, self.path, thread_id, wait=0, what="running"
+                ) as lease:
+                    config = run_config(thread_id, lease=lease)
+                    if self._snapshot(graph, config).interrupts:
+                        raise ConflictError(f"thread {thread_id} is paused: decide it first")
+                    saver.wait_for_clock(thread_id)
+                    self._invoke(graph, input, config)
+                    return self._status(graph, thread_id)
 
     def thread(self, thread_id: str) -> ThreadStatus:
         """Where a thread stands, read from its checkpoints."""
@@ -400,8 +468,8 @@ class ReviewDesk:
             cancelled = ledger.thread_result(thread_id) == "cancelled"
             unapplied = ledger.to_apply(thread_id)
             stopped = ledger.why_cancelled(thread_id) if cancelled else None
-        with self._graph(*origin, check=False) as graph:
-            status = self._status(graph, thread_id)
+            with self._graph(*origin, check=False) as graph:
+                status = self._status(graph, thread_id)
         if cancelled:
             # The checkpoint still holds the interrupt `cancel` left unanswered, but the
             # ledger has closed its requests: the thread never runs again.
@@ -439,6 +507,8 @@ class ReviewDesk:
         return status
 
     def _status(self, graph: Any, thread_id: str) -> ThreadStatus:
+        from langgraph_hitl.checkpointing import record_request
+
         snapshot = self._snapshot(graph, {"configurable": {"thread_id": thread_id}})
         if snapshot.created_at is None:
             raise UnknownRequestError(f"no thread {thread_id!r} in {self.path}")
@@ -451,7 +521,8 @@ class ReviewDesk:
                 # Reconcile: an interrupt the ledger missed (a crash between the two
                 # writes) is recorded now; recording is idempotent.
                 pending.append(
-                    saver.ledger.record_request(
+                    record_request(
+                        saver,
                         thread_id=thread_id,
                         interrupt_id=item.id,
                         payload=payload,
@@ -497,8 +568,8 @@ class ReviewDesk:
         """
         if decision.reviewer is None:
             decision = decision.model_copy(update={"reviewer": default_reviewer()})
-        # One ledger connection for the whole decision: while it stays open, closing
-        # the checkpointer's does not fold the WAL back (an fsync) midway.
+        # One connection for the whole decision (see `ledger`): the graph loaded to check
+        # and to apply it checkpoints on the ledger's.
         with self.ledger() as ledger, self.keep_graphs():
             rec = ledger.resolve(ident)
             # Validate completely first: a node that raises on a resume value jams
@@ -746,11 +817,13 @@ class ReviewDesk:
             self._graph_keeping_errors(ledger, thread_id) as graph,
         ):
             # Decisions recorded while we ran are ours to apply too: loop until none.
+            status = None
             while todo := ledger.to_apply(thread_id):
-                self._apply(ledger, graph, thread_id, todo, lease)
+                status = self._apply(ledger, graph, thread_id, todo, lease)
                 if applied is not None:
                     applied += [rec.request_id for rec in todo]
-            status = self._status(graph, thread_id)
+            if status is None:
+                status = self._status(graph, thread_id)
             if finish and status.status == "stalled":
                 graph.checkpointer.wait_for_clock(thread_id)
                 self._invoke(graph, None, run_config(thread_id, lease=lease))
@@ -777,7 +850,8 @@ class ReviewDesk:
         thread_id: str,
         todo: list[RequestRecord],
         lease: str,
-    ) -> None:
+    ) -> ThreadStatus:
+        """Apply `todo` in one resume; the thread's status afterwards."""
         from langgraph.errors import UnknownInterruptError
 
         actor = applier_name()
@@ -843,6 +917,7 @@ class ReviewDesk:
             raise
         after = self._status(graph, thread_id)
         ledger.mark_applied(ids + consumed, actor=actor, outcome=after.status)
+        return after
 
     # -- awaitable twins ----------------------------------------------------------------
     #
@@ -853,21 +928,21 @@ class ReviewDesk:
 
     async def apending(self, **filters: Any) -> list[RequestRecord]:
         """`pending`, awaitable."""
-        return await asyncio.to_thread(self.pending, **filters)
+        return await _in_thread(self.pending, **filters)
 
     async def ashow(self, ident: str, *, reviewer: str | None = None) -> RequestRecord:
         """`show`, awaitable."""
-        return await asyncio.to_thread(self.show, ident, reviewer=reviewer)
+        return await _in_thread(self.show, ident, reviewer=reviewer)
 
     async def arun(
         self, graph_ref: str, input: dict[str, Any] | None, *, thread_id: str | None = None
     ) -> ThreadStatus:
         """`run`, awaitable: `status = await desk.arun("invoice", invoice)`."""
-        return await asyncio.to_thread(self.run, graph_ref, input, thread_id=thread_id)
+        return await _in_thread(self.run, graph_ref, input, thread_id=thread_id)
 
     async def athread(self, thread_id: str) -> ThreadStatus:
         """`thread`, awaitable."""
-        return await asyncio.to_thread(self.thread, thread_id)
+        return await _in_thread(self.thread, thread_id)
 
     async def adecide(
         self, ident: str, decision: Decision, *, apply: bool = True, needed: bool = False
@@ -876,7 +951,7 @@ class ReviewDesk:
 
         `outcome = await desk.adecide(request_id, Decision.approve(reviewer="ana"))`
         """
-        return await asyncio.to_thread(self.decide, ident, decision, apply=apply, needed=needed)
+        return await _in_thread(self.decide, ident, decision, apply=apply, needed=needed)
 
     async def aapprove(self, ident: str, **fields: Any) -> Outcome:
         """`approve`, awaitable."""
@@ -896,19 +971,27 @@ class ReviewDesk:
 
     async def acancel(self, ident: str, reason: str, *, reviewer: str | None = None) -> list[str]:
         """`cancel`, awaitable."""
-        return await asyncio.to_thread(self.cancel, ident, reason, reviewer=reviewer)
+        return await _in_thread(self.cancel, ident, reason, reviewer=reviewer)
 
     async def aresume(self, ident: str | None = None) -> list[ThreadStatus]:
         """`resume`, awaitable."""
-        return await asyncio.to_thread(self.resume, ident)
+        return await _in_thread(self.resume, ident)
 
     async def aapply_thread(self, thread_id: str, *, finish: bool = False) -> ThreadStatus:
         """`apply_thread`, awaitable."""
-        return await asyncio.to_thread(self.apply_thread, thread_id, finish=finish)
+        return await _in_thread(self.apply_thread, thread_id, finish=finish)
 
     async def asweep(self, *, now: float | None = None, apply: bool = True) -> list[dict[str, Any]]:
         """`sweep`, awaitable."""
-        return await asyncio.to_thread(self.sweep, now=now, apply=apply)
+        return await _in_thread(self.sweep, now=now, apply=apply)
+
+
+async def _in_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """`fn(*args, **kwargs)` in a worker thread (`asyncio.to_thread`), awaited."""
+    # Imported here: a process that only reads or records (the CLI) never needs asyncio.
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def task_of_interrupt(snapshot: Any) -> dict[str, str]:
