@@ -64,10 +64,10 @@ def request_table(rows: list[RequestRecord], total: int) -> Table:
             rec.request_id,
             rec.thread_id,
             rec.gate or "-",
-            rec.request.summary,
-            rec.request.risk_tier,
+            rec.summary,
+            rec.tier or "-",
             _who(rec),
-            "-" if rec.request.confidence is None else f"{rec.request.confidence:.2f}",
+            "-" if rec.confidence is None else f"{rec.confidence:.2f}",
             ago(rec.created_at),
             left(rec.deadline),
         ]
@@ -84,14 +84,14 @@ def request_plain(rec: RequestRecord) -> str:
             rec.request_id,
             rec.thread_id,
             rec.gate,
-            rec.request.risk_tier,
+            rec.tier,
             rec.required_role,
             len(rec.approvals),
             rec.quorum,
-            rec.request.confidence,
+            rec.confidence,
             iso(rec.created_at),
             iso(rec.deadline),
-            rec.request.summary,
+            rec.summary,
         ]
     )
 
@@ -233,7 +233,7 @@ def show_queue(
         unapplied = [
             rec
             for rec in ledger.to_apply()
-            if gate in (None, rec.gate) and tier in (None, rec.request.risk_tier)
+            if gate in (None, rec.gate) and tier in (None, rec.tier)
         ]
     if as_json:
         shown = listing(total, limit, "requests", [rec.to_row() for rec in rows])
