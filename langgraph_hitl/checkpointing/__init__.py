@@ -584,6 +584,7 @@ def open_checkpointer(
     graph: str | None = None,
     root: str | Path | None = None,
     allowed_types: Iterable[type | tuple[str, ...]] = (),
+    pooled: bool = False,
 ) -> Iterator[HitlSqliteSaver | HitlPostgresSaver]:
     """Open the checkpointer and review ledger on one database; close it afterwards.
 
@@ -601,6 +602,9 @@ def open_checkpointer(
             Default: the current directory.
         allowed_types: Extra types the serializer may revive (yours, in state);
             `ReviewDesk` and the CLI also allow every type your graph's state declares.
+        pooled: On PostgreSQL, take the connection from this process's pool and give it
+            back on closing, for a process that opens a checkpointer again and again
+            (an app server per request, `ReviewDesk`). Nothing changes on SQLite.
 
     Example:
         >>> from langgraph_hitl.graphs.invoice import make_graph
@@ -617,7 +621,11 @@ def open_checkpointer(
         from langgraph_hitl.checkpointing.postgres import open_postgres_checkpointer
 
         with open_postgres_checkpointer(
-            str(path), graph=graph, root=root, serde=strict_serializer(allowed_types)
+            str(path),
+            graph=graph,
+            root=root,
+            serde=strict_serializer(allowed_types),
+            pooled=pooled,
         ) as saver:
             yield saver
         return

@@ -121,11 +121,13 @@ def open_postgres_checkpointer(
     graph: str | None = None,
     root: str | Path | None = None,
     serde: JsonPlusSerializer | None = None,
+    pooled: bool = False,
 ) -> Iterator[HitlPostgresSaver]:
-    """`open_checkpointer` on a `postgresql://` database: one connection, closed after."""
+    """`open_checkpointer` on a `postgresql://` database: one connection, closed after
+    (with `pooled`, taken from and given back to the process's pool)."""
     # LangGraph's saver reads dict rows and wants no prepared statements (a pooler in
     # transaction mode cannot keep them); the ledger asks for tuples per cursor.
-    conn = _pg.connect(target, prepare_threshold=0, row_factory=dict_row)
+    conn = _pg.connect(target, pooled=pooled, prepare_threshold=0, row_factory=dict_row)
     try:
         saver = HitlPostgresSaver(conn, graph=graph, root=root, serde=serde)
         saver.setup()

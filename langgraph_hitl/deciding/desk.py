@@ -153,10 +153,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _Session:
-    """One SQLite connection for a desk call: its ledger, and the lock its savers share."""
+    """One SQLite connection for a desk call: its ledger, the lock its savers share, and
+    the graphs loaded on it (a decision checks its graph, then applies with it)."""
 
     ledger: ReviewLedger
     lock: threading.RLock
+    graphs: dict[tuple[str, str | None], Any] = field(default_factory=dict)
 
 
 class ReviewDesk:
@@ -220,7 +222,8 @@ class ReviewDesk:
         `keep_graphs()`) shares it, and it closes once, at the end.
         """
         if is_postgres(self.path):
-            with ReviewLedger.open(self.path, create=create) as ledger:
+            # A desk opens the ledger for every call: its connections come from a pool.
+            with ReviewLedger.open(self.path, create=create, pooled=True) as ledger:
                 yield ledger
             return
         if self._session is not None:
@@ -313,12 +316,18 @@ class ReviewDesk:
 
         key = (graph_ref, root)
         with ExitStack() as local:
+            session = self._session
             if self._kept is not None:
                 # Inside `keep_graphs()`: load and compile each graph once for many threads.
                 stack, graphs = self._kept
                 if key not in graphs:
                     graphs[key] = stack.enter_context(self._load(graph_ref, root))
                 graph = graphs[key]
+            elif session is not None:
+                # Within one call on SQLite: its saver lives as long as the connection.
+                if key not in session.graphs:
+                    session.graphs[key] = local.enter_context(self._load(graph_ref, root))
+                graph = session.graphs[key]
             else:
                 graph = local.enter_context(self._load(graph_ref, root))
             if check:
@@ -347,7 +356,7 @@ class ReviewDesk:
                 )
             else:
                 saver = stack.enter_context(
-                    open_checkpointer(self.path, graph=graph_ref, root=root or where)
+                    open_checkpointer(self.path, graph=graph_ref, root=root or where, pooled=True)
                 )
             # The serializer revives the types the graph's state declares (subgraphs
             # too) and those the project lists; anything else stays plain data.
