@@ -8,7 +8,6 @@ there is one. Read as untrusted input: at most 32 MiB of UTF-8 TOML, errors as o
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ def load_config(explicit: Path | None = None) -> tuple[Path | None, dict[str, An
     path = config_path(explicit)
     if path is None:
         return None, {}
+    import tomllib  # only where a config file exists: most commands never parse one
+
     try:
         return path, tomllib.loads(read_file(str(path), "config"))
     except tomllib.TOMLDecodeError as error:

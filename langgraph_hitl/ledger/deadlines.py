@@ -4,7 +4,7 @@ threads called off."""
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from datetime import UTC, datetime
 
 from langgraph_hitl._json import canonical_json
@@ -104,7 +104,7 @@ class Deadlines(Decisions):
                 at=now,
             )
             self._insert_decision(
-                conn, f"dec_{uuid.uuid4().hex[:12]}", request_id, thread_id, digest, decision
+                conn, f"dec_{os.urandom(6).hex()}", request_id, thread_id, digest, decision
             )
             return "timed_out"
 

@@ -4,7 +4,7 @@ who may take them, then applied and closed."""
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ class Decisions(Requests):
         With `dry_run`, see `check_decision`: the same checks, nothing kept.
         """
         partial = False
-        decision_id = f"dec_{uuid.uuid4().hex[:12]}"
+        decision_id = f"dec_{os.urandom(6).hex()}"
         refusal: HitlError | None = None
         with self.write() as conn:
             row = conn.execute(

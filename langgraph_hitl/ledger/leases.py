@@ -16,10 +16,8 @@ one (`HitlSqliteSaver`), raising `LeaseLostError` otherwise.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,11 +48,15 @@ def lease_seconds() -> float:
 
 def lease_owner() -> str:
     """This process's lease name: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def owner_is_dead(owner: str) -> bool:
     """True when a lease owner names a process on this host that no longer exists."""
+    import socket
+
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
