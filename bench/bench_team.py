@@ -90,6 +90,7 @@ from _common import BENCH_DIR, REPO, median, pick, scratch_dir, settle, table
 from _graphs import GATE_REF, item
 
 from langgraph_hitl import Decision, ReviewDesk, ReviewLedger
+from langgraph_hitl.ledger.store.postgres import close_pools
 
 sys.path.insert(0, str(REPO / "tests"))
 from postgres import PostgresServer, unavailable
@@ -163,6 +164,9 @@ class PostgresDb(Backend):
 
         self.server = server
         self.database = database
+        if template is not None:
+            # A desk's pooled connections to the template stay open until closed.
+            close_pools(str(server.dsn_for(template)))
         with psycopg.connect(server.dsn, autocommit=True) as conn:
             suffix = "" if template is None else f' TEMPLATE "{template}"'
             conn.execute(f'CREATE DATABASE "{database}"{suffix}')

@@ -41,6 +41,17 @@ def load_invoice() -> Callable[[str], dict[str, Any]]:
     return load
 
 
+@pytest.fixture(autouse=True)
+def _no_pooled_connections_left() -> Iterator[None]:
+    """Each test's desks leave no pooled PostgreSQL connection open after it: a session
+    touches hundreds of databases, and a copy (`CREATE DATABASE ... TEMPLATE`) or a drop
+    needs its source free."""
+    yield
+    from langgraph_hitl.ledger.store.postgres import close_pools
+
+    close_pools()
+
+
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
     """A fresh database, once on each backend: a SQLite file's path (not created yet),

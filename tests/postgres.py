@@ -127,6 +127,9 @@ def copy_of(url: str) -> Iterator[str]:
     TEMPLATE`, which refuses while anyone is connected to it), dropped afterwards."""
     import psycopg
 
+    from langgraph_hitl.ledger.store.postgres import close_pools
+
+    close_pools(url)  # what this process's desks keep open to the source
     base, source = url.rsplit("/", 1)
     name = f"c_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:

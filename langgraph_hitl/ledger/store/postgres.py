@@ -366,22 +366,28 @@ def _pool(target: str, options: Mapping[str, Any]) -> Any:
                 open=True,
             )
             if not _pools:
-                atexit.register(_close_pools)
+                atexit.register(close_pools)
             _pools[key] = pool
     return pool
+
+
+def close_pools(target: str | None = None) -> None:
+    """Close this process's pooled connections (to `target`'s database, or to all).
+
+    A pool keeps a connection or more open while the process lives. Close them before
+    the database must have no sessions: `DROP DATABASE`, `CREATE DATABASE ... TEMPLATE`.
+    The next pooled open makes a new pool. Called at exit.
+    """
+    with _pools_lock:
+        for key, pool in list(_pools.items()):
+            if key[0] == os.getpid() and target in (None, key[1]):
+                pool.close()
+                del _pools[key]
 
 
 def _reset(conn: Any) -> None:
     # A connection goes back to the pool as it came: no transaction, no LISTEN.
     conn.execute("UNLISTEN *")
-
-
-def _close_pools() -> None:
-    with _pools_lock:
-        for key, pool in list(_pools.items()):
-            if key[0] == os.getpid():
-                pool.close()
-        _pools.clear()
 
 
 def migrate(conn: PgConnection) -> None:
