@@ -8,7 +8,7 @@ in the order `--help` lists them):
 - `queue`: list, show, thread, history, review;
 - `scale`: reviewers, batch review, sweep, cancel, respond;
 - `learn`: train, export --overrides, calibrate;
-- `metrics`; `watch`: notify, outbox, check; `worker`;
+- `metrics`; `watch`: notify, outbox, check; `worker`; `serve` (the browser inbox);
 - `audit`: audit verify, audit export; `maintenance`: doctor, prune; `samples`.
 
 `main` imports only the module of the command it runs (every one when it cannot tell
@@ -37,6 +37,7 @@ __all__ = [
     "queue",
     "samples",
     "scale",
+    "serve",
     "watch",
     "worker",
 ]
@@ -49,6 +50,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "metrics": ("metrics",),
     "watch": ("notify", "outbox", "check"),
     "worker": ("worker",),
+    "serve": ("serve",),
     "audit": ("audit",),
     "maintenance": ("doctor", "prune"),
     "samples": ("samples",),

@@ -76,6 +76,16 @@ def reviewers_add(
         ),
     ] = None,
     actor: ActorOption = None,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password",
+            help="Set (or reset) their password for signing in to the browser inbox"
+            " (`langgraph-hitl serve`): asked twice, hidden, on a terminal; read from the"
+            " first line of standard input otherwise. Stored as an argon2id hash only."
+            " Needs the web extra.",
+        ),
+    ] = False,
 ) -> None:
     """Register a reviewer with a role, or change their role (said, and logged)."""
     known = _known_roles(config)
@@ -84,8 +94,12 @@ def reviewers_add(
             f"unknown role {role!r}: the roles this deployment knows are {', '.join(known)}"
             " (from its review policy and the requests in the ledger)"
         )
+    # Hashed before anything is written: a refused password leaves the reviewer as it was.
+    hashed = _read_password_hash() if password else None
     with _desk().ledger(create=True) as ledger:
         before = ledger.add_reviewer(name, role, actor=actor)
+        if hashed is not None:
+            ledger.set_password_hash(name, hashed, actor=actor)
     if before is not None and before != role:
         out.print(f"{name}: {before} -> {role} (role changed)", markup=False)
     elif before is not None:
@@ -98,6 +112,27 @@ def reviewers_add(
         )
     else:
         out.print(f"{name}: {role}", markup=False)
+    if hashed is not None:
+        out.print(f"{name}: password set", markup=False)
+
+
+def _read_password_hash() -> str:
+    """The argon2id hash of a password asked twice on a terminal, or piped in."""
+    import sys
+
+    try:
+        from langgraph_hitl.web.auth import hash_password
+    except ImportError:
+        raise BadInputError(
+            "--password needs the web extra: pip install 'langgraph-hitl[web]'"
+        ) from None
+    if sys.stdin.isatty():
+        given = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        given = sys.stdin.readline().rstrip("\r\n")
+    if not given:
+        raise BadInputError("no password given (type it twice, or pipe it on standard input)")
+    return hash_password(str(given))
 
 
 def _known_roles(config: Path | None) -> list[str]:

@@ -40,6 +40,32 @@ class Reviewers(Events):
             )
         return None if before is None else str(before[0])
 
+    def set_password_hash(self, name: str, password_hash: str, *, actor: str | None = None) -> None:
+        """Store a reviewer's password hash (made by `langgraph_hitl.web.auth.hash_password`;
+        the ledger never sees the password), replacing any before it: logged, without
+        the hash. `UnknownRequestError` if there is no reviewer of that name."""
+        if not password_hash.startswith("$argon2"):
+            raise BadInputError("a reviewer's password is stored as an argon2 hash only")
+        with self.write() as conn:
+            row = conn.execute(
+                "UPDATE hitl_reviewers SET password_hash = ?, password_set_at = ?"
+                " WHERE name = ? RETURNING role",
+                (password_hash, clock(), name),
+            ).fetchone()
+            if row is None:
+                raise UnknownRequestError(f"no reviewer named {name!r}")
+            self.append_event(conn, "reviewer_password_set", actor=actor, data={"name": name})
+
+    def sign_in_record(self, name: str) -> tuple[str, str] | None:
+        """A reviewer's role and password hash, for signing in; None when there is no
+        reviewer of that name or they have no password."""
+        rows = self.read(
+            "SELECT role, password_hash FROM hitl_reviewers"
+            " WHERE name = ? AND password_hash IS NOT NULL",
+            (name,),
+        )
+        return None if not rows else (str(rows[0][0]), str(rows[0][1]))
+
     def request_roles(self) -> list[str]:
         """Every reviewer role the ledger's requests name: the whole chain of the policy
         each gate applied (lowest first), then the roles requests need or allow."""

@@ -178,6 +178,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS hitl_requests_queue
         ON hitl_requests (status, (deadline IS NULL), deadline, created_at, request_id);
     """,
+    # Sign-in for the browser inbox: a reviewer's argon2id password hash (never the
+    # password), and when it was last set.
+    """
+    ALTER TABLE hitl_reviewers ADD COLUMN password_hash TEXT;
+    ALTER TABLE hitl_reviewers ADD COLUMN password_set_at REAL;
+    """,
 )
 
 
