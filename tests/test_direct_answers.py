@@ -36,9 +36,10 @@ TIERED = "tests/graphs/tiered_pay.py:make_graph"
 
 
 @pytest.fixture
-def desk(hitl_db: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
+def desk(database: Path | str, monkeypatch: pytest.MonkeyPatch) -> ReviewDesk:
+    """A desk on each backend, with two managers and a junior."""
     monkeypatch.setenv("LANGGRAPH_HITL_REVIEWER", "direct-test")
-    desk = ReviewDesk(hitl_db, base=REPO)
+    desk = ReviewDesk(database, base=REPO)
     with desk.ledger(create=True) as ledger:
         for name, role in (("mia", "manager"), ("max", "manager"), ("jo", "junior")):
             ledger.add_reviewer(name, role)
@@ -57,7 +58,7 @@ def pause(desk: ReviewDesk, item: str, tier: str, owner: str | None = None) -> s
 
 
 def answer_directly(
-    db: Path, thread_id: str, answer: dict[str, Any], *, user: str | None = None
+    db: Path | str, thread_id: str, answer: dict[str, Any], *, user: str | None = None
 ) -> dict[str, Any]:
     """What a team's own code does: open the saver, build the graph, resume it. `user`:
     the run's signed-in user, as Agent Server puts it in the run's config."""
@@ -70,7 +71,7 @@ def answer_directly(
         return out
 
 
-def pending_interrupts(db: Path, thread_id: str) -> list[str]:
+def pending_interrupts(db: Path | str, thread_id: str) -> list[str]:
     with open_checkpointer(db, graph=TIERED) as saver:
         graph = with_checkpointer(load_target(TIERED, REPO), saver)
         return [
@@ -78,11 +79,11 @@ def pending_interrupts(db: Path, thread_id: str) -> list[str]:
         ]
 
 
-def paid(db: Path) -> list[tuple[Any, ...]]:
+def paid(db: Path | str) -> list[tuple[Any, ...]]:
     return query(db, "SELECT item_id FROM paid")
 
 
-def refusals(db: Path, rid: str) -> list[str]:
+def refusals(db: Path | str, rid: str) -> list[str]:
     rows = query(db, "SELECT actor FROM hitl_events WHERE request_id = ? AND kind = 'refused'", rid)
     return [row[0] for row in rows]
 

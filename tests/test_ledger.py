@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,24 +234,52 @@ def test_request_record_holds_what_was_asked(ledger: ReviewLedger) -> None:
     assert ledger.thread_graph("INV-7") == "invoice"
 
 
-def test_the_queue_is_read_in_order_off_an_index(tmp_path: Path) -> None:
+class _Recording:
+    """A ledger connection that notes every statement run on it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.ran: list[tuple[str, tuple[Any, ...]]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.ran.append((sql, tuple(params)))
+        return self.conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def _plan(conn: Any, sql: str, params: tuple[Any, ...]) -> list[str]:
+    """How the database runs `sql`: SQLite's query plan; PostgreSQL's with sorting made
+    the last resort (`enable_sort = off`), so a sort in it means no index gives the order."""
+    if isinstance(conn, sqlite3.Connection):
+        return [str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    conn.execute("SET enable_sort = off")
+    try:
+        return [str(row[0]) for row in conn.execute(f"EXPLAIN {sql}", params)]
+    finally:
+        conn.execute("RESET enable_sort")
+
+
+def test_the_queue_is_read_in_order_off_an_index(ledger: ReviewLedger) -> None:
     """`pending` reads the queue in the order it shows it straight off an index: it never
-    sorts every pending request to return the first few (SQLite's plan has no temporary
-    B-tree), with or without a filter."""
-    with ReviewLedger.open(tmp_path / "q.sqlite", create=True) as ledger:
-        for n in range(200):
-            new_request(ledger, f"t-{n}", tier=("high", "low")[n % 2])
-        ledger.conn.execute("ANALYZE")
-        ran: list[str] = []
-        ledger.conn.set_trace_callback(ran.append)
+    sorts every pending request to return the first few (no temporary B-tree in SQLite's
+    plan, no Sort in PostgreSQL's), with or without a filter."""
+    for n in range(200):
+        new_request(ledger, f"t-{n}", tier=("high", "low")[n % 2])
+    ledger.conn.execute("ANALYZE")
+    real, recording = ledger.conn, _Recording(ledger.conn)
+    ledger.conn = recording
+    try:
         assert len(ledger.pending(limit=20)) == len(ledger.pending(tier="low", limit=5)) * 4
-        ledger.conn.set_trace_callback(None)
-        queries = [sql for sql in ran if "ORDER BY" in sql]
-        assert len(queries) == 2
-        for sql in queries:
-            plan = [row[-1] for row in ledger.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
-            assert any("hitl_requests_queue" in step for step in plan), plan
-            assert not any("TEMP B-TREE" in step for step in plan), plan
+    finally:
+        ledger.conn = real
+    queries = [(sql, params) for sql, params in recording.ran if "ORDER BY" in sql]
+    assert len(queries) == 2
+    for sql, params in queries:
+        plan = _plan(real, sql, params)
+        assert any("hitl_requests_queue" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step or "Sort" in step for step in plan), plan
 
 
 def test_get_unknown_request(ledger: ReviewLedger) -> None:

@@ -1,10 +1,11 @@
 """The browser inbox (`langgraph-hitl serve`): reviewers' passwords, sign-in, the queue,
 deciding through the forms, and what keeps it safe.
 
-The app runs in Starlette's TestClient (httpx, no network) on real SQLite files; the
-invoice graph is paused for real by `langgraph-hitl run` processes, and reviewers get
-their passwords through `langgraph-hitl reviewers add --password` with the password piped
-on standard input, as a script would.
+The app runs in Starlette's TestClient (httpx, no network) on a real SQLite file and a
+real PostgreSQL database (the `database` fixture); the invoice graph is paused for real
+by `ReviewDesk.run`, and reviewers get their passwords through `langgraph-hitl reviewers
+add --password` with the password piped on standard input, as a script would. Reading a
+SQLite file's bytes for the password stays on SQLite.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 PASSWORDS = {"ana": "ana's long passphrase", "jun": "jun's long passphrase"}
 
 
-def cli_with_input(db: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+def cli_with_input(db: str | Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     """One `langgraph-hitl --db DB ...` process with `stdin` piped in (not a terminal)."""
     return subprocess.run(
         [sys.executable, "-m", "langgraph_hitl", "--db", str(db), *args],
@@ -47,7 +48,7 @@ def cli_with_input(db: Path, *args: str, stdin: str) -> subprocess.CompletedProc
     )
 
 
-def add_reviewer(db: Path, name: str, role: str) -> subprocess.CompletedProcess[str]:
+def add_reviewer(db: str | Path, name: str, role: str) -> subprocess.CompletedProcess[str]:
     done = cli_with_input(
         db, "reviewers", "add", name, "--role", role, "--password", stdin=PASSWORDS[name] + "\n"
     )
@@ -73,8 +74,8 @@ def test_a_piped_password_is_stored_as_an_argon2_hash_only(tmp_path: Path) -> No
     assert json.loads(data) == {"name": "ana"}
 
 
-def test_a_short_or_missing_password_is_refused_and_changes_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "hitl.sqlite"
+def test_a_short_or_missing_password_is_refused_and_changes_nothing(database: Path | str) -> None:
+    db = database
     add_reviewer(db, "ana", "manager")
     before = query(db, "SELECT name, role, password_hash FROM hitl_reviewers")
     for given in ("short\n", ""):
@@ -101,7 +102,7 @@ def invoice(name: str, **changes: Any) -> dict[str, Any]:
 
 @dataclass
 class Inbox:
-    db: Path
+    db: Path | str
     request_id: str
     """The paused large invoice's request (tier high: a manager's)."""
 
@@ -116,10 +117,10 @@ class Inbox:
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Inbox:
-    """A SQLite ledger with the large invoice paused for a manager, and two reviewers with
-    passwords: ana (manager) and jun (junior)."""
-    db = tmp_path / "hitl.sqlite"
+def inbox(database: Path | str) -> Inbox:
+    """A ledger on each backend with the large invoice paused for a manager, and two
+    reviewers with passwords: ana (manager) and jun (junior)."""
+    db = database
     status = ReviewDesk(db, base=REPO).run("invoice", invoice("large"), thread_id="inv-large")
     assert status.status == "paused", status
     (request_id,) = status.pending

@@ -26,7 +26,7 @@ from langgraph_hitl.cli.app import (
 )
 from langgraph_hitl.cli.output import out
 from langgraph_hitl.cli.output import print_json as _print_json
-from langgraph_hitl.cli.record import decide
+from langgraph_hitl.cli.record import decide, rejection
 from langgraph_hitl.cli.record import print_thread as _print_thread
 from langgraph_hitl.errors import BadInputError
 
@@ -139,10 +139,7 @@ def reject(
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a request with a reason and resume its thread."""
-    if not reason.strip():
-        raise BadInputError("--reason must not be empty")
-    payload = {"type": "reject", "reason": reason, "reviewer": reviewer, "comment": comment}
-    _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
+    _decide(ident, rejection(reason, reviewer, comment), as_json, no_apply=no_apply, wait=wait)
 
 
 def _set_path(args: dict[str, Any], dotted: str, value: Any) -> None:

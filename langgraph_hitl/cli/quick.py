@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph_hitl.cli.output import check_text, failure, is_unicode, print_error
-from langgraph_hitl.errors import BadInputError
 
 ROOT = {"--db": "db", "--graph": "graph"}
 
@@ -143,18 +142,15 @@ def _run(line: Line) -> int:
 
         show_queue(db, **options)
         return 0
-    from langgraph_hitl.cli.record import decide, desk_at
+    from langgraph_hitl.cli.record import decide, desk_at, rejection
 
     reviewer, comment = options.pop("reviewer", None), options.pop("comment", None)
     as_json = options.pop("as_json", False)
     check_text({"ident": line.ident, "reviewer": reviewer, "comment": comment, **options})
-    decision: dict[str, Any] = {"type": line.command}
     if line.command == "reject":
-        reason = options.pop("reason")
-        if not reason.strip():
-            raise BadInputError("--reason must not be empty")
-        decision["reason"] = reason
-    decision |= {"reviewer": reviewer, "comment": comment}
+        decision = rejection(options.pop("reason"), reviewer, comment)
+    else:
+        decision = {"type": line.command, "reviewer": reviewer, "comment": comment}
     assert line.ident is not None
     return decide(
         desk_at(db, line.graph),

@@ -20,6 +20,28 @@ if TYPE_CHECKING:
     from langgraph_hitl.ledger import RequestRecord
 
 
+def reason_given(reason: str) -> str:
+    """`--reason` as given; a blank one is refused (exit 2): it is kept in the trail.
+
+    Example:
+        >>> reason_given("sent twice")
+        'sent twice'
+    """
+    if not reason.strip():
+        raise BadInputError("--reason must not be empty")
+    return reason
+
+
+def rejection(reason: str, reviewer: str | None, comment: str | None) -> dict[str, Any]:
+    """A reject decision as the deciding commands hand it to `decide` (or `batch`)."""
+    return {
+        "type": "reject",
+        "reason": reason_given(reason),
+        "reviewer": reviewer,
+        "comment": comment,
+    }
+
+
 def desk_at(db: str | Path, graph: str | None) -> ReviewDesk:
     from langgraph_hitl.deciding.desk import ReviewDesk
 

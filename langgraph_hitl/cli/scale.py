@@ -29,6 +29,7 @@ from langgraph_hitl.cli.decide import _decide
 from langgraph_hitl.cli.output import out
 from langgraph_hitl.cli.output import print_json as _print_json
 from langgraph_hitl.cli.output import print_lines as _print_lines
+from langgraph_hitl.cli.record import reason_given, rejection
 from langgraph_hitl.errors import BadInputError
 from langgraph_hitl.ledger.store.postgres import is_postgres
 
@@ -387,9 +388,7 @@ def batch_reject(
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a group (or the part passing --where), each request on its own."""
-    if not reason.strip():
-        raise BadInputError("--reason must not be empty")
-    decision = {"type": "reject", "reason": reason, "reviewer": reviewer, "comment": comment}
+    decision = rejection(reason, reviewer, comment)
     _batch_decide(group, decision, where, limit, dry_run, as_json, no_apply=no_apply)
 
 
@@ -447,9 +446,7 @@ def cancel(
     as_json: JsonFlag = False,
 ) -> None:
     """Stop a thread for good: its pending requests are cancelled, it never resumes."""
-    if not reason.strip():
-        raise BadInputError("--reason must not be empty")
-    cancelled = _desk().cancel(ident, reason, reviewer=reviewer)
+    cancelled = _desk().cancel(ident, reason_given(reason), reviewer=reviewer)
     if as_json:
         _print_json({"cancelled": cancelled})
         return

@@ -158,6 +158,8 @@ class _Session:
 
     ledger: ReviewLedger
     lock: threading.RLock
+    stack: ExitStack
+    """Closes the graphs loaded on the connection, before the connection closes."""
     graphs: dict[tuple[str, str | None], Any] = field(default_factory=dict)
 
 
@@ -248,11 +250,12 @@ class ReviewDesk:
             lock = threading.RLock()
             ledger = ReviewLedger(conn, lock=lock)  # type: ignore[arg-type]
             ledger.setup()
-            self._local.session = _Session(ledger=ledger, lock=lock)
-            try:
-                yield self._local.session
-            finally:
-                self._local.session = None
+            with ExitStack() as stack:
+                self._local.session = _Session(ledger=ledger, lock=lock, stack=stack)
+                try:
+                    yield self._local.session
+                finally:
+                    self._local.session = None
         finally:
             conn.close()
 
@@ -326,7 +329,7 @@ class ReviewDesk:
             elif session is not None:
                 # Within one call on SQLite: its saver lives as long as the connection.
                 if key not in session.graphs:
-                    session.graphs[key] = local.enter_context(self._load(graph_ref, root))
+                    session.graphs[key] = session.stack.enter_context(self._load(graph_ref, root))
                 graph = session.graphs[key]
             else:
                 graph = local.enter_context(self._load(graph_ref, root))

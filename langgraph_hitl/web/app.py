@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,11 @@ class Inbox:
 
     # -- pieces ------------------------------------------------------------------------
 
+    def ledger(self) -> AbstractContextManager[ReviewLedger]:
+        """The ledger for one step of a page: on PostgreSQL a connection from the server
+        process's pool, not a new one for every page and every session check."""
+        return ReviewLedger.open(self.db, pooled=True)
+
     def page(
         self, request: Request, name: str, context: dict[str, Any], status: int = 200
     ) -> Response:
@@ -140,7 +146,7 @@ class Inbox:
             return None
         if time.time() - since > SESSION_SECONDS:
             return None
-        with ReviewLedger.open(self.db) as ledger:
+        with self.ledger() as ledger:
             found = ledger.sign_in_record(user)
         if found is None or hash_fingerprint(found[1]) != fingerprint:
             return None
@@ -199,7 +205,7 @@ class Inbox:
         return RedirectResponse("/", status_code=303)
 
     def _sign_in_record(self, name: str) -> tuple[str, str] | None:
-        with ReviewLedger.open(self.db) as ledger:
+        with self.ledger() as ledger:
             return ledger.sign_in_record(name)
 
     async def logout(self, request: Request) -> Response:
@@ -211,7 +217,7 @@ class Inbox:
     def _queue(self, reviewer: str) -> list[RequestRecord]:
         # The ledger's own filter: the reviewer's role is eligible, they do not own the
         # work, they have not voted on it yet; overdue and nearest deadline first.
-        with ReviewLedger.open(self.db) as ledger:
+        with self.ledger() as ledger:
             return ledger.pending(reviewer=reviewer)
 
     def _row(self, rec: RequestRecord, now: float) -> dict[str, Any]:
@@ -241,7 +247,7 @@ class Inbox:
 
     def _mine(self, reviewer: str, request_id: str) -> RequestRecord | None:
         """The request, if it is in this reviewer's queue."""
-        with ReviewLedger.open(self.db) as ledger:
+        with self.ledger() as ledger:
             try:
                 rec = ledger.resolve(request_id)
             except HitlError:
