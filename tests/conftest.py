@@ -21,6 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # opens its database on import, as `langgraph dev` loads it.
 collect_ignore_glob = ["graphs/*"]
 
+# The inbox's fixtures (`inbox`, `served`, `browser`, `new_context`).
+pytest_plugins = ["web_support"]
+
 
 @pytest.fixture
 def repo_root() -> Path:

@@ -1,0 +1,160 @@
+"""What every page of the inbox shares: the ledger, templates, errors, and the guard.
+
+An `Inbox` lives on the Starlette app (`request.app.state.inbox`; `inbox_of(request)`).
+Route modules (`signin`, `queue`, `deciding`, ...) hold plain endpoints and a `ROUTES`
+list; every endpoint but the sign-in ones is wrapped by `guarded`: it needs a signed-in
+reviewer (pages redirect to /login, JSON answers 401) and, for a POST, the session's
+CSRF token in the form. What a guarded endpoint acts for is `request.state.reviewer`,
+the reviewer the server verified, never a name a form or a URL gives.
+
+Everything shown from a request came from an agent: the templates escape it (Jinja2's
+autoescape, and no `|safe` on request data), and text that looks like a link stays text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from langgraph_hitl._time import iso
+from langgraph_hitl.errors import (
+    BadInputError,
+    ConflictError,
+    HitlError,
+    NotAuthorizedError,
+    UnknownRequestError,
+)
+from langgraph_hitl.ledger import RequestRecord, ReviewLedger
+from langgraph_hitl.web.auth import LoginLimiter, hash_fingerprint, new_token, same_token
+
+HERE = Path(__file__).parent
+SESSION_SECONDS = 8 * 3600
+"""How long a sign-in lasts, from the moment of signing in (a working day)."""
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def status_of(error: HitlError) -> int:
+    """The HTTP status for one of the ledger's refusals."""
+    if isinstance(error, UnknownRequestError):
+        return 404
+    if isinstance(error, NotAuthorizedError):
+        return 403
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, BadInputError):
+        return 400
+    return 500
+
+
+def shown(value: Any) -> str:
+    """A value as text: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+class Inbox:
+    """The inbox on one ledger: what its routes share."""
+
+    def __init__(self, db: str | Path, *, apply: bool, limiter: LoginLimiter | None = None) -> None:
+        self.db = db
+        self.apply = apply
+        self.limiter = limiter or LoginLimiter()
+        env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+        self.templates = Jinja2Templates(env=env)
+
+    def ledger(self) -> AbstractContextManager[ReviewLedger]:
+        """The ledger for one step of a page: on PostgreSQL a connection from the server
+        process's pool, not a new one for every page and every session check."""
+        return ReviewLedger.open(self.db, pooled=True)
+
+    def page(
+        self, request: Request, name: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
+        session = request.session
+        if "csrf" not in session:
+            session["csrf"] = new_token()
+        context = {"reviewer": session.get("user"), "csrf": session["csrf"], **context}
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status)
+        return self.page(request, "error.html", {"status": status, "message": message}, status)
+
+    def row(self, rec: RequestRecord, now: float) -> dict[str, Any]:
+        """What the queue (and a request page's header) shows of a request."""
+        return {
+            "request_id": rec.request_id,
+            "thread_id": rec.thread_id,
+            "gate": rec.gate,
+            "action": rec.action_name,
+            "summary": rec.summary,
+            "tier": rec.tier,
+            "confidence": rec.confidence,
+            "deadline": iso(rec.deadline),
+            "overdue": rec.deadline is not None and rec.deadline < now,
+        }
+
+    def signed_in(self, session: dict[str, Any]) -> str | None:
+        """The session's reviewer, if the session is still good: not expired, and their
+        password is the one they signed in with (a reset or a removal ends it)."""
+        user, fingerprint, since = session.get("user"), session.get("pw"), session.get("at")
+        if not isinstance(user, str) or not isinstance(since, (int, float)):
+            return None
+        if time.time() - since > SESSION_SECONDS:
+            return None
+        with self.ledger() as ledger:
+            found = ledger.sign_in_record(user)
+        if found is None or hash_fingerprint(found[1]) != fingerprint:
+            return None
+        return user
+
+
+def inbox_of(request: Request) -> Inbox:
+    """The `Inbox` of the app serving `request`."""
+    inbox: Inbox = request.app.state.inbox
+    return inbox
+
+
+async def csrf_ok(request: Request) -> bool:
+    """Whether the POSTed form carries the session's CSRF token."""
+    try:
+        form = await request.form()
+    except Exception:  # a body that is not a form: refused like a missing token
+        return False
+    return same_token(request.session.get("csrf"), form.get("csrf"))
+
+
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """`endpoint` for signed-in reviewers only, with the CSRF token checked on a POST."""
+
+    async def guard(request: Request) -> Response:
+        inbox = inbox_of(request)
+        user = await run_in_threadpool(inbox.signed_in, request.session)
+        if user is None:
+            request.session.pop("user", None)
+            if request.url.path.startswith("/api/"):
+                return JSONResponse({"error": "sign in first"}, status_code=401)
+            return RedirectResponse("/login", status_code=303)
+        if request.method == "POST" and not await csrf_ok(request):
+            return inbox.error(
+                request, 403, "this form did not come from your inbox page: reload and retry"
+            )
+        request.state.reviewer = user
+        return await endpoint(request)
+
+    guard.__name__ = guard.__qualname__ = endpoint.__name__
+    guard.__doc__ = endpoint.__doc__
+    return guard
