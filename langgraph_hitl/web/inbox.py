@@ -64,6 +64,34 @@ def shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
+def until(deadline: float | None, now: float) -> str | None:
+    """A deadline as a reader takes it in at a glance: "in 2 h 5 min", "overdue by 40 s".
+
+    >>> until(1_000 + 7_500, 1_000)
+    'in 2 h 5 min'
+    >>> until(960, 1_000)
+    'overdue by 40 s'
+    >>> until(None, 1_000) is None
+    True
+    """
+    if deadline is None:
+        return None
+    left = round(deadline - now)
+    amount = abs(left)
+    days, rest = divmod(amount, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    elif minutes:
+        text = f"{minutes} min"
+    else:
+        text = f"{seconds} s"
+    return f"in {text}" if left >= 0 else f"overdue by {text}"
+
+
 class Inbox:
     """The inbox on one ledger: what its routes share."""
 
@@ -104,6 +132,7 @@ class Inbox:
             "tier": rec.tier,
             "confidence": rec.confidence,
             "deadline": iso(rec.deadline),
+            "deadline_in": until(rec.deadline, now),
             "overdue": rec.deadline is not None and rec.deadline < now,
         }
 
