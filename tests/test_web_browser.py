@@ -134,3 +134,37 @@ def test_markup_in_a_request_renders_as_visible_text_and_never_runs(
     assert page.locator("script:not([src^='/static/']), img").count() == 0
     assert dialogs == []
     assert served.statuses() == sorted([(served.request_id, "pending"), (request_id, "pending")])
+
+
+def test_on_postgresql_a_manager_approves_once_and_a_junior_cannot(
+    served_postgres: Served, new_context: Any
+) -> None:
+    """The issue's "Done when" on PostgreSQL: the same server, the ledger and LangGraph's
+    checkpoints in one PostgreSQL database."""
+    served = served_postgres
+    jun = new_context().new_page()
+    browser_sign_in(jun, served, "jun")
+    expect(jun.get_by_role("heading", name="Waiting for you: 0")).to_be_visible()
+    # A direct POST from the junior's signed-in browser, with a good CSRF token: refused.
+    token = jun.locator('input[name="csrf"]').first.get_attribute("value")
+    answer = jun.request.post(
+        f"{served.url}/requests/{served.request_id}/approve", form={"csrf": token or ""}
+    )
+    assert answer.status == 403 and "jun" in answer.text()
+
+    ana = new_context().new_page()
+    browser_sign_in(ana, served, "ana")
+    queue_link(ana, served.request_id).click()
+    expect(ana.locator("main")).to_contain_text("Initech LLC")
+    ana.get_by_role("button", name="Approve").click()
+    expect(ana.get_by_role("status")).to_have_text(
+        f"{served.request_id}: approve recorded; thread inv-large: done (paid)"
+    )
+    assert served.statuses() == [(served.request_id, "applied")]
+    assert served.payments() == [("INV-1003", "inv-large", "ana")]
+    refused = query(
+        served.db,
+        "SELECT actor FROM hitl_events WHERE kind = 'refused' AND request_id = ?",
+        served.request_id,
+    )
+    assert refused == [("jun",)]

@@ -2,11 +2,11 @@
 
 - `inbox` fixture: a ledger on each backend with the large invoice paused for a manager,
   and reviewers with passwords, for Starlette's TestClient (`signed_in`, `csrf_of`).
-- `served` fixture: the same on a SQLite file, served by a real `langgraph-hitl serve
-  --port 0` process; `browser` (Debian's chromium, headless, through Playwright, by path:
-  never a downloaded browser) and `new_context` (a reviewer's own cookies each), with
-  `browser_sign_in` and `queue_link`. Without Playwright or chromium the browser tests
-  skip and say why.
+- `served` fixture: the same on a SQLite file (`served_postgres`: on PostgreSQL), served
+  by a real `langgraph-hitl serve --port 0` process; `browser` (Debian's chromium,
+  headless, through Playwright, by path: never a downloaded browser) and `new_context`
+  (a reviewer's own cookies each), with `browser_sign_in` and `queue_link`. Without
+  Playwright or chromium the browser tests skip and say why.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,7 +181,7 @@ def signed_in(inbox: Inbox, name: str) -> TestClient:
 class Served:
     """A ledger with the large invoice paused for a manager, and the inbox serving it."""
 
-    db: Path
+    db: Path | str
     url: str
     request_id: str
     """The paused large invoice's request (tier high: a manager's)."""
@@ -192,10 +193,10 @@ class Served:
         return payments(self.db)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    """`langgraph-hitl serve --port 0` on a fresh ledger, stopped after the test."""
-    db = tmp_path / "hitl.sqlite"
+@contextmanager
+def serving(db: Path | str) -> Iterator[Served]:
+    """The large invoice paused on `db`, reviewers with passwords, and `langgraph-hitl
+    serve --port 0` on it in its own process, stopped at the end."""
     request_id = pause(db, invoice("large"), "inv-large")
     for name in PASSWORDS:
         add_reviewer(db, name)
@@ -213,6 +214,20 @@ def served(tmp_path: Path) -> Iterator[Served]:
         proc.terminate()
         done = finish(proc)
         assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """`langgraph-hitl serve --port 0` on a fresh SQLite ledger, stopped after the test."""
+    with serving(tmp_path / "hitl.sqlite") as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def served_postgres(postgres_dsn: str) -> Iterator[Served]:
+    """The same on a fresh PostgreSQL database of the session's server."""
+    with serving(postgres_dsn) as inbox:
+        yield inbox
 
 
 @pytest.fixture(scope="module")
