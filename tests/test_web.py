@@ -199,7 +199,7 @@ def test_a_junior_neither_sees_nor_decides_a_managers_request(inbox: Inbox) -> N
     assert refused == [("jun",), ("jun",)]
 
 
-def test_the_session_cookie_is_httponly_strict_and_scoped(inbox: Inbox) -> None:
+def test_the_session_cookie_is_httponly_samesite_and_scoped(inbox: Inbox) -> None:
     client = inbox.client()
     page = client.get("/login")
     answer = client.post(
@@ -210,7 +210,7 @@ def test_the_session_cookie_is_httponly_strict_and_scoped(inbox: Inbox) -> None:
     cookie = answer.headers["set-cookie"]
     flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
     assert {"httponly", "samesite", "path", "max-age"} <= flags
-    assert "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
+    assert "samesite=lax" in cookie.lower() and "path=/" in cookie.lower()
     assert SECRET not in cookie and PASSWORDS["ana"] not in cookie
     # No secret in any URL: the redirect and every link and form target are plain paths.
     assert answer.headers["location"] == "/"

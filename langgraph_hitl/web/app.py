@@ -90,7 +90,12 @@ def create_app(
             session_cookie=SESSION_COOKIE,
             max_age=SESSION_SECONDS,
             path="/",
-            same_site="strict",
+            # Lax, not Strict: a reviewer who follows a link to the inbox from mail or
+            # chat arrives signed in (under Strict the cookie stays home, the sign-in
+            # page answers with a fresh cookie, and that signs them out). Lax still
+            # keeps the cookie off another site's POSTs and fetches; the CSRF token
+            # guards every POST besides.
+            same_site="lax",
             https_only=https_only,
         ),
     ]
