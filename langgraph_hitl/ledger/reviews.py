@@ -124,6 +124,20 @@ class Reviews(Threads):
         rows = self.read("SELECT COUNT(*) FROM hitl_reviews WHERE status = ?", (status,))
         return int(rows[0][0])
 
+    def tier_roles(self) -> dict[tuple[str | None, str | None], list[str]]:
+        """The roles the requests of each graph and tier named as eligible to decide them,
+        across every request the ledger holds (a request moved up the chain adds the
+        roles it moved to): what the inbox asks of whoever closes an after-the-fact
+        review of the same graph and tier. A pair no request names is absent."""
+        found: dict[tuple[str | None, str | None], list[str]] = {}
+        rows = self.read(
+            "SELECT DISTINCT graph, tier, eligible FROM hitl_requests WHERE eligible IS NOT NULL"
+        )
+        for graph, tier, eligible in rows:
+            roles = found.setdefault((graph, tier), [])
+            roles += [r for r in json.loads(eligible) if isinstance(r, str) and r not in roles]
+        return found
+
     def close_review(
         self, review_id: str, *, problem: str | None, reviewer: str | None
     ) -> ReviewItem:
