@@ -248,14 +248,15 @@ def _read(f: EditField, text: str) -> tuple[bool, Any]:
         if text not in chosen:
             raise BadInputError(f"{f.name}: choose one of the listed values")
         return True, json.loads(text)
+    blank = text == "" if f.kind == "text" else not text.strip()
+    if blank and not f.present:
+        return False, None  # an arg the action has not, left empty: still absent
+    if blank and f.nullable:
+        return True, None
     if f.kind == "text":
-        if text == "" and f.nullable:
-            return True, None
-        return (f.present or text != ""), text
-    if not text.strip():
-        if f.nullable and f.kind != "json":
-            return True, None
-        return False, None  # left out: the schema says whether it may be
+        return True, text
+    if blank:
+        return False, None  # emptied: left out, and the schema says whether it may be
     if f.kind in ("number", "integer"):
         return True, _number(text, f.name, f.kind == "integer")
     if text.lstrip().startswith("@"):
