@@ -259,9 +259,9 @@ def test_bad_input_gets_a_4xx_page_and_changes_nothing(inbox: Inbox) -> None:
         assert answer.status_code == 400 and "needs a reason" in answer.text
     assert client.get("/requests/inv-large").status_code == 404  # a thread id is not a page
     # A modify form without the args' fields changes nothing either.
-    assert client.post(
-        f"/requests/{inbox.request_id}/modify", data={"csrf": token}
-    ).status_code == 400
+    assert (
+        client.post(f"/requests/{inbox.request_id}/modify", data={"csrf": token}).status_code == 400
+    )
     assert inbox.pending() == [(inbox.request_id, "pending")]
     assert query(inbox.db, "SELECT COUNT(*) FROM hitl_decisions") == [(0,)]
 
