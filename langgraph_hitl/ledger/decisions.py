@@ -344,6 +344,18 @@ class Decisions(Requests):
             )
         return None
 
+    def votes(self, request_id: str) -> list[tuple[str, str, str | None, float, bool]]:
+        """The votes kept on a request under a quorum, oldest first: (reviewer, type,
+        comment, when, whether it counts for the args as they stand now)."""
+        rows = self.read(
+            "SELECT v.reviewer, v.type, v.comment, v.voted_at,"
+            " COALESCE(v.digest, r.args_digest) = COALESCE(r.proposal_digest, r.args_digest)"
+            " FROM hitl_votes v JOIN hitl_requests r USING (request_id)"
+            " WHERE v.request_id = ? ORDER BY v.voted_at, v.reviewer",
+            (request_id,),
+        )
+        return [(who, kind, comment, at, bool(now)) for who, kind, comment, at, now in rows]
+
     @staticmethod
     def _approvals(conn: Connection, request_id: str, digest: str) -> list[str]:
         """Who approved the args with this digest (a vote from before digests: the args shown)."""

@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from langgraph_hitl.models import Action, Decision
 
 
+_ROLE_MAY_SEE = (
+    "(r.eligible IS NULL OR NOT EXISTS (SELECT 1 FROM hitl_reviewers)"
+    " OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
+    " WHERE value = (SELECT role FROM hitl_reviewers WHERE name = ?)))"
+)
+"""A request's eligible roles include the role of the reviewer bound to `?` (or no role
+is required, or no reviewer is registered)."""
+
+
 def request_id_for(thread_id: str, interrupt_id: str) -> str:
     """The stable, short id a reviewer types: `req_` and 12 hex digits."""
     return stable_id("req", thread_id, interrupt_id)
@@ -444,9 +453,7 @@ class Requests(Threads):
                 params.append(value)
         if reviewer is not None:
             where.append(
-                "(eligible IS NULL OR NOT EXISTS (SELECT 1 FROM hitl_reviewers)"
-                " OR EXISTS (SELECT 1 FROM json_each(r.eligible)"
-                " WHERE value = (SELECT role FROM hitl_reviewers WHERE name = ?)))"
+                f"{_ROLE_MAY_SEE}"
                 " AND NOT (owner IS NOT NULL AND owner = ? AND COALESCE(CAST(json_extract("
                 "payload, '$.request.bar_owner') AS TEXT), '1') IN ('1', 'true'))"
                 " AND NOT EXISTS (SELECT 1 FROM hitl_votes v WHERE v.request_id = r.request_id"
@@ -455,6 +462,33 @@ class Requests(Threads):
             )
             params += [reviewer, reviewer, reviewer]
         return "WHERE " + " AND ".join(where), params
+
+    def decided_like(
+        self, rec: RequestRecord, *, reviewer: str | None = None, limit: int = 5
+    ) -> list[RequestRecord]:
+        """Requests decided before on the same gate and action as `rec`, latest decision
+        first: how such requests went (`decision`, `status`). With `reviewer=`, only those
+        whose eligible roles included that reviewer's role (all, without registered
+        reviewers). Reads the requests' `decided_at` index from the newest end.
+
+        Example:
+            >>> past = ledger.decided_like(ledger.get(request_id), limit=3)
+            >>> [(r.action_name, r.decision is not None) for r in past]
+            [('pay_invoice', True), ('pay_invoice', True), ('pay_invoice', True)]
+        """
+        where = (
+            "r.decided_at IS NOT NULL AND r.action_name = ? AND r.gate IS ? AND r.request_id <> ?"
+        )
+        params: list[Any] = [rec.action_name, rec.gate, rec.request_id]
+        if reviewer is not None:
+            where += f" AND {_ROLE_MAY_SEE}"
+            params.append(reviewer)
+        rows = self.read(
+            f"SELECT {self._COLUMNS} FROM hitl_requests r WHERE {where}"
+            f" ORDER BY r.decided_at DESC, r.request_id LIMIT {int(limit)}",
+            params,
+        )
+        return [self._record(row) for row in rows]
 
     def to_apply(self, thread_id: str | None = None) -> list[RequestRecord]:
         """Decided requests not yet applied, oldest decision first.
