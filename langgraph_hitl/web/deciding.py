@@ -25,7 +25,7 @@ from langgraph_hitl._time import clock, iso
 from langgraph_hitl.errors import BadInputError, HitlError, UnknownRequestError
 from langgraph_hitl.ledger import RequestRecord, ReviewLedger
 from langgraph_hitl.web.editing import EditField, edit_fields, edited_args, with_values
-from langgraph_hitl.web.inbox import Inbox, guarded, inbox_of, shown, status_of
+from langgraph_hitl.web.inbox import Inbox, ago, guarded, inbox_of, shown, status_of
 
 PAST_SHOWN = 5
 """How many past decisions on the same gate and action a request's page shows."""
@@ -108,8 +108,6 @@ def _fields(rec: RequestRecord) -> list[EditField]:
 
 
 def _past(rec: RequestRecord, now: float) -> dict[str, Any]:
-    from langgraph_hitl.web.inbox import until
-
     decision = rec.decision
     kind = decision.type if decision else "decided"
     went = {
@@ -125,9 +123,7 @@ def _past(rec: RequestRecord, now: float) -> dict[str, Any]:
         "reviewer": decision.reviewer if decision else None,
         "reason": decision.reason if decision else None,
         "when": iso(rec.decided_at),
-        "ago": (until(rec.decided_at, now) or "").replace("overdue by ", "") + " ago"
-        if rec.decided_at is not None and rec.decided_at <= now
-        else None,
+        "ago": ago(rec.decided_at, now),
         "went": went,
     }
 

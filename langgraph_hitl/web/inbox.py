@@ -64,6 +64,20 @@ def shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
+def _span(seconds: float) -> str:
+    """A length of time in its two largest units: "2 h 5 min", "40 s"."""
+    days, rest = divmod(round(abs(seconds)), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
 def until(deadline: float | None, now: float) -> str | None:
     """A deadline as a reader takes it in at a glance: "in 2 h 5 min", "overdue by 40 s".
 
@@ -77,19 +91,20 @@ def until(deadline: float | None, now: float) -> str | None:
     if deadline is None:
         return None
     left = round(deadline - now)
-    amount = abs(left)
-    days, rest = divmod(amount, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        text = f"{days} d {hours} h"
-    elif hours:
-        text = f"{hours} h {minutes} min"
-    elif minutes:
-        text = f"{minutes} min"
-    else:
-        text = f"{seconds} s"
-    return f"in {text}" if left >= 0 else f"overdue by {text}"
+    return f"in {_span(left)}" if left >= 0 else f"overdue by {_span(left)}"
+
+
+def ago(moment: float | None, now: float) -> str | None:
+    """How long ago something happened: "3 d 2 h ago" (None for no time, or a future one).
+
+    >>> ago(1_000 - 266_400, 1_000)
+    '3 d 2 h ago'
+    >>> ago(2_000, 1_000) is None
+    True
+    """
+    if moment is None or moment > now:
+        return None
+    return f"{_span(now - moment)} ago"
 
 
 class Inbox:
