@@ -240,7 +240,8 @@ def test_markup_and_links_in_a_request_render_as_text(inbox: Inbox) -> None:
     for path in ("/", f"/requests/{request_id}"):
         html = client.get(path).text
         assert "&lt;script&gt;alert(1)&lt;/script&gt; Evil Ltd" in html, path
-        assert "<script" not in html.lower(), path
+        # The page's own scripts come from /static; the request's text made none.
+        assert re.findall(r'<script(?! src="/static/)', html.lower()) == [], path
         assert 'href="javascript' not in html.lower(), path
     page = client.get(f"/requests/{request_id}").text
     assert "javascript:alert(1)" in page  # shown, as text
