@@ -60,6 +60,10 @@ def chosen_filters(params: Mapping[str, str]) -> dict[str, str]:
     return {name: params[name] for name in FILTERS if params.get(name)}
 
 
+def _rank(tier: str | None) -> int:
+    return TIER_RANK.get(tier or "", len(TIER_RANK))
+
+
 def by_tier(records: list[RequestRecord], whole: bool) -> list[RequestRecord]:
     """`records` (in the ledger's order) with a higher tier first among equal deadlines.
 
@@ -71,7 +75,7 @@ def by_tier(records: list[RequestRecord], whole: bool) -> list[RequestRecord]:
     for index, group in enumerate(groups):
         if whole or index < len(groups) - 1:
             # sorted() is stable: oldest first stays the order within a tier.
-            group = sorted(group, key=lambda rec: TIER_RANK.get(rec.tier or "", len(TIER_RANK)))
+            group = sorted(group, key=lambda rec: _rank(rec.tier))
         ordered.extend(group)
     return ordered
 
@@ -89,7 +93,10 @@ def load_queue(inbox: Inbox, reviewer: str, filters: Mapping[str, str]) -> Queue
             value = key[index]
             if value is not None:
                 tally[value] = tally.get(value, 0) + n
-        counts[name] = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
+        if name == "tier":  # highest first, as the rows are
+            counts[name] = sorted(tally.items(), key=lambda item: (_rank(item[0]), item[0]))
+        else:  # the most common first
+            counts[name] = sorted(tally.items(), key=lambda item: (-item[1], item[0]))
     matching = sum(
         n
         for key, n in groups.items()
