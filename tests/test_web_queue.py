@@ -167,6 +167,28 @@ def test_a_juniors_filters_and_counts_never_reveal_a_managers_requests(
         assert jun.get(f"/requests/{request_id}").status_code == 404
 
 
+def test_the_counts_follow_every_change_to_the_ledger(inbox: Inbox, mixed: dict[str, str]) -> None:
+    """The server keeps a reviewer's counts until the ledger changes: a new request, a
+    decision by another process, a role change each show at the next page."""
+    ana = signed_in(inbox, "ana")
+    assert "tier: critical 2 · high 2 · medium 1 · low 3" in ana.get("/").text
+    assert len(mixed) == 7
+    ask(inbox.db, gate="approve_refund", action="refund", tier="critical", roles=MANAGERS,
+        summary="Refund R-3 to Initrode")  # fmt: skip
+    page = ana.get("/").text
+    assert "Waiting for you: 9" in page and "tier: critical 3 · high 2" in page
+    done = run_cli(
+        inbox.db, "reject", inbox.request_id, "--reason", "duplicate", "--reviewer", "mia"
+    )
+    assert done.returncode == 0, done
+    page = ana.get("/").text
+    assert "Waiting for you: 8" in page and "tier: critical 3 · high 1" in page
+    with ReviewLedger.open(inbox.db) as ledger:
+        ledger.add_reviewer("ana", "junior")
+    page = ana.get("/").text
+    assert "Waiting for you: 4" in page and "tier: medium 1 · low 3" in page
+
+
 def test_nearest_deadline_first_then_the_higher_tier_then_the_oldest(inbox: Inbox) -> None:
     db = inbox.db
 

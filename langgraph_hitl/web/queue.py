@@ -8,7 +8,8 @@ deadline that the page holds whole.
 
 Filters (`?gate=&tier=&action=`) go to the ledger's query with the reviewer's own filter,
 so no filter reaches past the reviewer's queue; the counts per gate, tier and action are
-the reviewer's queue's too, from one grouped query. A page shows at most `PAGE_ROWS`.
+the reviewer's queue's too, from one grouped query, kept until the ledger next changes.
+A page shows at most `PAGE_ROWS`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -80,11 +82,43 @@ def by_tier(records: list[RequestRecord], whole: bool) -> list[RequestRecord]:
     return ordered
 
 
-def load_queue(inbox: Inbox, reviewer: str, filters: Mapping[str, str]) -> Queue:
+Counts = dict[str, tuple[int, dict[tuple[str | None, str, str], int]]]
+"""Per reviewer: the ledger's newest event when their queue was counted, and the counts."""
+
+COUNTED_REVIEWERS = 1024
+"""How many reviewers' counts a server process keeps."""
+
+
+def counts_of(app: Starlette) -> Counts:
+    """The app's counts per reviewer (made on first use: one per server process)."""
+    counts: Counts | None = getattr(app.state, "queue_counts", None)
+    if counts is None:
+        counts = app.state.queue_counts = {}
+    return counts
+
+
+def load_queue(
+    inbox: Inbox, reviewer: str, filters: Mapping[str, str], counted: Counts | None = None
+) -> Queue:
     """The reviewer's queue (the ledger's own filter: their role is eligible, they do not
-    own the work, they have not voted on it yet), filtered and counted."""
+    own the work, they have not voted on it yet), filtered and counted.
+
+    Counting reads the whole queue, so the counts are kept in `counted` until the ledger
+    changes: every change to a request, a vote or a reviewer appends an event in the
+    same transaction, so while the newest event's seq is the same, so are the counts.
+    """
     with inbox.ledger() as ledger:
-        groups = ledger.count_pending_by(reviewer=reviewer)
+        # The seq first: counts taken after it are at least that new.
+        seq, _ = ledger.kinds_since(None)
+        kept = None if counted is None else counted.get(reviewer)
+        if kept is not None and kept[0] == seq:
+            groups = kept[1]
+        else:
+            groups = ledger.count_pending_by(reviewer=reviewer)
+            if counted is not None:
+                if len(counted) >= COUNTED_REVIEWERS:
+                    counted.pop(next(iter(counted)), None)
+                counted[reviewer] = (seq, groups)
         records = ledger.pending(reviewer=reviewer, limit=PAGE_ROWS, **filters)
     counts: dict[str, list[tuple[str, int]]] = {}
     for index, name in enumerate(FILTERS):
@@ -113,7 +147,9 @@ def load_queue(inbox: Inbox, reviewer: str, filters: Mapping[str, str]) -> Queue
 async def queue(request: Request) -> Response:
     inbox = inbox_of(request)
     filters = chosen_filters(request.query_params)
-    found = await run_in_threadpool(load_queue, inbox, request.state.reviewer, filters)
+    found = await run_in_threadpool(
+        load_queue, inbox, request.state.reviewer, filters, counts_of(request.app)
+    )
     now = clock()
     flash = request.session.pop("flash", None)
     context: dict[str, Any] = {
@@ -132,7 +168,9 @@ async def api_queue(request: Request) -> Response:
     """The page's rows as JSON, with the same filters and the same limit."""
     inbox = inbox_of(request)
     filters = chosen_filters(request.query_params)
-    found = await run_in_threadpool(load_queue, inbox, request.state.reviewer, filters)
+    found = await run_in_threadpool(
+        load_queue, inbox, request.state.reviewer, filters, counts_of(request.app)
+    )
     now = clock()
     return JSONResponse(
         [inbox.row(rec, now) for rec in found.records],
