@@ -375,7 +375,7 @@ def test_a_stream_whose_client_goes_away_stops_listening(tmp_path: Path) -> None
         with http_sign_in(address, "ana") as ana, ana.stream("GET", "/api/events") as response:
             ready = Stream(response).next_event()
             assert ready is not None and ready[0] == "ready"
-            assert len(feed.listeners) == 1
+            assert len(feed.listeners) == 1, feed.listeners
         # The client is closed: its connection went away.
         deadline = time.monotonic() + PROCESS_TIMEOUT_S
         while feed.listeners:
