@@ -31,6 +31,7 @@ BENCHMARKS = (
     "bench_notify.py",
     "bench_storage.py",
     "bench_team.py",
+    "bench_inbox.py",
 )
 PACKAGES = (
     "langgraph-hitl",

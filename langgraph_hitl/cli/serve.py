@@ -61,6 +61,7 @@ def serve(
 
         from langgraph_hitl.web.app import create_app
         from langgraph_hitl.web.auth import session_secret
+        from langgraph_hitl.web.live import StreamingServer, feed_of
     except ImportError:
         raise BadInputError(
             "serve needs the web extra: pip install 'langgraph-hitl[web]'"
@@ -90,4 +91,5 @@ def serve(
     out.print(f"inbox on http://{shown}:{bound}/ (decisions {applies})", markup=False)
     sys.stdout.flush()
     config = uvicorn.Config(inbox, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    # Ends the live-update streams on SIGTERM or Ctrl-C: uvicorn waits for open responses.
+    StreamingServer(config, feed_of(inbox)).run(sockets=[sock])

@@ -142,6 +142,17 @@ class Events(LedgerStore):
                     (clock(), request_id),
                 )
 
+    def kinds_since(self, seq: int | None) -> tuple[int, frozenset[str]]:
+        """The newest event's `seq`, and the kinds of the events after `seq` (none when
+        `seq` is None): how a live view learns that something changed, off the primary
+        key, without reading what the events say."""
+        if seq is None:
+            return int(self.read("SELECT MAX(seq) FROM hitl_events")[0][0] or 0), frozenset()
+        rows = self.read(
+            "SELECT kind, MAX(seq) FROM hitl_events WHERE seq > ? GROUP BY kind", (seq,)
+        )
+        return max((int(last) for _, last in rows), default=seq), frozenset(k for k, _ in rows)
+
     def events(
         self, *, request_id: str | None = None, thread_id: str | None = None
     ) -> list[dict[str, Any]]:

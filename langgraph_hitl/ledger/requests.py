@@ -436,6 +436,18 @@ class Requests(Threads):
         where, params = self._pending_where(**filters)
         return int(self.read(f"SELECT COUNT(*) FROM hitl_requests r {where}", params)[0][0])
 
+    def count_pending_by(self, **filters: str | None) -> dict[tuple[str | None, str, str], int]:
+        """How many requests are pending (with the same filters as `pending`) for each
+        (gate, tier, action): one grouped query, from which a queue's counts per gate,
+        per tier and per action all follow."""
+        where, params = self._pending_where(**filters)
+        rows = self.read(
+            f"SELECT gate, tier, action_name, COUNT(*) FROM hitl_requests r {where}"
+            " GROUP BY gate, tier, action_name",
+            params,
+        )
+        return {(gate, tier, action): int(n) for gate, tier, action, n in rows}
+
     _FILTERS: ClassVar[dict[str, str]] = {
         "gate": "gate = ?",
         "tier": "tier = ?",
