@@ -129,7 +129,10 @@ def test_the_audit_is_verified_on_request_and_names_the_broken_row(inbox: Inbox)
     answer = client.get("/api/audit/verify").json()
     assert {k: v for k, v in answer.items() if k != "seconds"} == told
     # The head kept from this check, given back: still intact; a malformed one is refused.
-    assert "Audit trail intact" in client.get("/audit/verify", params={"expect_head": told["head"]}).text
+    assert (
+        "Audit trail intact"
+        in client.get("/audit/verify", params={"expect_head": told["head"]}).text
+    )
     assert client.get("/audit/verify", params={"expect_head": "not-a-hash"}).status_code == 400
 
     # Someone rewrites who decided, by hand.

@@ -81,7 +81,8 @@ def figures(inbox: Inbox, name: str, window: Window) -> tuple[MetricsReport, lis
         who = reader(ledger, name)
         if not who.auditor:
             raise NotAuthorizedError(
-                f"{name} is a {who.role or 'reviewer'} and may not read the whole ledger's metrics"
+                f"{name} is a {who.role or 'reviewer'} and may not read the metrics of the whole"
+                " ledger"
             )
         report = compute(
             ledger, since=window.start(now), until=now, group_by=window.by, config=MetricsConfig()
