@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from processes import execute, query, run_cli
-from web_support import REPO, Inbox, invoice, pause, sign_in, signed_in
+from web_support import (
+    REPO,
+    Inbox,
+    Served,
+    browser_sign_in,
+    expect,
+    invoice,
+    pause,
+    sign_in,
+    signed_in,
+)
 
 from langgraph_hitl.ledger import ReviewLedger
 from langgraph_hitl.web.auth import hash_password
@@ -214,3 +224,58 @@ def test_markup_in_a_request_and_a_rejection_renders_inert_in_history(inbox: Inb
         assert "<script" not in html.lower(), path
         assert "<img" not in html.lower(), path
         assert 'href="javascript' not in html.lower(), path
+
+
+def test_with_no_role_named_every_reviewer_audits(database: Path | str) -> None:
+    """A ledger whose requests name no role ranks none above another, as the ledger lets
+    anyone decide then: any signed-in reviewer runs the verification."""
+    from web_support import SECRET, csrf_of
+
+    from langgraph_hitl.web.app import create_app
+
+    with ReviewLedger.open(database, create=True) as ledger:
+        ledger.add_reviewer("jun", "junior")
+        ledger.set_password_hash("jun", hash_password("jun's long passphrase"))
+        assert ledger.highest_roles() == []
+    from starlette.testclient import TestClient
+
+    client = TestClient(create_app(database, secret=SECRET, apply=False))
+    form = client.get("/login")
+    client.post(
+        "/login",
+        data={"csrf": csrf_of(form.text), "name": "jun", "password": "jun's long passphrase"},
+    )
+    answer = client.get("/api/audit/verify")
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    assert answer.json()["events"] == 2  # jun added, and given a password
+    assert "Verify the chain" in client.get("/audit").text
+
+
+def test_a_manager_finds_a_requests_history_from_the_audit_search_in_a_browser(
+    served: Served, new_context: Any
+) -> None:
+    done = run_cli(
+        served.db,
+        "approve",
+        served.request_id,
+        "--reviewer",
+        "ana",
+        "--comment",
+        "PO ok",
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done
+    page = new_context().new_page()
+    browser_sign_in(page, served, "mia")
+    page.get_by_role("link", name="History").click()
+    expect(page).to_have_url(served.url + "/audit")
+    page.get_by_label("Request or thread id").fill(served.request_id)
+    page.get_by_role("button", name="Show its history").click()
+    expect(page).to_have_url(f"{served.url}/audit/requests/{served.request_id}")
+    expect(page.get_by_text("approve by ana (PO ok)")).to_be_visible()
+    decided = page.locator("tr.event-decided")
+    expect(decided).to_have_count(1)
+    expect(decided.locator("td").nth(3)).to_have_text("ana")
+    page.get_by_role("link", name="← History and audit").click()
+    page.get_by_role("button", name="Verify the chain").click()
+    expect(page.get_by_role("status")).to_contain_text("Audit trail intact")
