@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from processes import run_cli
-from web_support import REPO, Inbox, signed_in
+from web_support import REPO, Inbox, Served, browser_sign_in, expect, signed_in
 
 from langgraph_hitl.insight._report import pct
 from langgraph_hitl.ledger import ReviewLedger
@@ -119,3 +119,21 @@ def test_a_junior_sees_no_metrics_by_page_or_json(inbox: Inbox) -> None:
     assert "metrics-summary" not in page.text
     answer = client.get("/api/metrics", params={"since": "all"})
     assert answer.status_code == 403 and "overall" not in answer.json()
+
+
+def test_the_metrics_page_refreshes_itself_in_a_browser(served: Served, new_context: Any) -> None:
+    """The page's script fetches the figures again on its own: a decision taken elsewhere
+    empties the queue on the open page, without a reload."""
+    page = new_context().new_page()
+    browser_sign_in(page, served, "mia")
+    page.get_by_role("link", name="Metrics").click()
+    expect(page).to_have_url(served.url + "/metrics")
+    depth = page.locator("#metrics-summary tr", has_text="queue depth").locator("td").nth(1)
+    expect(depth).to_have_text("1")
+    loads: list[str] = []
+    page.on("framenavigated", lambda frame: loads.append(frame.url))
+    done = run_cli(served.db, "approve", served.request_id, "--reviewer", "ana", cwd=REPO)
+    assert done.returncode == 0, done
+    expect(depth).to_have_text("0")
+    expect(page.locator("#metrics-live")).to_contain_text("Refreshed at")
+    assert loads == []  # the same page, refreshed in place
