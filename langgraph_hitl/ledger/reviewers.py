@@ -82,6 +82,20 @@ class Reviewers(Events):
         rest = sorted(str(role) for (role,) in others)
         return [r for r in dict.fromkeys([*ordered, *rest]) if isinstance(r, str)]
 
+    def highest_roles(self) -> list[str]:
+        """The roles the ledger ranks highest: the last of each policy's role chain its
+        requests recorded (a request's deadline escalates it up to that role); with no
+        chain recorded, every role a request needs or allows (roles are not ranked
+        then); empty when requests name no role at all (no role outranks another)."""
+        chains = self.read(
+            "SELECT DISTINCT json_extract(payload, '$.roles') FROM hitl_requests"
+            " WHERE json_type(payload, '$.roles') = 'array'"
+        )
+        tops = [roles[-1] for (chain,) in chains if (roles := json.loads(chain))]
+        if not tops:
+            return self.request_roles()
+        return sorted({str(role) for role in tops})
+
     def remove_reviewer(self, name: str, *, actor: str | None = None) -> None:
         """Remove a reviewer (logged); `UnknownRequestError` if there is none of that name."""
         with self.write() as conn:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from langgraph_hitl.web import batch, deciding, live, queue, reviews, signin
+from langgraph_hitl.web import batch, deciding, history, live, metrics, queue, reviews, signin
 from langgraph_hitl.web.auth import LoginLimiter
 from langgraph_hitl.web.inbox import HERE, SESSION_SECONDS, Inbox
 
@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 
-ROUTE_MODULES = (signin, queue, live, deciding, batch, reviews)
+ROUTE_MODULES = (signin, queue, live, deciding, batch, reviews, history, metrics)
 """Every module whose `ROUTES` the app serves."""
 
 
