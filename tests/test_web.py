@@ -134,6 +134,18 @@ def test_a_manager_approves_the_paused_invoice_and_it_is_paid_once(inbox: Inbox)
     assert page.status_code == 200
     for shown in ("pay_invoice", "Initech LLC", "52000.0", "high", "Approve", "Reject"):
         assert shown in page.text, shown
+    # Opening it is noted, as the CLI's `show` notes it: time-to-correct starts here.
+    opened = query(
+        inbox.db,
+        "SELECT actor FROM hitl_events WHERE kind = 'shown' AND request_id = ?",
+        inbox.request_id,
+    )
+    assert opened == [("ana",)]
+    [(opened_at,)] = query(
+        inbox.db, "SELECT opened_at FROM hitl_requests WHERE request_id = ?", inbox.request_id
+    )
+    assert opened_at is not None
+    assert f'href="/audit/requests/{inbox.request_id}"' in page.text
     answer = client.post(
         f"/requests/{inbox.request_id}/approve",
         # The form names another reviewer: ignored, the session's name is recorded.

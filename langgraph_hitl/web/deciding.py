@@ -165,7 +165,18 @@ def _page_of(inbox: Inbox, reviewer: str, request_id: str) -> dict[str, Any] | N
     """The page's context, if the request is in this reviewer's queue."""
     with inbox.ledger() as ledger:
         rec = _mine(ledger, reviewer, request_id)
-        return None if rec is None else _context(inbox, ledger, rec, reviewer)
+        if rec is None:
+            return None
+        # Noted as the CLI's `show` notes it: time-to-correct starts at the first opening,
+        # and metrics tell decisions made unread from read ones.
+        ledger.add_event(
+            "shown",
+            request_id=rec.request_id,
+            thread_id=rec.thread_id,
+            actor=reviewer,
+            data={"via": "inbox"},
+        )
+        return _context(inbox, ledger, rec, reviewer)
 
 
 async def request_page(request: Request) -> Response:
