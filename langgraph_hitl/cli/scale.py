@@ -479,3 +479,7 @@ def respond(
     value = parse_json_or_text(response, "--response")
     payload = {"type": "respond", "response": value, "reviewer": reviewer, "comment": comment}
     _decide(ident, payload, as_json, no_apply=no_apply, wait=wait)
+
+
+# `reviewers reset`, `sessions`, `signout`: the inbox's sign-in, in a module of its own.
+from langgraph_hitl.cli import accounts as _accounts  # noqa: E402, F401
