@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from processes import (
     HANDSHAKE_TIMEOUT_S,
+    execute,
     finish,
     one_line_error,
     query,
@@ -53,7 +54,7 @@ from web_support import (
     signed_in,
 )
 
-from langgraph_hitl.ledger import simulated_clock
+from langgraph_hitl.ledger import ReviewLedger, simulated_clock
 from langgraph_hitl.web.app import SESSION_COOKIE, create_app
 from langgraph_hitl.web.auth import (
     LoginLimiter,
@@ -139,6 +140,21 @@ def test_the_operator_lists_and_ends_a_reviewers_sessions(inbox: Inbox) -> None:
     for command in ("sessions", "signout"):
         line = one_line_error(run_cli(inbox.db, "reviewers", command, "nobody"), 2)
         assert "no reviewer named 'nobody'" in line
+
+
+def test_a_ledger_from_before_sessions_gains_them_keeping_its_reviewers(inbox: Inbox) -> None:
+    """Migration 8 on a ledger at version 7, on either backend: the sessions and reset
+    tables appear; reviewers and their passwords stay."""
+    from langgraph_hitl.ledger.store.schema import MIGRATIONS
+
+    execute(inbox.db, "DROP TABLE hitl_sessions")
+    execute(inbox.db, "DROP TABLE hitl_reset_tokens")
+    execute(inbox.db, "DELETE FROM hitl_schema WHERE version = 8")
+    with ReviewLedger.open(inbox.db) as ledger:
+        versions = ledger.conn.execute("SELECT version FROM hitl_schema").fetchall()
+        assert [tuple(v) for v in versions] == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
+    assert sign_in(inbox.client(), "ana").status_code == 303
+    assert query(inbox.db, "SELECT reviewer, method FROM hitl_sessions") == [("ana", "password")]
 
 
 # -- one-time reset links ----------------------------------------------------------------------

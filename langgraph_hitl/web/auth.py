@@ -1,16 +1,17 @@
-"""What signing in to the inbox rests on: password hashes, the session secret, the login
-rate limit and CSRF tokens.
+"""What signing in to the inbox rests on: password hashes, the session secret, session
+ids, the login rate limit, CSRF tokens, and the sign-in settings (single sign-on, the
+trusted proxy header).
 
 Passwords are hashed with argon2id (argon2-cffi's `PasswordHasher`, RFC 9106's
 low-memory profile: 64 MiB, 3 passes), so a stolen ledger costs an attacker memory as
-well as time per guess. Sessions are Starlette's signed cookies (itsdangerous): the
-secret that signs them is `$LANGGRAPH_HITL_SECRET`, or, for a SQLite ledger, a random
-one kept in a file beside the database, readable by its owner only.
+well as time per guess. The session cookie is Starlette's signed cookie (itsdangerous)
+holding a random session id whose row the ledger keeps (`ledger.sessions`): the secret
+that signs it is `$LANGGRAPH_HITL_SECRET`, or, for a SQLite ledger, a random one kept in
+a file beside the database, readable by its owner only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import os
@@ -56,12 +57,6 @@ def verify_password(stored: str | None, password: str) -> bool:
         return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
-
-
-def hash_fingerprint(stored: str) -> str:
-    """A short digest of a stored hash, kept in the session: a new password (or a removed
-    reviewer) ends every session signed in with the old one."""
-    return hashlib.sha256(stored.encode()).hexdigest()[:16]
 
 
 def session_secret(db: str | Path) -> str:
