@@ -78,7 +78,9 @@ def _sign_in_settings(
 
 
 @app.command(
-    epilog="Sessions are signed with $LANGGRAPH_HITL_SECRET (at least 32 characters), or, on"
+    epilog="Sessions are kept in the ledger (`reviewers sessions NAME`, `reviewers signout"
+    " NAME`); the cookie carries a random session id, signed with $LANGGRAPH_HITL_SECRET"
+    " (at least 32 characters), or, on"
     " SQLite, a key kept in DB.secret beside the database (mode 0600, made on first use);"
     " on PostgreSQL the variable is required, the same for every inbox process. Serve on"
     " loopback, or behind a TLS-terminating proxy: away from loopback the session cookie is"
