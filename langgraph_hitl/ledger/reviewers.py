@@ -10,10 +10,10 @@ from langgraph_hitl.errors import (
     BadInputError,
     UnknownRequestError,
 )
-from langgraph_hitl.ledger.events import Events
+from langgraph_hitl.ledger.sessions import Sessions
 
 
-class Reviewers(Events):
+class Reviewers(Sessions):
     """The registered reviewers and the roles requests name."""
 
     def add_reviewer(self, name: str, role: str, *, actor: str | None = None) -> str | None:
@@ -43,7 +43,8 @@ class Reviewers(Events):
     def set_password_hash(self, name: str, password_hash: str, *, actor: str | None = None) -> None:
         """Store a reviewer's password hash (made by `langgraph_hitl.web.auth.hash_password`;
         the ledger never sees the password), replacing any before it: logged, without
-        the hash. `UnknownRequestError` if there is no reviewer of that name."""
+        the hash; it ends the reviewer's open sessions. `UnknownRequestError` if there
+        is no reviewer of that name."""
         if not password_hash.startswith("$argon2"):
             raise BadInputError("a reviewer's password is stored as an argon2 hash only")
         with self.write() as conn:
@@ -54,6 +55,7 @@ class Reviewers(Events):
             ).fetchone()
             if row is None:
                 raise UnknownRequestError(f"no reviewer named {name!r}")
+            self._end_sessions(conn, name)
             self.append_event(conn, "reviewer_password_set", actor=actor, data={"name": name})
 
     def sign_in_record(self, name: str) -> tuple[str, str] | None:
@@ -97,13 +99,16 @@ class Reviewers(Events):
         return sorted({str(role) for role in tops})
 
     def remove_reviewer(self, name: str, *, actor: str | None = None) -> None:
-        """Remove a reviewer (logged); `UnknownRequestError` if there is none of that name."""
+        """Remove a reviewer (logged), ending their sessions and reset links;
+        `UnknownRequestError` if there is none of that name."""
         with self.write() as conn:
             row = conn.execute(
                 "DELETE FROM hitl_reviewers WHERE name = ? RETURNING role", (name,)
             ).fetchone()
             if row is None:
                 raise UnknownRequestError(f"no reviewer named {name!r}")
+            self._end_sessions(conn, name)
+            conn.execute("DELETE FROM hitl_reset_tokens WHERE reviewer = ?", (name,))
             self.append_event(
                 conn, "reviewer_removed", actor=actor, data={"name": name, "role": row[0]}
             )

@@ -19,7 +19,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from langgraph_hitl.web import batch, deciding, history, live, metrics, queue, reviews, signin
-from langgraph_hitl.web.auth import LoginLimiter
+from langgraph_hitl.web import signin as signin_routes
+from langgraph_hitl.web.auth import LoginLimiter, SignInSettings
 from langgraph_hitl.web.inbox import HERE, SESSION_SECONDS, Inbox
 
 SESSION_COOKIE = "hitl_session"
@@ -66,6 +67,7 @@ def create_app(
     apply: bool,
     https_only: bool = False,
     limiter: LoginLimiter | None = None,
+    signin: SignInSettings | None = None,
 ) -> Starlette:
     """The inbox on the ledger at `db`.
 
@@ -76,6 +78,7 @@ def create_app(
             `langgraph-hitl worker` to apply (False), as the deployment's `[deciding] apply`.
         https_only: Mark the session cookie Secure (served over TLS).
         limiter: The login rate limit; 5 failures per name and address in 15 minutes.
+        signin: Single sign-on and the trusted proxy header, besides passwords.
     """
     routes: list[BaseRoute] = [
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -98,7 +101,10 @@ def create_app(
             same_site="lax",
             https_only=https_only,
         ),
+        Middleware(signin_routes.ProxySignIn),
     ]
     app = Starlette(routes=routes, middleware=middleware)
-    app.state.inbox = Inbox(db, apply=apply, limiter=limiter)
+    app.state.inbox = Inbox(db, apply=apply, limiter=limiter, signin=signin)
+    if signin is not None and signin.oidc is not None:
+        app.state.oidc = signin_routes.OidcLogin(signin.oidc, secret=secret, https_only=https_only)
     return app

@@ -14,7 +14,6 @@ autoescape, and no `|safe` on request data), and text that looks like a link sta
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -35,7 +34,7 @@ from langgraph_hitl.errors import (
     UnknownRequestError,
 )
 from langgraph_hitl.ledger import RequestRecord, ReviewLedger
-from langgraph_hitl.web.auth import LoginLimiter, hash_fingerprint, new_token, same_token
+from langgraph_hitl.web.auth import LoginLimiter, SignInSettings, new_token, same_token
 
 HERE = Path(__file__).parent
 SESSION_SECONDS = 8 * 3600
@@ -110,10 +109,18 @@ def ago(moment: float | None, now: float) -> str | None:
 class Inbox:
     """The inbox on one ledger: what its routes share."""
 
-    def __init__(self, db: str | Path, *, apply: bool, limiter: LoginLimiter | None = None) -> None:
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        apply: bool,
+        limiter: LoginLimiter | None = None,
+        signin: SignInSettings | None = None,
+    ) -> None:
         self.db = db
         self.apply = apply
         self.limiter = limiter or LoginLimiter()
+        self.signin = signin or SignInSettings()
         env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
         self.templates = Jinja2Templates(env=env)
 
@@ -152,18 +159,15 @@ class Inbox:
         }
 
     def signed_in(self, session: dict[str, Any]) -> str | None:
-        """The session's reviewer, if the session is still good: not expired, and their
-        password is the one they signed in with (a reset or a removal ends it)."""
-        user, fingerprint, since = session.get("user"), session.get("pw"), session.get("at")
-        if not isinstance(user, str) or not isinstance(since, (int, float)):
-            return None
-        if time.time() - since > SESSION_SECONDS:
+        """The session's reviewer, if its row in the ledger says it is still good: not
+        signed out or ended (a new password, `reviewers signout`, `reviewers remove`),
+        not expired. One read by primary key; a copy of the cookie is worth no more than
+        the row."""
+        session_id = session.get("sid")
+        if not isinstance(session_id, str):
             return None
         with self.ledger() as ledger:
-            found = ledger.sign_in_record(user)
-        if found is None or hash_fingerprint(found[1]) != fingerprint:
-            return None
-        return user
+            return ledger.session_reviewer(session_id)
 
 
 def inbox_of(request: Request) -> Inbox:

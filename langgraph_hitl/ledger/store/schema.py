@@ -184,6 +184,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE hitl_reviewers ADD COLUMN password_hash TEXT;
     ALTER TABLE hitl_reviewers ADD COLUMN password_set_at REAL;
     """,
+    # Sessions of the browser inbox, kept on the server: the cookie carries a random id,
+    # the row (under the id's SHA-256, never the id) who it is for, how they signed in,
+    # until when, and whether it was ended; signing out, a new password or removing the
+    # reviewer ends it for every copy of the cookie. One-time password reset links, under
+    # the SHA-256 of their token (never the token).
+    """
+    CREATE TABLE IF NOT EXISTS hitl_sessions (
+        session_hash  TEXT PRIMARY KEY,
+        reviewer      TEXT NOT NULL,
+        method        TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        last_seen_at  REAL NOT NULL,
+        expires_at    REAL NOT NULL,
+        revoked_at    REAL
+    );
+    CREATE INDEX IF NOT EXISTS hitl_sessions_reviewer ON hitl_sessions (reviewer, expires_at);
+    CREATE INDEX IF NOT EXISTS hitl_sessions_expires ON hitl_sessions (expires_at);
+    CREATE TABLE IF NOT EXISTS hitl_reset_tokens (
+        token_hash    TEXT PRIMARY KEY,
+        reviewer      TEXT NOT NULL,
+        created_at    REAL NOT NULL,
+        expires_at    REAL NOT NULL,
+        used_at       REAL
+    );
+    CREATE INDEX IF NOT EXISTS hitl_reset_tokens_reviewer ON hitl_reset_tokens (reviewer);
+    """,
 )
 
 
