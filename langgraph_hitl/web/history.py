@@ -31,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from langgraph_hitl.errors import HitlError, NotAuthorizedError, UnknownRequestError
+from langgraph_hitl.errors import NotAuthorizedError, UnknownRequestError
 from langgraph_hitl.ledger import RequestRecord, ReviewLedger
-from langgraph_hitl.web.inbox import Inbox, guarded, inbox_of, shown, status_of
+from langgraph_hitl.web.inbox import Inbox, guarded, inbox_of, shown
 
 if TYPE_CHECKING:
     from langgraph_hitl.ledger.audit import AuditReport
@@ -184,12 +184,9 @@ def _which(inbox: Inbox, ident: str) -> str | None:
 async def verify_page(request: Request) -> Response:
     inbox = inbox_of(request)
     expect_head = _query(request, "expect_head")
-    try:
-        report, seconds = await run_in_threadpool(
-            verification, inbox, request.state.reviewer, expect_head and expect_head.lower()
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    report, seconds = await run_in_threadpool(
+        verification, inbox, request.state.reviewer, expect_head and expect_head.lower()
+    )
     context = {"auditor": True, "verified": report, "seconds": seconds, "expect_head": expect_head}
     return inbox.page(request, "audit.html", context)
 
@@ -197,24 +194,18 @@ async def verify_page(request: Request) -> Response:
 async def api_verify(request: Request) -> Response:
     inbox = inbox_of(request)
     expect_head = _query(request, "expect_head")
-    try:
-        report, seconds = await run_in_threadpool(
-            verification, inbox, request.state.reviewer, expect_head and expect_head.lower()
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    report, seconds = await run_in_threadpool(
+        verification, inbox, request.state.reviewer, expect_head and expect_head.lower()
+    )
     return JSONResponse({**report.to_json(), "seconds": round(seconds, 6)})
 
 
 async def request_page(request: Request) -> Response:
     inbox = inbox_of(request)
     request_id = request.path_params["request_id"]
-    try:
-        rec, events = await run_in_threadpool(
-            request_history, inbox, request.state.reviewer, request_id
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    rec, events = await run_in_threadpool(
+        request_history, inbox, request.state.reviewer, request_id
+    )
     context = {
         "title": f"History of {rec.request_id}",
         "requests": [_request_header(rec)],
@@ -226,12 +217,9 @@ async def request_page(request: Request) -> Response:
 async def thread_page(request: Request) -> Response:
     inbox = inbox_of(request)
     thread_id = request.path_params["thread_id"]
-    try:
-        records, events = await run_in_threadpool(
-            thread_history, inbox, request.state.reviewer, thread_id
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    records, events = await run_in_threadpool(
+        thread_history, inbox, request.state.reviewer, thread_id
+    )
     context = {
         "title": f"History of thread {thread_id}",
         "thread_id": thread_id,
@@ -243,12 +231,9 @@ async def thread_page(request: Request) -> Response:
 
 async def api_request(request: Request) -> Response:
     inbox = inbox_of(request)
-    try:
-        rec, events = await run_in_threadpool(
-            request_history, inbox, request.state.reviewer, request.path_params["request_id"]
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    rec, events = await run_in_threadpool(
+        request_history, inbox, request.state.reviewer, request.path_params["request_id"]
+    )
     return JSONResponse(
         {"request_id": rec.request_id, "thread_id": rec.thread_id, "events": events}
     )
@@ -257,12 +242,9 @@ async def api_request(request: Request) -> Response:
 async def api_thread(request: Request) -> Response:
     inbox = inbox_of(request)
     thread_id = request.path_params["thread_id"]
-    try:
-        records, events = await run_in_threadpool(
-            thread_history, inbox, request.state.reviewer, thread_id
-        )
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    records, events = await run_in_threadpool(
+        thread_history, inbox, request.state.reviewer, thread_id
+    )
     return JSONResponse(
         {
             "thread_id": thread_id,

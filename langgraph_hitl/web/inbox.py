@@ -186,7 +186,8 @@ async def csrf_ok(request: Request) -> bool:
 
 
 def guarded(endpoint: Endpoint) -> Endpoint:
-    """`endpoint` for signed-in reviewers only, with the CSRF token checked on a POST."""
+    """`endpoint` for signed-in reviewers only, with the CSRF token checked on a POST; a
+    `HitlError` it raises answers as the ledger's refusal (`status_of`)."""
 
     async def guard(request: Request) -> Response:
         inbox = inbox_of(request)
@@ -201,7 +202,10 @@ def guarded(endpoint: Endpoint) -> Endpoint:
                 request, 403, "this form did not come from your inbox page: reload and retry"
             )
         request.state.reviewer = user
-        return await endpoint(request)
+        try:
+            return await endpoint(request)
+        except HitlError as error:  # the ledger's refusals, as a page or as JSON
+            return inbox.error(request, status_of(error), str(error))
 
     guard.__name__ = guard.__qualname__ = endpoint.__name__
     guard.__doc__ = endpoint.__doc__

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from langgraph_hitl.errors import BadInputError, HitlError, NotAuthorizedError
+from langgraph_hitl.errors import BadInputError, NotAuthorizedError
 from langgraph_hitl.web.history import reader
-from langgraph_hitl.web.inbox import Inbox, guarded, inbox_of, status_of
+from langgraph_hitl.web.inbox import Inbox, guarded, inbox_of
 
 if TYPE_CHECKING:
     from langgraph_hitl.insight.metrics import GroupBy, MetricsReport, WarningSign
@@ -134,11 +134,8 @@ def shown(report: MetricsReport, signs: list[WarningSign]) -> dict[str, Any]:
 
 async def metrics_page(request: Request) -> Response:
     inbox = inbox_of(request)
-    try:
-        window = Window.of(request)
-        report, signs = await run_in_threadpool(figures, inbox, request.state.reviewer, window)
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    window = Window.of(request)
+    report, signs = await run_in_threadpool(figures, inbox, request.state.reviewer, window)
     context = {
         "shown": shown(report, signs),
         "window": window,
@@ -150,11 +147,8 @@ async def metrics_page(request: Request) -> Response:
 async def api_metrics(request: Request) -> Response:
     """`metrics --json`'s answer for the same window, plus the rows as shown."""
     inbox = inbox_of(request)
-    try:
-        window = Window.of(request)
-        report, signs = await run_in_threadpool(figures, inbox, request.state.reviewer, window)
-    except HitlError as error:
-        return inbox.error(request, status_of(error), str(error))
+    window = Window.of(request)
+    report, signs = await run_in_threadpool(figures, inbox, request.state.reviewer, window)
     return JSONResponse(
         {
             "warnings": [s.to_json() for s in signs],
